@@ -1,0 +1,58 @@
+// Tells the server what happens (transcripts, turn timings, usage) over a same-origin WebSocket,
+// so the terminal shows the conversation. Bounded and non-blocking: it never slows the call.
+
+const MAX_QUEUE = 100;
+const MAX_BUFFERED = 64 * 1024;
+
+export class Reporter {
+  constructor(url) {
+    this.url = new URL(url, location.href);
+    this.url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
+    this.queue = [];
+    this.socket = null;
+    this.retryMs = 1000;
+    this.claims = new Set(); // calls this page owns: re-announced after every reconnect
+    this.#open();
+  }
+
+  send(event) {
+    const socket = this.socket;
+    if (socket?.readyState === WebSocket.OPEN && socket.bufferedAmount < MAX_BUFFERED) {
+      socket.send(JSON.stringify(event));
+      return;
+    }
+    if (this.queue.length >= MAX_QUEUE) this.queue.shift(); // the oldest news matters least
+    this.queue.push(event);
+  }
+
+  claim(callId) {
+    this.claims.add(callId);
+    this.send({ type: "call", call_id: callId });
+  }
+
+  release(callId) {
+    this.claims.delete(callId);
+  }
+
+  #open() {
+    let socket;
+    try {
+      socket = new WebSocket(this.url);
+    } catch {
+      return;
+    }
+    this.socket = socket;
+    socket.onopen = () => {
+      this.retryMs = 1000;
+      for (const callId of this.claims) socket.send(JSON.stringify({ type: "call", call_id: callId }));
+      const pending = this.queue.splice(0);
+      for (const event of pending) socket.send(JSON.stringify(event));
+    };
+    socket.onclose = () => {
+      this.socket = null;
+      setTimeout(() => this.#open(), this.retryMs);
+      this.retryMs = Math.min(30_000, this.retryMs * 2);
+    };
+    socket.onerror = () => {}; // onclose follows and retries
+  }
+}

@@ -1,0 +1,126 @@
+"""Configuration precedence and the CLI's errors: one line, exit code 2, no traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from voicekiosk.cli import cli
+from voicekiosk.errors import ConfigError
+from voicekiosk.settings import Settings, load_settings, mask_secret
+
+
+def invoke(*args: str, env: dict[str, str] | None = None):
+    return CliRunner().invoke(cli, list(args), env={"OPENAI_API_KEY": "", **(env or {})})
+
+
+def test_precedence_is_flag_then_env_then_file_then_default(tmp_path: Path):
+    config = tmp_path / "vk.toml"
+    config.write_text('port = 9001\nmodel = "from-file"\nvoice = "ash"\nsdp = "browser"\n')
+    env = {"VOICEKIOSK_PORT": "9002", "VOICEKIOSK_MODEL": "from-env"}
+    settings = load_settings({"port": "9003"}, env=env, config_path=config)
+    assert settings.port == 9003
+    assert settings.model == "from-env"
+    assert settings.voice == "ash"
+    assert settings.sdp == "browser"
+    assert settings.host == Settings().host
+    assert settings.sources["port"] == "flag --port"
+    assert settings.sources["model"] == "env VOICEKIOSK_MODEL"
+    assert settings.sources["voice"] == f"file {config}"
+    assert "host" not in settings.sources
+
+
+def test_openai_base_url_env_alias_and_trailing_slash():
+    settings = load_settings({}, env={"OPENAI_BASE_URL": "http://127.0.0.1:9/v1/"})
+    assert settings.openai_base_url == "http://127.0.0.1:9/v1"
+    assert settings.calls_url == "http://127.0.0.1:9/v1/realtime/calls"
+    both = {"OPENAI_BASE_URL": "http://a.example/v1", "VOICEKIOSK_OPENAI_BASE_URL": "http://b.example/v1"}
+    assert load_settings({}, env=both).openai_base_url == "http://b.example/v1"
+
+
+def test_instructions_from_a_file(tmp_path: Path):
+    prompt = tmp_path / "prompt.txt"
+    prompt.write_text("You guard the museum.\n")
+    assert load_settings({"instructions": f"@{prompt}"}, env={}).instructions == "You guard the museum."
+    with pytest.raises(ConfigError, match="--instructions: cannot read"):
+        load_settings({"instructions": f"@{tmp_path / 'missing.txt'}"}, env={})
+
+
+def test_api_key_only_from_env_or_key_file(tmp_path: Path):
+    key_file = tmp_path / "key"
+    key_file.write_text("sk-fromfile-0123456789abcdef\n")
+    config = tmp_path / "vk.toml"
+    config.write_text(f'api_key_file = "{key_file}"\n')
+    assert load_settings({}, env={}, config_path=config).api_key == "sk-fromfile-0123456789abcdef"
+    from_env = load_settings({}, env={"OPENAI_API_KEY": "sk-env-0123456789"}, config_path=config)
+    assert from_env.api_key == "sk-env-0123456789"
+    assert "sk-env" not in repr(from_env)
+    result = invoke("serve", "--api-key", "sk-x")
+    assert result.exit_code == 2  # there is no such flag: keys would end up in shell history
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["--port", "70000"], {}, "--port: 70000 is out of range"),
+        (["--port", "eighty"], {}, "--port: 'eighty' is not a whole number"),
+        (["--sdp", "carrier-pigeon"], {}, "--sdp: 'carrier-pigeon' is not one of: server, browser"),
+        ([], {"VOICEKIOSK_SDP": "nope"}, "(from env VOICEKIOSK_SDP)"),
+        (["--voice", "robot"], {}, "--voice: 'robot' is not one of"),
+        (["--openai-base-url", "ftp://x"], {}, "is not an http:// or https:// URL"),
+        (["--config", "/nonexistent/vk.toml"], {}, "--config: cannot read /nonexistent/vk.toml"),
+        (["--cert", "/etc/hostname"], {}, "--cert and --key go together"),
+    ],
+)
+def test_bad_values_exit_2_with_one_line(args, env, message):
+    result = invoke("config", *args, env=env)
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
+    assert message in lines[0]
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("port = ", "is not valid TOML"),
+        ("colour = 'blue'", "unknown option 'colour'"),
+        ("port = true", "--port"),
+    ],
+)
+def test_bad_config_files_exit_2(tmp_path: Path, content: str, message: str):
+    config = tmp_path / "vk.toml"
+    config.write_text(content)
+    result = invoke("serve", "--config", str(config))
+    assert result.exit_code == 2
+    assert message in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_config_command_masks_the_key_and_names_sources(tmp_path: Path):
+    config = tmp_path / "vk.toml"
+    config.write_text('voice = "sage"\n')
+    key = "sk-proj-" + "s" * 40 + "WXYZ"
+    result = invoke("config", "--config", str(config), "--port", "9999", env={"OPENAI_API_KEY": key})
+    assert result.exit_code == 0
+    assert key not in result.output and "s" * 20 not in result.output
+    assert mask_secret(key) in result.output and mask_secret(key).endswith("WXYZ")
+    rows = {line.split()[0]: line for line in result.output.splitlines() if line.strip()}
+    assert "flag --port" in rows["port"]
+    assert "file" in rows["voice"]
+    assert "env OPENAI_API_KEY" in rows["api_key"]
+    assert rows["model"].rstrip().endswith("default")
+
+
+def test_version():
+    result = invoke("--version")
+    assert result.exit_code == 0 and "voicekiosk, version" in result.output
+
+
+def test_help_names_every_env_var():
+    result = invoke("serve", "--help")
+    assert result.exit_code == 0
+    for name in ("VOICEKIOSK_PORT", "VOICEKIOSK_HOST", "VOICEKIOSK_SDP", "VOICEKIOSK_MODEL"):
+        assert name in result.output

@@ -1,0 +1,3 @@
+from voicekiosk.cli import cli
+
+cli()

@@ -1,0 +1,72 @@
+"""``create_app``: the one aiohttp application, used by the CLI and by every test."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
+
+import aiohttp_jinja2
+import httpx
+import jinja2
+from aiohttp import web
+
+from voicekiosk.assets import asset_dir
+from voicekiosk.broker import RealtimeBroker
+from voicekiosk.calls import CallRegistry
+from voicekiosk.events import EventHub
+from voicekiosk.keys import BROKER, CALLS, EVENTS, SETTINGS
+from voicekiosk.middleware import errors_middleware, origin_middleware, security_headers
+from voicekiosk.redact import register_secret
+from voicekiosk.routes import MAX_SDP_BYTES, routes
+from voicekiosk.settings import Settings
+
+
+def content_security_policy(settings: Settings) -> str:
+    """Only our own origin, plus OpenAI's when the browser posts its offer there itself."""
+    connect = "'self'"
+    if settings.sdp == "browser":
+        parts = urlsplit(settings.openai_base_url)
+        connect += f" {parts.scheme}://{parts.netloc}"
+    return (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        f"media-src 'self' blob:; connect-src {connect}; object-src 'none'; base-uri 'none'; "
+        "form-action 'self'; frame-ancestors 'none'"
+    )
+
+
+def create_app(settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> web.Application:
+    """Build the voicekiosk web app.
+
+    Args:
+      settings: the configuration.
+      transport: an httpx transport for the upstream (tests); default: the network.
+    """
+    register_secret(settings.api_key)
+    app = web.Application(
+        client_max_size=MAX_SDP_BYTES,
+        middlewares=[
+            security_headers(content_security_policy(settings)),
+            errors_middleware,
+            origin_middleware,
+        ],
+    )
+    app[SETTINGS] = settings
+
+    async def broker_ctx(app: web.Application) -> AsyncIterator[None]:
+        app[BROKER] = RealtimeBroker(settings, transport=transport)
+        app[CALLS] = CallRegistry(app[BROKER])
+        app[EVENTS] = EventHub(app)
+        yield
+        await app[EVENTS].close()
+        await app[CALLS].hang_up_all()
+        await app[BROKER].aclose()
+
+    app.cleanup_ctx.append(broker_ctx)
+    aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.FileSystemLoader(asset_dir("templates")),
+        autoescape=jinja2.select_autoescape(default=True),
+    )
+    app.router.add_routes(routes)
+    app.router.add_static("/static/", asset_dir("static"), append_version=False)
+    return app

@@ -1,0 +1,89 @@
+"""The terminal: rich logging for every voicekiosk logger, and the start-up banner with QR codes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import segno
+from rich.console import Console, Group
+from rich.logging import RichHandler
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from voicekiosk.redact import RedactingFilter
+from voicekiosk.settings import Settings
+
+LEVELS = {-2: logging.ERROR, -1: logging.WARNING, 0: logging.INFO}
+
+
+def setup_logging(verbosity: int, console: Console | None = None) -> Console:
+    """Send ``voicekiosk.*`` (and aiohttp's errors) through one redacting rich handler."""
+    console = console or Console(stderr=True)
+    handler = RichHandler(console=console, show_path=False, markup=False, rich_tracebacks=verbosity > 0)
+    handler.addFilter(RedactingFilter())
+    handler.setFormatter(logging.Formatter("%(message)s", datefmt="[%X]"))
+    level = LEVELS.get(verbosity, logging.DEBUG)
+    for name in ("voicekiosk", "aiohttp"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.setLevel(level if name == "voicekiosk" else max(level, logging.WARNING))
+        logger.propagate = False
+    access = logging.getLogger("aiohttp.access")
+    access.setLevel(logging.INFO if verbosity >= 2 else logging.WARNING)
+    return console
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One address the page can be opened at."""
+
+    label: str  # "this machine", "LAN 192.168.1.20", ...
+    url: str
+    setup_url: str | None = None
+    qr: bool = False
+
+
+def qr_text(data: str) -> Text:
+    """A QR code drawn with half blocks: two modules per character row, quiet zone included."""
+    matrix = [list(row) for row in segno.make(data, error="l", boost_error=False).matrix_iter(border=2)]
+    if len(matrix) % 2:
+        matrix.append([0] * len(matrix[0]))
+    lines = []
+    for top, bottom in zip(matrix[::2], matrix[1::2], strict=True):
+        lines.append("".join(_HALF[(bool(t), bool(b))] for t, b in zip(top, bottom, strict=True)))
+    # Black on white whatever the terminal theme: scanners need dark modules on a light field.
+    return Text("\n".join(lines), style="black on white")
+
+
+_HALF = {(False, False): " ", (True, False): "▀", (False, True): "▄", (True, True): "█"}
+
+
+def banner(settings: Settings, endpoints: Sequence[Endpoint], notes: Sequence[str] = ()) -> Panel:
+    """The start-up panel: where to open the page, how it is set up, what to watch out for."""
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column()
+    for endpoint in endpoints:
+        table.add_row(endpoint.label, Text(endpoint.url, style="link " + endpoint.url))
+        if endpoint.setup_url:
+            table.add_row("", Text(f"first time on a phone: {endpoint.setup_url}", style="dim"))
+    table.add_row("", "")
+    upstream = "local demo agent (no key, no network)" if settings.demo else settings.openai_base_url
+    table.add_row("agent", f"{settings.model} · voice {settings.voice} · SDP via {settings.sdp}")
+    table.add_row("upstream", upstream)
+    table.add_row("config", str(settings.config_path) if settings.config_path else "flags, environment, defaults")
+    parts: list[Table | Text] = [table]
+    for note in notes:
+        parts.append(Text(note, style="yellow"))
+    qr_targets = [e for e in endpoints if e.qr]
+    if qr_targets:
+        codes = Table.grid(padding=(0, 3))
+        for _ in qr_targets[:2]:
+            codes.add_column()
+        codes.add_row(*(Text(e.label, style="bold") for e in qr_targets[:2]))
+        codes.add_row(*(qr_text(e.url) for e in qr_targets[:2]))
+        parts.append(codes)
+    return Panel(Group(*parts), title="voicekiosk", subtitle="Ctrl-C to stop", expand=False)

@@ -1,0 +1,353 @@
+"""A fake OpenAI Realtime REST API (GA shapes) for tests, benchmarks and ``serve --demo``.
+
+It mints ``ek_`` keys, answers SDP offers posted raw (ephemeral key) or as multipart (real key),
+hangs calls up, and speaks OpenAI's error shape. Faults and latency can be injected from Python
+or over HTTP (``POST /_fake/faults``). It checks what it receives as OpenAI would and records it,
+so tests assert on the requests the broker really sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from aiohttp import web
+
+FaultKind = Literal["status", "timeout", "malformed", "close"]
+ENDPOINTS = ("client_secrets", "calls", "hangup")
+
+
+class Answerer(Protocol):
+    """Turns an SDP offer into an answer for a new call; the real media side of the fake."""
+
+    async def answer(self, call_id: str, offer: str, session: dict[str, Any]) -> str: ...
+
+    async def hang_up(self, call_id: str) -> bool: ...
+
+    async def close(self) -> None: ...
+
+
+class CannedAnswerer:
+    """Answers every offer with a fixed SDP and no media: enough for broker tests and benches."""
+
+    SDP = (
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\n"
+        "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=setup:active\r\n"
+        "a=rtpmap:111 opus/48000/2\r\na=sendrecv\r\n"
+    )
+
+    def __init__(self) -> None:
+        self.calls: set[str] = set()
+
+    async def answer(self, call_id: str, offer: str, session: dict[str, Any]) -> str:
+        self.calls.add(call_id)
+        return self.SDP
+
+    async def hang_up(self, call_id: str) -> bool:
+        if call_id not in self.calls:
+            return False
+        self.calls.discard(call_id)
+        return True
+
+    async def close(self) -> None:
+        self.calls.clear()
+
+
+@dataclass
+class Fault:
+    endpoint: str  # one of ENDPOINTS, or "*"
+    kind: FaultKind = "status"
+    status: int = 500
+    code: str = "server_error"
+    retry_after: int | None = None
+    times: int | None = None  # None: until cleared
+
+
+@dataclass
+class Recorded:
+    endpoint: str
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+
+
+@dataclass
+class FakeOpenAI:
+    """State and knobs of one fake. ``app()`` gives the aiohttp application that serves it."""
+
+    api_key: str = "sk-test-" + "x" * 40
+    answerer: Answerer = field(default_factory=CannedAnswerer)
+    latency: float = 0.0  # seconds added to every request, preflights included
+    faults: list[Fault] = field(default_factory=list)
+    requests: list[Recorded] = field(default_factory=list)
+    peers: set[tuple[Any, ...]] = field(default_factory=set)  # distinct client (host, port)s
+    keys: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
+    record_limit: int = 1000
+
+    @property
+    def connections(self) -> int:
+        return len(self.peers)
+
+    def add_fault(self, endpoint: str = "*", kind: FaultKind = "status", **kw: Any) -> Fault:
+        fault = Fault(endpoint, kind, **kw)
+        self.faults.append(fault)
+        return fault
+
+    def clear_faults(self) -> None:
+        self.faults.clear()
+
+    def recorded(self, endpoint: str) -> list[Recorded]:
+        return [r for r in self.requests if r.endpoint == endpoint]
+
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[self._middleware], client_max_size=256 * 1024)
+        app.router.add_post("/v1/realtime/client_secrets", self._client_secrets)
+        app.router.add_post("/v1/realtime/calls", self._calls)
+        app.router.add_route("OPTIONS", "/v1/realtime/calls", self._preflight)
+        app.router.add_post("/v1/realtime/calls/{call_id}/hangup", self._hangup)
+        app.router.add_post("/v1/realtime/sessions", self._beta)
+        app.router.add_post("/v1/realtime", self._beta)
+        app.router.add_post("/_fake/faults", self._set_faults)
+
+        async def close_answerer(app: web.Application) -> None:
+            await self.answerer.close()
+
+        app.on_cleanup.append(close_answerer)
+        return app
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    @web.middleware
+    async def _middleware(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        if peer:
+            self.peers.add(tuple(peer))
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        response = await handler(request)
+        if request.headers.get("Origin"):
+            response.headers["Access-Control-Allow-Origin"] = "*"
+            response.headers["Access-Control-Expose-Headers"] = "Location"
+        return response
+
+    def _record(self, endpoint: str, request: web.Request, body: Any) -> None:
+        if len(self.requests) >= self.record_limit:
+            del self.requests[: self.record_limit // 2]
+        headers = {k.lower(): v for k, v in request.headers.items() if k.lower() != "authorization"}
+        self.requests.append(Recorded(endpoint, request.method, request.path, headers, body))
+
+    async def _fault(self, endpoint: str, request: web.Request) -> web.StreamResponse | None:
+        for fault in self.faults:
+            if fault.endpoint not in (endpoint, "*"):
+                continue
+            if fault.times is not None:
+                fault.times -= 1
+                if fault.times <= 0:
+                    self.faults.remove(fault)
+            if fault.kind == "timeout":
+                await asyncio.sleep(3600)
+            if fault.kind == "close":
+                if request.transport:
+                    request.transport.close()
+                raise ConnectionResetError("fault: connection closed")
+            if fault.kind == "malformed":
+                ctype = "application/sdp" if endpoint == "calls" else "application/json"
+                return web.Response(status=201 if endpoint == "calls" else 200, text="<html>oops", content_type=ctype)
+            headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
+            # Real OpenAI messages can echo a masked key; the broker must never forward them.
+            message = f"Injected fault. Incorrect API key provided: {self.api_key[:3]}****{self.api_key[-4:]}."
+            return error(fault.status, fault.code, message, headers=headers)
+        return None
+
+    def _auth(self, request: web.Request, *, ephemeral_ok: bool = False) -> web.Response | None:
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if token == self.api_key:
+            return None
+        if ephemeral_ok and token in self.keys and self.keys[token][0] > time.time():
+            return None
+        if request.headers.get("OpenAI-Beta"):
+            return beta_disabled()
+        return error(401, "invalid_api_key", "Incorrect API key provided.")
+
+    # -- endpoints --------------------------------------------------------------------------
+
+    async def _client_secrets(self, request: web.Request) -> web.StreamResponse:
+        body = await _json_body(request)
+        self._record("client_secrets", request, body)
+        if (denied := self._auth(request)) or (denied := await self._fault("client_secrets", request)):
+            return denied
+        if request.headers.get("OpenAI-Beta"):
+            return beta_disabled()
+        if not isinstance(body, dict):
+            return error(400, "invalid_json", "We could not parse the JSON body of your request.")
+        session = body.get("session", {"type": "realtime", "model": "gpt-realtime"})
+        problem = check_session(session)
+        expires = body.get("expires_after", {"anchor": "created_at", "seconds": 600})
+        if not problem and (expires.get("anchor") != "created_at" or not 10 <= expires.get("seconds", 0) <= 7200):
+            problem = "expires_after"
+        if problem:
+            return error(400, "invalid_value", f"Invalid value for '{problem}'.", param=problem)
+        value = "ek_" + secrets.token_hex(16)
+        expires_at = int(time.time()) + int(expires["seconds"])
+        self.keys[value] = (expires_at, session)
+        return web.json_response({"value": value, "expires_at": expires_at, "session": described(session)})
+
+    async def _calls(self, request: web.Request) -> web.StreamResponse:
+        if "model" in request.query:
+            return beta_disabled()
+        if request.content_type == "multipart/form-data":
+            form = {k: _field_text(v) for k, v in (await request.post()).items()}
+            self._record("calls", request, form)
+            if denied := self._auth(request):
+                return denied
+            if set(form) - {"sdp", "session"} or "sdp" not in form:
+                return error(400, "invalid_request", "The form takes 'sdp' and optionally 'session'.")
+            try:
+                session = json.loads(form.get("session", "{}"))
+            except ValueError:
+                return error(400, "invalid_json", "'session' is not JSON.", param="session")
+            offer = form["sdp"]
+        elif request.content_type == "application/sdp":
+            offer = await request.text()
+            self._record("calls", request, offer)
+            if denied := self._auth(request, ephemeral_ok=True):
+                return denied
+            token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+            session = self.keys[token][1] if token in self.keys else {"type": "realtime", "model": "gpt-realtime"}
+        else:
+            self._record("calls", request, None)
+            return error(400, "invalid_content_type", "Send application/sdp or multipart/form-data.")
+        if fault := await self._fault("calls", request):
+            return fault
+        if problem := check_session(session):
+            return error(400, "invalid_value", f"Invalid value for 'session.{problem}'.", param=problem)
+        if not offer.startswith("v=0"):
+            return error(400, "invalid_offer", "The SDP offer could not be parsed.")
+        call_id = "rtc_" + secrets.token_hex(12)
+        answer = await self.answerer.answer(call_id, offer, session)
+        return web.Response(
+            status=201,
+            text=answer,
+            content_type="application/sdp",
+            headers={"Location": f"/v1/realtime/calls/{call_id}"},
+        )
+
+    async def _preflight(self, request: web.Request) -> web.Response:
+        self._record("preflight", request, None)
+        return web.Response(
+            status=204,
+            headers={
+                "Access-Control-Allow-Origin": "*",
+                "Access-Control-Allow-Methods": "POST, OPTIONS",
+                "Access-Control-Allow-Headers": "Authorization, Content-Type",
+                "Access-Control-Max-Age": "0",
+            },
+        )
+
+    async def _hangup(self, request: web.Request) -> web.StreamResponse:
+        call_id = request.match_info["call_id"]
+        self._record("hangup", request, call_id)
+        if (denied := self._auth(request)) or (denied := await self._fault("hangup", request)):
+            return denied
+        if not await self.answerer.hang_up(call_id):
+            return error(404, "call_id_not_found", "No session found for the provided call_id")
+        return web.Response(status=200)
+
+    async def _beta(self, request: web.Request) -> web.Response:
+        self._record("beta", request, None)
+        return beta_disabled()
+
+    async def _set_faults(self, request: web.Request) -> web.Response:
+        """``{"latency_ms": 150, "faults": [{"endpoint": "calls", "status": 429}, ...]}``."""
+        body = await _json_body(request)
+        if not isinstance(body, dict):
+            return error(400, "invalid_json", "Expected a JSON object.")
+        if "latency_ms" in body:
+            self.latency = float(body["latency_ms"]) / 1000
+        if "faults" in body:
+            self.faults = [Fault(**f) for f in body["faults"]]
+        return web.json_response({"latency_ms": self.latency * 1000, "faults": len(self.faults)})
+
+
+def error(
+    status: int, code: str, message: str, *, param: str | None = None, headers: dict[str, str] | None = None
+) -> web.Response:
+    kind = "invalid_request_error" if status < 500 else "server_error"
+    body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
+    return web.json_response(body, status=status, headers=headers)
+
+
+def beta_disabled() -> web.Response:
+    return error(
+        400,
+        "beta_api_shape_disabled",
+        "The Realtime Beta API is no longer supported. Please use /v1/realtime for the GA API.",
+    )
+
+
+def check_session(session: Any) -> str | None:
+    """The first field of a GA session object that OpenAI would refuse, or None."""
+    if not isinstance(session, dict):
+        return "session"
+    if session.get("type") != "realtime":
+        return "session.type"
+    if not isinstance(session.get("model"), str):
+        return "session.model"
+    for flat in ("voice", "modalities", "input_audio_transcription", "turn_detection", "temperature"):
+        if flat in session:
+            return f"session.{flat}"  # a beta (flat) field
+    audio = session.get("audio", {})
+    if not isinstance(audio, dict) or set(audio) - {"input", "output"}:
+        return "session.audio"
+    voice = audio.get("output", {}).get("voice")
+    if voice is not None and not isinstance(voice, str):
+        return "session.audio.output.voice"
+    turn = audio.get("input", {}).get("turn_detection")
+    if turn is not None and turn.get("type") not in ("server_vad", "semantic_vad"):
+        return "session.audio.input.turn_detection.type"
+    return None
+
+
+def described(session: dict[str, Any]) -> dict[str, Any]:
+    """The session object as OpenAI echoes it back."""
+    audio = session.get("audio", {})
+    return {
+        "type": "realtime",
+        "object": "realtime.session",
+        "id": "sess_" + secrets.token_hex(8),
+        "model": session.get("model", "gpt-realtime"),
+        "output_modalities": ["audio"],
+        "instructions": session.get("instructions", ""),
+        "tools": [],
+        "tool_choice": "auto",
+        "max_output_tokens": "inf",
+        "audio": {
+            "input": {"format": {"type": "audio/pcm", "rate": 24000}, **audio.get("input", {})},
+            "output": {
+                "format": {"type": "audio/pcm", "rate": 24000},
+                "voice": "alloy",
+                **audio.get("output", {}),
+            },
+        },
+    }
+
+
+def _field_text(value: Any) -> str:
+    if isinstance(value, web.FileField):
+        value = value.file.read()
+    return value.decode("utf-8", "replace") if isinstance(value, bytes | bytearray) else str(value)
+
+
+async def _json_body(request: web.Request) -> Any:
+    try:
+        return await request.json()
+    except ValueError:
+        return None

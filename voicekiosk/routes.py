@@ -1,0 +1,148 @@
+"""HTTP handlers: the page, its config, the key broker endpoints and the health check."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from voicekiosk import __version__
+from voicekiosk.errors import ApiError, UpstreamError
+from voicekiosk.keys import BROKER, CALLS, EVENTS, SETTINGS
+from voicekiosk.redact import redact
+
+log = logging.getLogger("voicekiosk.server")
+MAX_SDP_BYTES = 64 * 1024
+routes = web.RouteTableDef()
+
+
+def client_of(request: web.Request) -> str:
+    return request.remote or "?"
+
+
+def page_config(request: web.Request) -> dict[str, Any]:
+    """What the page needs to know; no secret, no hard-coded OpenAI URL in static files."""
+    settings = request.app[SETTINGS]
+    return {
+        "version": __version__,
+        "sdp": settings.sdp,
+        "model": settings.model,
+        "voice": settings.voice,
+        "autostart": settings.autostart,
+        "idle_timeout": settings.idle_timeout,
+        "api_key": bool(settings.api_key),
+        "demo": settings.demo,
+        "call_url": "/api/call",
+        "token_url": "/api/token",
+        "events_url": "/api/events",
+        "calls_url": settings.calls_url if settings.sdp == "browser" else None,
+        "setup_url": request.app.get(SETUP_URL_KEY),
+    }
+
+
+SETUP_URL_KEY = web.AppKey("setup_url", str)
+
+
+@routes.get("/")
+@aiohttp_jinja2.template("index.html")
+async def index(request: web.Request) -> dict[str, Any]:
+    return {"config": page_config(request), "version": __version__}
+
+
+@routes.get("/api/config")
+async def config(request: web.Request) -> web.Response:
+    return web.json_response(page_config(request))
+
+
+@routes.get("/healthz")
+async def healthz(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    openai = "demo" if settings.demo else ("configured" if settings.api_key else "no_api_key")
+    return web.json_response(
+        {"status": "ok", "version": __version__, "openai": openai, "calls": len(request.app[CALLS])}
+    )
+
+
+@routes.post("/api/token")
+async def token(request: web.Request) -> web.Response:
+    """Mint an ephemeral key for a page that posts its own offer (``--sdp browser``)."""
+    settings = request.app[SETTINGS]
+    if settings.sdp != "browser":
+        raise ApiError(403, "sdp_mode_server", "This server exchanges SDP itself (--sdp server): use /api/call.")
+    await request.read()  # any body is ignored, but its size is still capped
+    try:
+        secret = await request.app[BROKER].create_client_secret()
+    except UpstreamError as exc:
+        _log_failure(request, "mint", exc)
+        raise
+    log.info("mint %s for %s (%.0f ms upstream)", redact(secret.value), client_of(request), secret.upstream_ms)
+    return web.json_response(
+        {
+            "value": secret.value,
+            "expires_at": secret.expires_at,
+            "model": secret.model,
+            "calls_url": settings.calls_url,
+        }
+    )
+
+
+@routes.post("/api/call")
+async def create_call(request: web.Request) -> web.Response:
+    """Post the browser's SDP offer upstream with the real key; answer with OpenAI's SDP."""
+    if request.content_type != "application/sdp":
+        raise ApiError(415, "not_sdp", "Send the SDP offer as application/sdp.")
+    offer = await _read_sdp(request)
+    try:
+        call = await request.app[BROKER].create_call(offer)
+    except UpstreamError as exc:
+        _log_failure(request, "call", exc)
+        raise
+    headers = {}
+    if call.call_id:
+        request.app[CALLS].add(call.call_id, client_of(request))
+        headers["Location"] = f"/api/call/{call.call_id}"
+    log.info("call %s from %s (%.0f ms upstream)", call.call_id or "?", client_of(request), call.upstream_ms)
+    return web.Response(status=201, text=call.answer_sdp, content_type="application/sdp", headers=headers)
+
+
+@routes.get("/api/events")
+async def events(request: web.Request) -> web.WebSocketResponse:
+    """The page's WebSocket for transcripts, turn timings and usage (shown in the terminal)."""
+    return await request.app[EVENTS].handle(request)
+
+
+@routes.delete("/api/call/{call_id}")
+async def hang_up(request: web.Request) -> web.Response:
+    call_id = request.match_info["call_id"]
+    if request.app[CALLS].get(call_id) is None:
+        raise ApiError(404, "unknown_call", "No such call on this server (it may have ended already).")
+    await request.app[CALLS].hang_up(call_id, reason=f"by {client_of(request)}")
+    return web.json_response({"call_id": call_id, "status": "ended"})
+
+
+async def _read_sdp(request: web.Request) -> str:
+    if request.content_length is not None and request.content_length > MAX_SDP_BYTES:
+        raise ApiError(413, "too_large", "The SDP offer is larger than 64 KB.")
+    body = await request.read()
+    if len(body) > MAX_SDP_BYTES:
+        raise ApiError(413, "too_large", "The SDP offer is larger than 64 KB.")
+    try:
+        offer = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ApiError(400, "bad_sdp", "The SDP offer is not UTF-8 text.") from None
+    if not offer.startswith("v=0") or "m=audio" not in offer:
+        raise ApiError(400, "bad_sdp", "The body is not an SDP offer with an audio section.")
+    return offer
+
+
+def _log_failure(request: web.Request, what: str, exc: UpstreamError) -> None:
+    log.error(
+        "%s for %s failed: %s (upstream %s %s)",
+        what,
+        client_of(request),
+        exc.code,
+        exc.upstream_status or "-",
+        exc.upstream_code or "",
+    )
