@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from voicekiosk.app import create_app
 from voicekiosk.fake import FakeOpenAI
 from voicekiosk.settings import Settings
+
+pytest_plugins = ["tests.audio"]  # the mic_wav fixture
 
 REAL_KEY = "sk-proj-REALKEY" + "k" * 40 + "9z8y"
 
@@ -55,3 +58,27 @@ def make_client(aiohttp_client: Callable[..., Awaitable[TestClient]], settings: 
 @pytest.fixture
 async def client(make_client: ClientFactory) -> TestClient:
     return await make_client()
+
+
+TEST_NAMES = {"voicekiosk.test": "127.0.0.1"}  # a non-localhost name: pages there are not secure contexts
+
+
+@pytest.fixture
+async def chromium(mic_wav: Path):
+    """A headless Debian Chromium whose microphone plays ``mic_wav``; loopback only."""
+    from playwright.async_api import async_playwright
+
+    from tests.browser import CHROMIUM, chromium_args
+
+    if not CHROMIUM.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing: CI must install Debian's chromium")
+        pytest.skip(f"{CHROMIUM} is missing (sudo apt-get install chromium)")
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=False, args=chromium_args(mic_wav=mic_wav, resolve=TEST_NAMES)
+        )
+        try:
+            yield browser
+        finally:
+            await browser.close()

@@ -10,11 +10,12 @@ import httpx
 import jinja2
 from aiohttp import web
 
+from voicekiosk.access import Access, load_token
 from voicekiosk.assets import asset_dir
 from voicekiosk.broker import RealtimeBroker
 from voicekiosk.calls import CallRegistry
 from voicekiosk.events import EventHub
-from voicekiosk.keys import BROKER, CALLS, EVENTS, SETTINGS
+from voicekiosk.keys import ACCESS, BROKER, CALLS, EVENTS, SETTINGS
 from voicekiosk.middleware import errors_middleware, origin_middleware, security_headers
 from voicekiosk.redact import register_secret
 from voicekiosk.routes import MAX_SDP_BYTES, routes
@@ -42,15 +43,18 @@ def create_app(settings: Settings, *, transport: httpx.AsyncBaseTransport | None
       transport: an httpx transport for the upstream (tests); default: the network.
     """
     register_secret(settings.api_key)
+    access = Access(settings, None if settings.open else load_token(settings.data_dir))
     app = web.Application(
         client_max_size=MAX_SDP_BYTES,
         middlewares=[
             security_headers(content_security_policy(settings)),
             errors_middleware,
+            access.middleware(),
             origin_middleware,
         ],
     )
     app[SETTINGS] = settings
+    app[ACCESS] = access
 
     async def broker_ctx(app: web.Application) -> AsyncIterator[None]:
         app[BROKER] = RealtimeBroker(settings, transport=transport)

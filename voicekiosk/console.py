@@ -78,12 +78,15 @@ def banner(settings: Settings, endpoints: Sequence[Endpoint], notes: Sequence[st
     parts: list[Table | Text] = [table]
     for note in notes:
         parts.append(Text(note, style="yellow"))
-    qr_targets = [e for e in endpoints if e.qr]
-    if qr_targets:
+    phone = next((e for e in endpoints if e.qr), None)
+    if phone:
         codes = Table.grid(padding=(0, 3))
-        for _ in qr_targets[:2]:
+        pairs = [("2 · talk", phone.url)]
+        if phone.setup_url:
+            pairs.insert(0, ("1 · first time on a phone: trust", phone.setup_url))
+        for _ in pairs:
             codes.add_column()
-        codes.add_row(*(Text(e.label, style="bold") for e in qr_targets[:2]))
-        codes.add_row(*(qr_text(e.url) for e in qr_targets[:2]))
+        codes.add_row(*(Text(label, style="bold") for label, _ in pairs))
+        codes.add_row(*(qr_text(url) for _, url in pairs))
         parts.append(codes)
     return Panel(Group(*parts), title="voicekiosk", subtitle="Ctrl-C to stop", expand=False)

@@ -7,9 +7,14 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 if TYPE_CHECKING:
-    pass
+    from voicekiosk.access import Access
+    from voicekiosk.broker import RealtimeBroker
+    from voicekiosk.calls import CallRegistry
+    from voicekiosk.events import EventHub
+    from voicekiosk.settings import Settings
 
-SETTINGS = web.AppKey("settings", "Settings")
-BROKER = web.AppKey("broker", "RealtimeBroker")
-CALLS = web.AppKey("calls", "CallRegistry")
-EVENTS = web.AppKey("events", "EventHub")
+SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
+BROKER: web.AppKey[RealtimeBroker] = web.AppKey("broker")
+CALLS: web.AppKey[CallRegistry] = web.AppKey("calls")
+EVENTS: web.AppKey[EventHub] = web.AppKey("events")
+ACCESS: web.AppKey[Access] = web.AppKey("access")

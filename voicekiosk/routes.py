@@ -10,7 +10,7 @@ from aiohttp import web
 
 from voicekiosk import __version__
 from voicekiosk.errors import ApiError, UpstreamError
-from voicekiosk.keys import BROKER, CALLS, EVENTS, SETTINGS
+from voicekiosk.keys import ACCESS, BROKER, CALLS, EVENTS, SETTINGS
 from voicekiosk.redact import redact
 
 log = logging.getLogger("voicekiosk.server")
@@ -38,11 +38,17 @@ def page_config(request: web.Request) -> dict[str, Any]:
         "token_url": "/api/token",
         "events_url": "/api/events",
         "calls_url": settings.calls_url if settings.sdp == "browser" else None,
-        "setup_url": request.app.get(SETUP_URL_KEY),
+        "setup_url": setup_url(request),
     }
 
 
-SETUP_URL_KEY = web.AppKey("setup_url", str)
+def setup_url(request: web.Request) -> str | None:
+    """The plain-HTTP setup page on the host this page was opened at, if there is one."""
+    settings = request.app[SETTINGS]
+    if not (settings.tls and settings.http_port) or settings.cert:
+        return None
+    host = request.url.host or "localhost"
+    return f"http://{f'[{host}]' if ':' in host else host}:{settings.http_port}/"
 
 
 @routes.get("/")
@@ -72,6 +78,7 @@ async def token(request: web.Request) -> web.Response:
     if settings.sdp != "browser":
         raise ApiError(403, "sdp_mode_server", "This server exchanges SDP itself (--sdp server): use /api/call.")
     await request.read()  # any body is ignored, but its size is still capped
+    admit_session(request)
     try:
         secret = await request.app[BROKER].create_client_secret()
     except UpstreamError as exc:
@@ -94,6 +101,7 @@ async def create_call(request: web.Request) -> web.Response:
     if request.content_type != "application/sdp":
         raise ApiError(415, "not_sdp", "Send the SDP offer as application/sdp.")
     offer = await _read_sdp(request)
+    admit_session(request)
     try:
         call = await request.app[BROKER].create_call(offer)
     except UpstreamError as exc:
@@ -120,6 +128,19 @@ async def hang_up(request: web.Request) -> web.Response:
         raise ApiError(404, "unknown_call", "No such call on this server (it may have ended already).")
     await request.app[CALLS].hang_up(call_id, reason=f"by {client_of(request)}")
     return web.json_response({"call_id": call_id, "status": "ended"})
+
+
+def admit_session(request: web.Request) -> None:
+    """Refuse a new session over the per-client rate or when every line is busy (429)."""
+    settings = request.app[SETTINGS]
+    if len(request.app[CALLS]) >= settings.max_calls:
+        raise ApiError(
+            429,
+            "busy",
+            f"All {settings.max_calls} lines are busy. Try again in a moment.",
+            headers={"Retry-After": "5"},
+        )
+    request.app[ACCESS].check_rate(client_of(request))
 
 
 async def _read_sdp(request: web.Request) -> str:

@@ -17,7 +17,9 @@ from rich.console import Console
 from voicekiosk.app import create_app
 from voicekiosk.console import Endpoint, banner
 from voicekiosk.errors import StartupError
+from voicekiosk.keys import ACCESS
 from voicekiosk.settings import Settings
+from voicekiosk.setup_site import create_setup_app
 
 log = logging.getLogger("voicekiosk.server")
 
@@ -31,23 +33,27 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def endpoints(settings: Settings, lan: list[str]) -> list[Endpoint]:
-    """Every URL the page can be opened at, loopback first."""
+def endpoints(settings: Settings, lan: list[str], token: str | None) -> list[Endpoint]:
+    """Every URL the page can be opened at, loopback first; LAN links carry the access token."""
     scheme = "https" if settings.tls else "http"
+    query = f"?token={token}" if token else ""
+    with_setup = settings.tls and settings.http_port and not settings.cert
 
-    def url(host: str) -> str:
-        shown = f"[{host}]" if ":" in host else host
-        return f"{scheme}://{shown}:{settings.port}/"
+    def url(host: str, port: int, scheme: str = scheme) -> str:
+        return f"{scheme}://{f'[{host}]' if ':' in host else host}:{port}/"
+
+    def remote(label: str, host: str) -> Endpoint:
+        setup = url(host, settings.http_port, "http") if with_setup else None
+        return Endpoint(label, url(host, settings.port) + query, setup, qr=True)
 
     if settings.host in ("0.0.0.0", "::", ""):
-        found = [Endpoint("this machine", url("localhost"))]
-        for address in lan:
-            if ":" in address and settings.host == "0.0.0.0":
-                continue
-            setup = f"http://{address}:{settings.http_port}/" if settings.http_port and settings.tls else None
-            found.append(Endpoint(f"LAN {address}", url(address), setup, qr=True))
+        found = [Endpoint("this machine", url("localhost", settings.port))]
+        ipv4_only = settings.host == "0.0.0.0"
+        found += [remote(f"LAN {a}", a) for a in lan if not (ipv4_only and ":" in a)]
         return found
-    return [Endpoint("listening on", url(settings.host), qr=not is_loopback(settings.host))]
+    if is_loopback(settings.host):
+        return [Endpoint("this machine", url(settings.host, settings.port))]
+    return [remote("listening on", settings.host)]
 
 
 @contextlib.asynccontextmanager
@@ -95,13 +101,19 @@ async def serve(
     ssl_context = certs.server_ssl_context(settings) if settings.tls else None
     lan = net.lan_addresses()
     async with demo_upstream(settings) as effective:
-        runner = web.AppRunner(create_app(effective), access_log=log if settings.verbosity >= 2 else None)
+        app = create_app(effective)
+        runner = web.AppRunner(app, access_log=log if settings.verbosity >= 2 else None)
+        setup_runner = None
         await runner.setup()
         try:
-            await _bind(web.TCPSite(runner, settings.host, settings.port, ssl_context=ssl_context), settings)
-            found = endpoints(settings, lan)
-            notes = _notes(settings, lan)
-            console.print(banner(effective, found, notes))
+            await _bind(web.TCPSite(runner, settings.host, settings.port, ssl_context=ssl_context), settings.port)
+            if settings.tls and settings.http_port and not settings.cert:
+                setup_app = create_setup_app(settings, certs.CertStore(settings.data_dir))
+                setup_runner = web.AppRunner(setup_app, access_log=None)
+                await setup_runner.setup()
+                await _bind(web.TCPSite(setup_runner, settings.host, settings.http_port), settings.http_port)
+            found = endpoints(settings, lan, app[ACCESS].token)
+            console.print(banner(effective, found, _notes(settings, lan)))
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -111,19 +123,21 @@ async def serve(
             await stop.wait()
             log.info("stopping: hanging up open calls")
         finally:
+            if setup_runner:
+                await setup_runner.cleanup()
             await runner.cleanup()
 
 
-async def _bind(site: web.TCPSite, settings: Settings) -> None:
+async def _bind(site: web.TCPSite, port: int) -> None:
     try:
         await site.start()
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             raise StartupError(
-                f"Port {settings.port} is already in use on {settings.host}. "
-                "Stop the other program or choose another with --port."
+                f"Port {port} is already in use. Stop the other program or choose another port "
+                "(--port, --http-port; --http-port 0 turns the setup page off)."
             ) from None
-        raise StartupError(f"Cannot listen on {settings.host}:{settings.port}: {exc.strerror}") from None
+        raise StartupError(f"Cannot listen on port {port}: {exc.strerror}") from None
 
 
 def _notes(settings: Settings, lan: list[str]) -> list[str]:
@@ -132,6 +146,8 @@ def _notes(settings: Settings, lan: list[str]) -> list[str]:
         notes.append("No OpenAI API key: set OPENAI_API_KEY and restart. The page will say so.")
     if settings.host in ("0.0.0.0", "::") and not lan:
         notes.append("No LAN address found: only this machine can open the page.")
+    if settings.open and not is_loopback(settings.host):
+        notes.append("--open: any device on the network can talk, and you pay for it.")
     return notes
 
 

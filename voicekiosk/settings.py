@@ -346,5 +346,10 @@ def _read_key_file(path: Path) -> str:
 def _check_combination(settings: Settings) -> None:
     if (settings.cert is None) != (settings.key is None):
         raise ConfigError("--cert and --key go together: give both or neither")
+    if not settings.tls and settings.host not in ("127.0.0.1", "::1", "localhost"):
+        raise ConfigError(
+            f"--no-tls: browsers allow the microphone over plain HTTP only on this machine; "
+            f"add --host 127.0.0.1 or keep TLS (host is {settings.host})"
+        )
     if settings.http_port and settings.http_port == settings.port:
         raise ConfigError(f"--http-port: {settings.http_port} is already --port")

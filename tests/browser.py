@@ -1,0 +1,190 @@
+"""Driving Debian's Chromium with Playwright, on loopback only, with a fake microphone.
+
+The flags and their reasons are in ../shared/docs/browser-testing.md. Shared by the browser
+tests and ``make bench``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+CHROMIUM = Path(os.environ.get("VOICEKIOSK_TEST_CHROMIUM", "/usr/bin/chromium"))
+ARTIFACTS = Path(__file__).parent / "artifacts"
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+# Playwright passes its own --disable-features list and Chromium keeps only the last one: ours
+# must repeat it. Read from the installed Playwright so the two never drift apart.
+_FALLBACK_DISABLED = (
+    "AvoidUnnecessaryBeforeUnloadCheckSync,DestroyProfileOnBrowserClose,HttpsUpgrades,"
+    "HttpsFirstBalancedModeAutoEnable,LensOverlay,MediaRouter,PaintHolding,ThirdPartyStoragePartitioning,"
+    "AvoidCorsURLLoaderRestartOnRedirect,OptimizationHints,NetworkTimeServiceQuerying,AimEnabled,PreconnectToSearch"
+)
+
+
+def playwright_disabled_features() -> str:
+    import playwright
+
+    bundle = Path(playwright.__file__).parent / "driver/package/lib/coreBundle.js"
+    try:
+        source = bundle.read_text(encoding="utf-8")
+    except OSError:
+        return _FALLBACK_DISABLED
+    match = re.search(r"disabledFeatures = \[(.*?)\]\.filter", source, re.S)
+    if not match:
+        return _FALLBACK_DISABLED
+    names = re.findall(r'^\s*"([A-Za-z0-9]+)"', match.group(1), re.M)
+    return ",".join(names) or _FALLBACK_DISABLED
+
+
+def chromium_args(
+    *, mic_wav: Path | None = None, spki: str | None = None, resolve: dict[str, str] | None = None
+) -> list[str]:
+    """Flags for a headless Chromium that talks to loopback and nothing else."""
+    rules = [f"MAP {name} {address}" for name, address in (resolve or {}).items()]
+    rules += ["MAP * ~NOTFOUND", "EXCLUDE localhost", "EXCLUDE 127.0.0.1", "EXCLUDE [::1]"]
+    args = [
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-domain-reliability",
+        "--disable-client-side-phishing-detection",
+        "--no-pings",
+        "--autoplay-policy=no-user-gesture-required",
+        "--allow-loopback-in-peer-connection",
+        f"--disable-features=WebRtcHideLocalIpsWithMdns,{playwright_disabled_features()}",
+        "--host-resolver-rules=" + " , ".join(rules),
+    ]
+    if mic_wav:
+        args += [
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={mic_wav}",
+        ]
+    if spki:
+        args.append(f"--ignore-certificate-errors-spki-list={spki}")
+    return args
+
+
+# Installed before the page's own scripts: records every peer connection, every data-channel
+# event with its time, and samples the agent's received audio energy every 20 ms.
+PROBE = """
+(() => {
+  const probe = (window.__probe = { pcs: [], events: [], energy: [] });
+  const Native = window.RTCPeerConnection;
+  window.RTCPeerConnection = class extends Native {
+    constructor(...args) {
+      super(...args);
+      probe.pcs.push(this);
+      this.addEventListener("datachannel", () => {});
+      const create = this.createDataChannel.bind(this);
+      this.createDataChannel = (label, options) => {
+        const channel = create(label, options);
+        channel.addEventListener("message", (e) => {
+          try { probe.events.push({ t: performance.now(), type: JSON.parse(e.data).type }); } catch {}
+        });
+        return channel;
+      };
+    }
+  };
+  setInterval(async () => {
+    const pc = probe.pcs[probe.pcs.length - 1];
+    if (!pc || pc.connectionState !== "connected") return;
+    const stats = await pc.getStats();
+    for (const s of stats.values()) {
+      if (s.type === "inbound-rtp" && s.kind === "audio") {
+        probe.energy.push({ t: performance.now(), e: s.totalAudioEnergy || 0 });
+        if (probe.energy.length > 3000) probe.energy.splice(0, 1000);
+      }
+    }
+  }, 20);
+})();
+"""
+
+
+@dataclass
+class PageWatch:
+    """What a page did that a test must check: console errors and every URL it asked for."""
+
+    errors: list[str] = field(default_factory=list)
+    urls: list[str] = field(default_factory=list)
+
+    def foreign_urls(self) -> list[str]:
+        return [u for u in self.urls if urlsplit(u).scheme in ("http", "https", "ws", "wss") and not _loopback(u)]
+
+
+def _loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    return host in LOOPBACK_HOSTS or host.endswith(".test")  # *.test: mapped to 127.0.0.1 by us
+
+
+async def open_page(context: Any, url: str, *, probe: bool = True) -> tuple[Any, PageWatch]:
+    watch = PageWatch()
+    page = await context.new_page()
+    page.on("console", lambda m: m.type == "error" and watch.errors.append(m.text))
+    page.on("pageerror", lambda e: watch.errors.append(f"uncaught: {e}"))
+    page.on("request", lambda r: watch.urls.append(r.url))
+    page.on("websocket", lambda ws: watch.urls.append(ws.url))
+    if probe:
+        await page.add_init_script(PROBE)
+    await page.goto(url)
+    return page, watch
+
+
+async def wait_for(
+    check: Callable[[], Awaitable[Any]], *, timeout: float = 15.0, interval: float = 0.05, what: str = "condition"
+) -> Any:
+    """Poll ``check`` until it returns something truthy, for at most ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {last!r})")
+
+
+async def state(page: Any) -> str:
+    return str(await page.evaluate("document.querySelector('main').dataset.state"))
+
+
+async def wait_state(page: Any, *states: str, timeout: float = 15.0) -> str:
+    async def check() -> str | None:
+        current = await state(page)
+        return current if current in states else None
+
+    return str(await wait_for(check, timeout=timeout, what=f"state in {states}"))
+
+
+async def audio_energy(page: Any) -> float:
+    """Total energy of the agent's audio received so far (inbound-rtp totalAudioEnergy)."""
+    return float(await page.evaluate("(window.__probe.energy.at(-1) || {e: 0}).e"))
+
+
+async def ice_addresses(page: Any) -> set[str]:
+    """Addresses of both ends of every ICE candidate the newest peer connection knows."""
+    return set(
+        await page.evaluate(
+            """async () => {
+              const pc = window.__probe.pcs.at(-1);
+              const out = [];
+              for (const s of (await pc.getStats()).values()) {
+                if (s.type === "local-candidate" || s.type === "remote-candidate") out.push(s.address || s.ip);
+              }
+              return out;
+            }"""
+        )
+    )

@@ -1,0 +1,55 @@
+"""The page in a real Chromium when things are wrong: each failure has its own human message."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from tests.browser import open_page, wait_for, wait_state
+from voicekiosk.app import create_app
+
+
+async def problem_title(page) -> str:
+    return await page.evaluate(
+        "document.getElementById('problem').hidden ? '' : document.getElementById('problem-title').textContent"
+    )
+
+
+async def test_no_api_key_is_explained_and_retried(chromium, aiohttp_server, settings):
+    server = await aiohttp_server(create_app(dataclasses.replace(settings, api_key=None)))
+    context = await chromium.new_context()
+    page, watch = await open_page(context, str(server.make_url("/?autostart")))
+    await wait_state(page, "reconnecting")
+    assert await problem_title(page) == "The server has no OpenAI API key."
+    assert "OPENAI_API_KEY" in await page.text_content("#problem-help")
+    assert await page.is_visible("#retry")
+    assert watch.foreign_urls() == []
+    # 503s from our own API show as console errors in Chromium ("Failed to load resource");
+    # nothing else may.
+    assert [e for e in watch.errors if "503" not in e] == []
+    await context.close()
+
+
+async def test_insecure_context_explains_https_and_links_the_setup_page(chromium, aiohttp_server, settings):
+    server = await aiohttp_server(create_app(settings))
+    context = await chromium.new_context()
+    # Plain http to a name that is not localhost: not a secure context, as on a phone over the LAN.
+    url = f"http://voicekiosk.test:{server.port}/"
+    page, watch = await open_page(context, url)
+    assert await page.evaluate("window.isSecureContext") is False
+    await page.click("#start")
+    await wait_state(page, "error")
+    assert await problem_title(page) == "This page needs HTTPS for the microphone."
+    assert watch.errors == []
+    await context.close()
+
+
+async def test_start_is_keyboard_accessible(chromium, aiohttp_server, settings):
+    server = await aiohttp_server(create_app(dataclasses.replace(settings, api_key=None)))
+    context = await chromium.new_context()
+    page, _ = await open_page(context, str(server.make_url("/")))
+    await page.keyboard.press("Tab")
+    assert await page.evaluate("document.activeElement.id") == "start"
+    await page.keyboard.press("Enter")
+    await wait_state(page, "reconnecting", "connecting", "starting")
+    await wait_for(lambda: problem_title(page), what="a problem shown")
+    await context.close()
