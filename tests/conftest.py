@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,13 @@ from voicekiosk.settings import Settings
 pytest_plugins = ["tests.audio"]  # the mic_wav fixture
 
 REAL_KEY = "sk-proj-REALKEY" + "k" * 40 + "9z8y"
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 @pytest.fixture

@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import socket
 
 import pytest
 
-from tests.conftest import REAL_KEY
+from tests.conftest import REAL_KEY, free_port
 from voicekiosk.fake.server import CannedAnswerer
 from voicekiosk.keys import SETTINGS
 
@@ -127,10 +126,7 @@ async def test_upstream_faults_map_to_our_errors_and_the_server_recovers(
 
 
 async def test_unreachable_upstream_is_503_and_serving_goes_on(make_client):
-    with socket.socket() as probe:  # a loopback port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    client = await make_client(openai_base_url=f"http://127.0.0.1:{port}/v1", sdp="browser")
+    client = await make_client(openai_base_url=f"http://127.0.0.1:{free_port()}/v1", sdp="browser")
     response = await client.post("/api/token")
     assert response.status == 503
     assert (await response.json())["error"]["code"] == "upstream_unreachable"

@@ -123,7 +123,7 @@ class Access:
         return middleware
 
     def _redeem(self, request: web.Request, offered: str) -> web.StreamResponse:
-        clean = request.rel_url.without_query("token")
+        clean = request.rel_url.with_query([(k, v) for k, v in request.query.items() if k != "token"])
         if not self.matches(offered) and not self.allowed(request):
             log.warning("Refused a wrong access token from %s", request.remote)
             raise web.HTTPUnauthorized(text=DENIED_PAGE, content_type="text/html")

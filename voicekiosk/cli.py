@@ -13,6 +13,7 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from voicekiosk import __version__
 from voicekiosk.errors import ConfigError, VoicekioskError
@@ -100,7 +101,111 @@ def serve(**flags: Any) -> None:
 def show_config(**flags: Any) -> None:
     """Print the effective configuration and where each value came from."""
     settings = build_settings(flags)
-    table = Table("option", "value", "from", box=None, pad_edge=False)
-    for name, value, source in settings.describe():
-        table.add_row(name, value if len(value) < 70 else value[:67] + "...", source)
-    Console().print(table)
+    rows = [(name, value if len(value) < 70 else value[:67] + "...", src) for name, value, src in settings.describe()]
+    print_table(rows, header=("option", "value", "from"))
+
+
+def print_table(rows: list[tuple[str, ...]], header: tuple[str, ...] | None = None) -> None:
+    """Plain columns: values are shown as they are (no markup, no emoji codes)."""
+    table = Table(*(header or ()), box=None, pad_edge=False, show_header=header is not None)
+    for row in rows:
+        table.add_row(*(Text(cell, overflow="fold") for cell in row))
+    Console(emoji=False, highlight=False).print(table)
+
+
+def storage_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Just what the certificate and token commands need: where the data lives."""
+    command = click.option("--data-dir", "data_dir", default=None, help="[env: VOICEKIOSK_DATA_DIR]")(command)
+    return click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False))(command)
+
+
+@cli.group(invoke_without_command=True)
+@storage_options
+@click.pass_context
+@reports_errors
+def cert(ctx: click.Context, **flags: Any) -> None:
+    """Show the local CA and the server certificate (paths, fingerprints, names, expiry)."""
+    ctx.obj = build_settings(flags)
+    if ctx.invoked_subcommand is not None:
+        return
+    from voicekiosk import certs
+
+    settings = ctx.obj
+    certs.server_ssl_context(settings)  # issues (or reissues) the certificate if it must
+    info = certs.CertStore(settings.data_dir).describe() if not settings.cert else None
+    if info is None:
+        print_table([("certificate", f"{settings.cert} (your own, --cert)")])
+        return
+    print_table(
+        [
+            ("data dir", str(info.data_dir)),
+            ("CA", f"{info.ca_path}  ({info.ca_subject})"),
+            ("CA SHA-256", info.ca_sha256),
+            ("CA expires", f"{info.ca_not_after:%Y-%m-%d}"),
+            ("server cert", str(info.cert_path)),
+            ("cert SHA-256", info.leaf_sha256 or "-"),
+            ("SPKI (base64)", info.spki_sha256 or "-"),
+            ("names", ", ".join(info.names)),
+            ("cert expires", f"{info.leaf_not_after:%Y-%m-%d}" if info.leaf_not_after else "-"),
+        ]
+    )
+
+
+@cert.command("export")
+@click.argument("dest", type=click.Path(path_type=Path, file_okay=False), default=".")
+@click.pass_obj
+@reports_errors
+def cert_export(settings: Settings, dest: Path) -> None:
+    """Write the CA certificate as PEM and DER into DEST (default: here)."""
+    from voicekiosk.certs import CertStore
+
+    pem, der = CertStore(settings.data_dir).export_ca(dest)
+    click.echo(f"{pem}\n{der}")
+
+
+@cert.command("rotate")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_obj
+@reports_errors
+def cert_rotate(settings: Settings, yes: bool) -> None:
+    """Make a new CA. Every device must trust the new one; the old one stops working."""
+    from voicekiosk.certs import CertStore
+
+    if not yes:
+        click.confirm("Make a new CA? Every phone and browser must then trust it again", abort=True)
+    retired = CertStore(settings.data_dir).rotate()
+    click.echo(f"New CA made in {settings.data_dir}." + (f" The old certificates are in {retired}." if retired else ""))
+
+
+@cli.command()
+@storage_options
+@reports_errors
+def trust(**flags: Any) -> None:
+    """Add the local CA to this machine's trust stores (or print the commands to do so)."""
+    from voicekiosk.certs import CertStore
+    from voicekiosk.trust import install_trust
+
+    settings = build_settings(flags)
+    store = CertStore(settings.data_dir)
+    store.ca()
+    results = install_trust(store.ca_path)
+    if not results:
+        click.echo(f"No trust store known on this system: import {store.ca_path} by hand.")
+    for result in results:
+        click.echo(f"{result.status:>6}  {result.step.store}" + (f": {result.detail}" if result.detail else ""))
+        if result.status != "done":
+            click.echo(f"        {result.step.shell()}")
+    if any(r.status == "failed" for r in results):
+        raise click.exceptions.Exit(1)
+
+
+@cli.command()
+@storage_options
+@click.option("--rotate", is_flag=True, help="Replace the token: every device must scan the new QR code.")
+@reports_errors
+def token(rotate: bool, **flags: Any) -> None:
+    """Print the access token that lets devices other than this one talk."""
+    from voicekiosk.access import load_token
+
+    settings = build_settings(flags)
+    click.echo(load_token(settings.data_dir, rotate=rotate))

@@ -11,6 +11,8 @@ from typing import Any
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
+from cryptography import x509
+from cryptography.x509.oid import NameOID
 
 from voicekiosk.assets import asset_dir
 from voicekiosk.certs import CertStore
@@ -40,6 +42,12 @@ def guess_platform(user_agent: str) -> str:
     return "linux"
 
 
+def common_name(cert_pem: bytes) -> str:
+    """The name a phone lists the CA under (e.g. in iOS's Certificate Trust Settings)."""
+    names = x509.load_pem_x509_certificate(cert_pem).subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(names[0].value) if names else "voicekiosk"
+
+
 def https_url(request: web.Request, port: int) -> str:
     host = request.url.host or "localhost"
     shown = f"[{host}]" if ":" in host else host
@@ -53,7 +61,7 @@ async def setup_page(request: web.Request) -> dict[str, Any]:
         "https_url": https_url(request, settings.port) + "/",
         "platform": guess_platform(request.headers.get("User-Agent", "")),
         "fingerprint": store.ca_sha256(),
-        "ca_name": store.describe().ca_subject,
+        "ca_name": common_name(store.ca_pem()),
     }
 
 
