@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import socket
+import ssl
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -71,20 +72,45 @@ async def client(make_client: ClientFactory) -> TestClient:
 TEST_NAMES = {"voicekiosk.test": "127.0.0.1"}  # a non-localhost name: pages there are not secure contexts
 
 
+@dataclasses.dataclass(frozen=True)
+class Https:
+    settings: Settings
+    context: ssl.SSLContext
+    spki: str  # what Chromium is told to trust, and nothing else
+
+
 @pytest.fixture
-async def chromium(mic_wav: Path):
+def https_settings(settings: Settings) -> Https:
+    """Settings for serving over real TLS from a fresh local CA in this test's data dir."""
+    from voicekiosk.certs import CertStore, server_ssl_context, spki_sha256_b64
+
+    tls = dataclasses.replace(settings, tls=True, rate=1000, max_calls=20)
+    context = server_ssl_context(tls)
+    return Https(tls, context, spki_sha256_b64(CertStore(tls.data_dir).cert_path.read_bytes()))
+
+
+@pytest.fixture
+async def chromium(mic_wav: Path, https_settings: Https):
     """A headless Debian Chromium whose microphone plays ``mic_wav``; loopback only."""
     from playwright.async_api import async_playwright
 
     from tests.browser import CHROMIUM, chromium_args
 
+    problem = None
     if not CHROMIUM.exists():
+        problem = f"{CHROMIUM} is missing (sudo apt-get install chromium)"
+    elif [name for _, name in socket.if_nameindex() if name != "lo"]:
+        # Outside a private namespace Chromium would gather (and try) this machine's LAN addresses.
+        problem = "browser tests run only where loopback is the only network: use `make test`"
+    if problem:
         if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing: CI must install Debian's chromium")
-        pytest.skip(f"{CHROMIUM} is missing (sudo apt-get install chromium)")
+            pytest.fail(problem)
+        pytest.skip(problem)
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=False, args=chromium_args(mic_wav=mic_wav, resolve=TEST_NAMES)
+            executable_path=str(CHROMIUM),
+            headless=False,
+            args=chromium_args(mic_wav=mic_wav, spki=https_settings.spki, resolve=TEST_NAMES),
         )
         try:
             yield browser

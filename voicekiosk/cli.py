@@ -95,6 +95,21 @@ def serve(**flags: Any) -> None:
     run(settings, setup_logging(settings.verbosity))
 
 
+@cli.command()
+@settings_options
+@click.option("--browser-arg", "browser_args", multiple=True, help="Extra flag for the browser (repeatable).")
+@reports_errors
+def kiosk(browser_args: tuple[str, ...], **flags: Any) -> None:
+    """Serve, and show the page full screen in Chrome/Chromium on this machine (kept alive)."""
+    import asyncio
+
+    from voicekiosk.console import setup_logging
+    from voicekiosk.kiosk import run_kiosk
+
+    settings = build_settings(flags)
+    asyncio.run(run_kiosk(settings, setup_logging(settings.verbosity), browser_args=browser_args))
+
+
 @cli.command("config")
 @settings_options
 @reports_errors

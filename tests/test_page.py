@@ -1,0 +1,250 @@
+"""The talking page in a real Chromium, over real TLS, against a fake OpenAI peer that speaks.
+
+Everything is on loopback: the page, our server, the fake (aiortc) peer. The microphone plays
+tests/artifacts/mic.wav: silence, "Hello there, I would like to visit the museum today.", a
+1.1 s gap (the agent starts answering), "Sorry, what time do you open?" (barge-in), silence.
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+
+import pytest
+
+from tests.browser import ARTIFACTS, audio_energy, ice_addresses, open_page, wait_for, wait_state
+from tests.conftest import REAL_KEY
+from voicekiosk.app import create_app
+from voicekiosk.fake import FakeOpenAI
+from voicekiosk.fake.agent import AgentAnswerer
+from voicekiosk.fake.voice import Script
+
+pytestmark = pytest.mark.browser
+
+HEARD = ["Hello there, I would like to visit the museum today.", "Sorry, what time do you open?"]
+PHONE = {"width": 390, "height": 844}
+KIOSK = {"width": 1280, "height": 800}
+
+
+@pytest.fixture
+def answerer() -> AgentAnswerer:
+    return AgentAnswerer(loopback_only=True, script=Script(user_transcripts=HEARD))
+
+
+@pytest.fixture
+def fake(answerer: AgentAnswerer) -> FakeOpenAI:
+    return FakeOpenAI(api_key=REAL_KEY, answerer=answerer)
+
+
+@pytest.fixture
+def serve_page(aiohttp_server, https_settings):
+    """Start our app over HTTPS (settings overridable) and give the page URL with ?autostart."""
+
+    async def start(**overrides) -> str:
+        settings = dataclasses.replace(https_settings.settings, **overrides)
+        server = await aiohttp_server(create_app(settings), ssl=https_settings.context)
+        return str(server.make_url("/?autostart"))
+
+    return start
+
+
+async def test_the_agent_talks_and_both_captions_appear(chromium, serve_page, fake):
+    url = await serve_page()
+    context = await chromium.new_context(viewport=PHONE)
+    page, watch = await open_page(context, url)
+    await wait_state(page, "listening", "user-speaking", "thinking")
+    assert await page.evaluate("location.protocol") == "https:"
+
+    await wait_for(lambda: _line(page, ".line.user"), timeout=20, what="your caption")
+    assert await _line(page, ".line.user") == HEARD[0]
+    before = await audio_energy(page)
+    await wait_for(lambda: _line(page, ".line.agent"), timeout=20, what="the agent's caption")
+    await wait_for(lambda: _more_energy(page, before), timeout=10, what="the agent's audio")
+    await wait_for(lambda: _drawn(page, "viz-agent"), timeout=10, what="the agent's meter drawing")
+    assert await _drawn(page, "viz-you") or await _ever_drawn(page, "viz-you")
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=ARTIFACTS / "talking-phone.png")
+    await page.set_viewport_size(KIOSK)
+    await page.screenshot(path=ARTIFACTS / "talking-kiosk.png")
+
+    assert await ice_addresses(page) <= {"127.0.0.1"}
+    assert watch.foreign_urls() == []
+    assert watch.errors == []
+    await context.close()
+
+
+async def test_barge_in_silences_the_agent_at_once_and_marks_its_caption(chromium, serve_page, fake, answerer):
+    url = await serve_page()
+    context = await chromium.new_context()
+    page, watch = await open_page(context, url)
+    await wait_for(lambda: page.query_selector(".line.agent.cut"), timeout=25, what="a cut-off agent caption")
+    assert await page.is_visible(".line.agent.cut .cut-mark")
+    probe = await page.evaluate("window.__probe")
+    speaking = [e["t"] for e in probe["events"] if e["type"] == "output_audio_buffer.started"]
+    barge = next(
+        e["t"]
+        for e in probe["events"]
+        if e["type"] == "input_audio_buffer.speech_started" and speaking and e["t"] > speaking[0]
+    )
+    # Let a second of received-audio samples after the barge-in accumulate.
+    await wait_for(lambda: page.evaluate(f"window.__probe.energy.at(-1).t > {barge + 1000}"), what="samples")
+    probe = await page.evaluate("window.__probe")
+    silent_after = _silence_after(probe["energy"], barge)
+    assert silent_after <= 300, f"agent audio still heard {silent_after:.0f} ms after speech_started"
+    assert any(e["type"] == "output_audio_buffer.cleared" for e in probe["events"])
+    assert await page.evaluate("document.getElementById('agent-audio').muted") in (True, False)
+    assert watch.errors == []
+    await context.close()
+
+
+async def test_a_call_dropped_by_the_peer_is_reconnected(chromium, serve_page, fake, answerer):
+    url = await serve_page()
+    context = await chromium.new_context()
+    page, watch = await open_page(context, url)
+    await wait_state(page, "listening", "user-speaking", "thinking", "agent-speaking")
+    dropped = await answerer.drop(mode="close")
+    await wait_state(page, "reconnecting", timeout=10)
+    await wait_state(page, "listening", "user-speaking", "thinking", "agent-speaking", timeout=15)
+    assert await page.evaluate("window.__probe.pcs.length") == 2
+    # The page told the server, which hung the old call up.
+    await wait_for(lambda: _async(dropped in [r.body for r in fake.recorded("hangup")]), what="hang-up")
+    assert watch.errors == []
+    await context.close()
+
+
+@pytest.mark.parametrize("mode", ["error", "blackhole"])
+async def test_session_end_and_silent_peers_are_survived(chromium, serve_page, answerer, mode):
+    url = await serve_page()
+    context = await chromium.new_context()
+    page, watch = await open_page(context, url)
+    await wait_state(page, "listening", "user-speaking", "thinking", "agent-speaking")
+    await answerer.drop(mode=mode)
+    await wait_state(page, "reconnecting", timeout=15)
+    await wait_state(page, "listening", "user-speaking", "thinking", "agent-speaking", timeout=15)
+    assert await page.evaluate("window.__probe.pcs.length") == 2
+    assert watch.errors == []
+    await context.close()
+
+
+@pytest.mark.parametrize(
+    ("sdp", "endpoint", "fault", "title"),
+    [
+        ("server", "calls", {"status": 500, "code": "server_error"}, "OpenAI had an error."),
+        (
+            "server",
+            "calls",
+            {"status": 429, "code": "rate_limit_exceeded", "retry_after": 1},
+            "Busy — OpenAI asked us to slow down.",
+        ),
+        (
+            "browser",
+            "client_secrets",
+            {"status": 401, "code": "invalid_api_key"},
+            "OpenAI rejected the server's API key.",
+        ),
+        ("browser", "calls", {"status": 500, "code": "server_error"}, "OpenAI had an error."),
+    ],
+    ids=["sdp-5xx", "sdp-429", "mint-401", "browser-sdp-5xx"],
+)
+async def test_failures_are_explained_and_recover_when_they_clear(
+    chromium, serve_page, fake, sdp, endpoint, fault, title
+):
+    url = await serve_page(sdp=sdp)
+    fake.add_fault(endpoint, **fault)
+    context = await chromium.new_context()
+    page, watch = await open_page(context, url)
+    await wait_for(lambda: _problem(page), timeout=10, what="the problem shown")
+    assert await _problem(page) == title
+    assert await page.is_visible("#retry")
+    fake.clear_faults()
+    await wait_state(page, "listening", "user-speaking", "thinking", "agent-speaking", timeout=20)
+    assert not await _problem(page)
+    before = await audio_energy(page)
+    await wait_for(lambda: _more_energy(page, before), timeout=20, what="the agent's audio after recovery")
+    # Failed requests show as "Failed to load resource" in the console; nothing else may.
+    assert [e for e in watch.errors if "Failed to load resource" not in e] == []
+    assert watch.foreign_urls() == []
+    await context.close()
+
+
+async def test_stop_hangs_up_and_releases_the_microphone(chromium, serve_page, fake):
+    url = await serve_page()
+    context = await chromium.new_context()
+    page, _ = await open_page(context, url)
+    await wait_state(page, "listening", "user-speaking", "thinking", "agent-speaking")
+    await page.click("#mute")
+    assert await page.get_attribute("#mute", "aria-pressed") == "true"
+    assert await page.evaluate("window.voicekiosk.mic.getAudioTracks()[0].enabled") is False
+    await page.click("#start")  # now labelled Stop
+    await wait_state(page, "idle")
+    await wait_for(lambda: _async(len(fake.recorded("hangup")) == 1), what="the hang-up upstream")
+    assert await page.evaluate("window.voicekiosk.mic") is None
+    await context.close()
+
+
+# -- helpers --------------------------------------------------------------------------------
+
+
+async def _async(value):
+    return value
+
+
+async def _line(page, selector: str) -> str:
+    return await page.evaluate(f"(document.querySelector('{selector}')?.firstChild?.nodeValue || '').trim()")
+
+
+async def _problem(page) -> str:
+    return await page.evaluate(
+        "document.getElementById('problem').hidden ? '' : document.getElementById('problem-title').textContent"
+    )
+
+
+async def _more_energy(page, before: float) -> bool:
+    return await audio_energy(page) > before + 0.01
+
+
+async def _drawn(page, canvas_id: str) -> bool:
+    return await page.evaluate(
+        """(id) => {
+          const c = document.getElementById(id);
+          const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+          for (let i = 3; i < data.length; i += 4) if (data[i]) return true;
+          return false;
+        }""",
+        canvas_id,
+    )
+
+
+async def _ever_drawn(page, canvas_id: str) -> bool:
+    try:
+        await wait_for(lambda: _drawn(page, canvas_id), timeout=12, what=f"{canvas_id} drawing")
+    except AssertionError:
+        return False
+    return True
+
+
+def _silence_after(samples: list[dict], t0: float, window: float = 200.0) -> float:
+    """Milliseconds from ``t0`` until the agent's received audio goes quiet.
+
+    Quiet: over the next ``window`` ms it gains under 5 % of the energy it gained in the
+    ``window`` ms before ``t0``. (Chromium refreshes getStats about every 60 ms.)
+    """
+    times = [s["t"] for s in samples]
+    energy = [s["e"] for s in samples]
+
+    def at(t: float) -> float:
+        i = bisect.bisect_left(times, t)
+        if i == 0:
+            return energy[0]
+        if i >= len(times):
+            return energy[-1]
+        t1, t2, e1, e2 = times[i - 1], times[i], energy[i - 1], energy[i]
+        return e1 + (e2 - e1) * (t - t1) / max(1e-6, t2 - t1)
+
+    speaking = at(t0) - at(t0 - window)
+    assert speaking > 0, "the agent was not audible before the barge-in"
+    for step in range(0, 1000, 10):
+        t = t0 + step
+        if at(t + window) - at(t) < 0.05 * speaking:
+            return float(step)
+    raise AssertionError("the agent never went quiet")

@@ -1,0 +1,190 @@
+"""Kiosk mode: Chrome/Chromium full screen on this machine's display, kept alive for days.
+
+The browser trusts only our server certificate's key (``--ignore-certificate-errors-spki-list``,
+never all certificates), gets the microphone without a prompt, starts talking on its own
+(``?autostart``), and is restarted, with back-off, whenever it exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+
+from voicekiosk import certs
+from voicekiosk.console import Endpoint
+from voicekiosk.errors import StartupError
+from voicekiosk.server import serve
+from voicekiosk.settings import Settings
+
+log = logging.getLogger("voicekiosk.kiosk")
+
+BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome", "microsoft-edge")
+MAC_BROWSERS = (
+    "/Applications/Google Chrome.app/Contents/MacOS/Google Chrome",
+    "/Applications/Chromium.app/Contents/MacOS/Chromium",
+)
+STABLE_AFTER = 60.0  # seconds a browser must live before a crash counts as a fresh one
+MAX_DELAY = 30.0
+
+
+def find_browser(configured: str | None) -> str:
+    """The Chrome/Chromium to launch: ``--browser`` if given, else the first one installed.
+
+    Raises:
+      StartupError: none can be found.
+    """
+    if configured:
+        found = shutil.which(configured) or (configured if Path(configured).is_file() else None)
+        if not found or not os.access(found, os.X_OK):
+            raise StartupError(f"--browser: {configured} is not an executable browser")
+        return found
+    for name in BROWSERS:
+        if path := shutil.which(name):
+            return path
+    for path in MAC_BROWSERS:
+        if Path(path).is_file():
+            return path
+    raise StartupError(
+        "No Chrome or Chromium found. Install one (Debian/Raspberry Pi OS: sudo apt install chromium) "
+        "or point --browser at it."
+    )
+
+
+def check_display() -> None:
+    """Fail early, with the fix, when there is no screen to show the kiosk on."""
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise StartupError(
+            "No display: run `voicekiosk kiosk` from the desktop session (or set DISPLAY=:0). "
+            "`voicekiosk serve` needs no display."
+        )
+
+
+def kiosk_command(browser: str, url: str, profile: Path, spki: str | None, extra: Sequence[str] = ()) -> list[str]:
+    """The browser's command line for an unattended full-screen kiosk."""
+    args = [
+        browser,
+        "--kiosk",
+        f"--user-data-dir={profile}",
+        "--no-first-run",
+        "--no-default-browser-check",
+        "--noerrdialogs",
+        "--disable-infobars",
+        "--disable-session-crashed-bubble",
+        "--disable-features=Translate,TranslateUI",
+        "--autoplay-policy=no-user-gesture-required",
+        # Grants the microphone (and only media) without a prompt nobody is there to answer.
+        "--use-fake-ui-for-media-stream",
+        "--overscroll-history-navigation=0",
+        "--disable-pinch",
+        "--password-store=basic",
+        "--check-for-update-interval=31536000",
+    ]
+    if spki:
+        args.append(f"--ignore-certificate-errors-spki-list={spki}")
+    return [*args, *extra, url]
+
+
+class BrowserSupervisor:
+    """Runs the browser until told to stop; restarts it, with back-off, whenever it exits."""
+
+    def __init__(self, command: Sequence[str], *, stable_after: float = STABLE_AFTER) -> None:
+        self.command = list(command)
+        self.stable_after = stable_after
+        self.starts = 0
+        self.process: asyncio.subprocess.Process | None = None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        delay = 1.0
+        while not stop.is_set():
+            started = time.monotonic()
+            self.starts += 1
+            try:
+                self.process = await asyncio.create_subprocess_exec(
+                    *self.command,
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=asyncio.subprocess.DEVNULL,
+                    stderr=asyncio.subprocess.DEVNULL,
+                    start_new_session=True,  # its helpers die with it when we stop the group
+                )
+            except OSError as exc:
+                log.error("cannot start the browser: %s", exc)
+            else:
+                log.info("browser started (pid %d)", self.process.pid)
+                code = await self._wait(stop)
+                if code is None:
+                    return
+                log.warning("browser exited with code %s", code)
+            if time.monotonic() - started > self.stable_after:
+                delay = 1.0
+            log.info("restarting the browser in %.0f s", delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            delay = min(MAX_DELAY, delay * 2)
+
+    async def _wait(self, stop: asyncio.Event) -> int | None:
+        """The browser's exit code, or None once it has been stopped because ``stop`` was set."""
+        assert self.process is not None
+        exited = asyncio.ensure_future(self.process.wait())
+        stopping = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({exited, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if exited.done():
+            return exited.result()
+        await self.terminate()
+        return None
+
+    async def terminate(self) -> None:
+        process = self.process
+        if process is None or process.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            await asyncio.wait_for(process.wait(), 5)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            await process.wait()
+
+
+def server_spki(settings: Settings) -> str:
+    """Base64 SHA-256 of the served certificate's public key: what the kiosk browser trusts."""
+    pem = settings.cert.read_bytes() if settings.cert else certs.CertStore(settings.data_dir).cert_path.read_bytes()
+    return certs.spki_sha256_b64(pem)
+
+
+async def run_kiosk(settings: Settings, console: Console, *, browser_args: Sequence[str] = ()) -> None:
+    """Serve, then show the page full screen and keep the browser alive until stopped.
+
+    Raises:
+      StartupError: no browser, no display, or the server cannot start.
+    """
+    browser = find_browser(settings.browser)
+    check_display()
+    stop = asyncio.Event()
+    tasks: list[asyncio.Task[None]] = []
+
+    async def ready(endpoints: list[Endpoint]) -> None:
+        scheme = "https" if settings.tls else "http"
+        host = "localhost" if settings.host in ("0.0.0.0", "::", "") else settings.host
+        url = f"{scheme}://{f'[{host}]' if ':' in host else host}:{settings.port}/?autostart"
+        spki = server_spki(settings) if settings.tls else None
+        command = kiosk_command(browser, url, settings.data_dir / "kiosk-profile", spki, browser_args)
+        tasks.append(asyncio.create_task(BrowserSupervisor(command).run(stop)))
+        log.info("kiosk: %s on %s", Path(browser).name, url)
+
+    try:
+        await serve(settings, console, ready=ready, stop=stop)
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
