@@ -17,7 +17,7 @@ from collections import deque
 from pathlib import Path
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
+from aiohttp.typedefs import Handler, Middleware
 
 from voicekiosk.errors import ApiError, StartupError
 from voicekiosk.redact import register_secret
@@ -107,7 +107,7 @@ class Access:
         if len(self._starts) > 10_000:  # bounded memory whatever the clients do
             self._starts = {k: v for k, v in self._starts.items() if v and now - v[-1] < 60}
 
-    def middleware(self) -> web.Middleware:
+    def middleware(self) -> Middleware:
         @web.middleware
         async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
             offered = request.query.get("token")

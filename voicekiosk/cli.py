@@ -6,7 +6,7 @@ Exit codes: 0 clean stop, 1 cannot start (the message says the fix), 2 bad usage
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -120,7 +120,7 @@ def show_config(**flags: Any) -> None:
     print_table(rows, header=("option", "value", "from"))
 
 
-def print_table(rows: list[tuple[str, ...]], header: tuple[str, ...] | None = None) -> None:
+def print_table(rows: Sequence[Sequence[str]], header: Sequence[str] | None = None) -> None:
     """Plain columns: values are shown as they are (no markup, no emoji codes)."""
     table = Table(*(header or ()), box=None, pad_edge=False, show_header=header is not None)
     for row in rows:

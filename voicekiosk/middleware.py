@@ -6,7 +6,7 @@ import logging
 from urllib.parse import urlsplit
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
+from aiohttp.typedefs import Handler, Middleware
 
 from voicekiosk.errors import ApiError
 
@@ -73,7 +73,7 @@ async def origin_middleware(request: web.Request, handler: Handler) -> web.Strea
     return await handler(request)
 
 
-def security_headers(csp: str) -> web.Middleware:
+def security_headers(csp: str) -> Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         try:

@@ -162,7 +162,7 @@ def _instructions(raw: Any) -> str:
         try:
             text = path.read_text(encoding="utf-8").strip()
         except (OSError, UnicodeDecodeError) as exc:
-            raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from None
+            raise ValueError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
         if not text:
             raise ValueError(f"{path} is empty")
     return text

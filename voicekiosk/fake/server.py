@@ -114,6 +114,7 @@ class FakeOpenAI:
         app.router.add_post("/v1/realtime/sessions", self._beta)
         app.router.add_post("/v1/realtime", self._beta)
         app.router.add_post("/_fake/faults", self._set_faults)
+        app.router.add_post("/_fake/drop", self._drop)
 
         async def close_answerer(app: web.Application) -> None:
             await self.answerer.close()
@@ -144,7 +145,7 @@ class FakeOpenAI:
         headers = {k.lower(): v for k, v in request.headers.items() if k.lower() != "authorization"}
         self.requests.append(Recorded(endpoint, request.method, request.path, headers, body))
 
-    async def _fault(self, endpoint: str, request: web.Request) -> web.StreamResponse | None:
+    async def _fault(self, endpoint: str, request: web.Request) -> web.Response | None:
         for fault in self.faults:
             if fault.endpoint not in (endpoint, "*"):
                 continue
@@ -275,6 +276,19 @@ class FakeOpenAI:
         if "faults" in body:
             self.faults = [Fault(**f) for f in body["faults"]]
         return web.json_response({"latency_ms": self.latency * 1000, "faults": len(self.faults)})
+
+    async def _drop(self, request: web.Request) -> web.Response:
+        """``{"call_id": "rtc_…" (default: the newest call), "mode": "close" | "error" | "blackhole"}``."""
+        drop = getattr(self.answerer, "drop", None)
+        if drop is None:
+            return error(404, "not_supported", "This answerer has no media to drop.")
+        body = await _json_body(request)
+        if not isinstance(body, dict) or body.get("mode", "close") not in ("close", "error", "blackhole"):
+            return error(400, "invalid_value", "Expected {'call_id'?, 'mode': 'close' | 'error' | 'blackhole'}.")
+        dropped = await drop(body.get("call_id"), body.get("mode", "close"))
+        if dropped is None:
+            return error(404, "call_id_not_found", "No session found for the provided call_id")
+        return web.json_response({"call_id": dropped, "mode": body.get("mode", "close")})
 
 
 def error(
