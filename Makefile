@@ -37,24 +37,26 @@ system-deps:  ## Debian packages the browser tests need (installed when root)
 
 # As root the suite runs in a network namespace of its own where only loopback exists, so no
 # test can reach any other address even by mistake.
-test: $(STAMP) system-deps  ## run every test, the real-browser ones included
-	@if [ "$$(id -u)" = 0 ] && unshare --net true 2>/dev/null; then \
-	  unshare --net sh -c 'ip link set lo up && exec $(BIN)/pytest $(ARGS)'; \
+ISOLATED = if [ "$$(id -u)" = 0 ] && unshare --net true 2>/dev/null; then \
+	  unshare --net sh -c 'ip link set lo up && exec "$$0" "$$@"' $(1); \
 	else \
-	  echo "(not root: running without a private network namespace)"; $(BIN)/pytest $(ARGS); \
+	  echo "(not root: no private network namespace; the browser tests will be skipped)"; $(1); \
 	fi
 
+test: $(STAMP) system-deps  ## run every test, the real-browser ones included
+	@$(call ISOLATED,$(BIN)/pytest $(ARGS))
+
 lint: $(STAMP)  ## ruff (lint + format check) and mypy
-	$(BIN)/ruff check voicekiosk tests bench
-	$(BIN)/ruff format --check voicekiosk tests bench
+	$(BIN)/ruff check voicekiosk tests
+	$(BIN)/ruff format --check voicekiosk tests
 	$(BIN)/mypy voicekiosk
 
 fmt: $(STAMP)  ## fix what ruff can
-	$(BIN)/ruff check --fix voicekiosk tests bench
-	$(BIN)/ruff format voicekiosk tests bench
+	$(BIN)/ruff check --fix voicekiosk tests
+	$(BIN)/ruff format voicekiosk tests
 
 bench: $(STAMP) system-deps  ## measure broker throughput, latency, start-up, memory, page connect time and CPU
-	$(BIN)/python -m bench $(ARGS)
+	@$(call ISOLATED,$(BIN)/python -m tests.bench $(ARGS))
 
 clean:  ## remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache tests/artifacts dist build

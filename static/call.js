@@ -1,8 +1,9 @@
 // One WebRTC session with the Realtime API: mic up, the agent's voice down, events on "oai-events".
 //
-// Connecting is done in parallel wherever the steps allow: the offer is made and posted while the
-// microphone prompt is still open (the mic track joins the already negotiated sender when it
-// arrives), and in browser-SDP mode the ephemeral key is minted while the offer is created.
+// boot.js opens the peer connection and does the offer/answer (in browser-SDP mode minting the
+// ephemeral key while the offer is made); this carries the call on from there: failures
+// explained, the connection watched, events delivered, hang-ups told. The offer goes out while
+// the microphone prompt is still open: the mic track joins the negotiated sender when it arrives.
 
 import { Problem } from "./messages.js";
 
@@ -14,11 +15,13 @@ const FATAL_CODES = new Set(["session_expired", "session_expired_error", "invali
 
 export class Call {
   /**
-   * @param {object} config the page config (/api/config)
-   * @param {{mic: Promise<MediaStreamTrack>, onEvent: Function, onTrack: Function, onEnd: Function}} opts
+   * @param {object} config the page config
+   * @param {{opened?: object, mic: Promise<MediaStreamTrack>, onEvent: Function, onTrack: Function, onEnd: Function}} opts
+   *   `opened`: what boot.js openCall() returned, when the page already started this call.
    */
-  constructor(config, { mic, onEvent, onTrack, onEnd }) {
+  constructor(config, { opened = null, mic, onEvent, onTrack, onEnd }) {
     this.config = config;
+    this.opened = opened;
     this.mic = mic;
     this.onEvent = onEvent;
     this.onTrack = onTrack;
@@ -33,22 +36,18 @@ export class Call {
 
   /** Resolves once audio and events flow; rejects with a Problem. */
   async connect() {
-    const pc = (this.pc = new RTCPeerConnection()); // no STUN/TURN: OpenAI offers public host candidates
-    const sender = pc.addTransceiver("audio", { direction: "sendrecv" }).sender;
-    const dc = (this.dc = pc.createDataChannel("oai-events"));
-    pc.ontrack = (event) => this.onTrack(event.streams[0] ?? new MediaStream([event.track]));
+    const { pc, sender, remote, dc, exchange, backlog } = (this.opened ??= window.voicekioskBoot.openCall());
+    this.pc = pc;
+    this.dc = dc;
     dc.onmessage = (event) => this.#message(event.data);
+    for (const data of backlog.splice(0)) this.#message(data);
+    this.onTrack(new MediaStream([remote])); // the agent's voice: silent until it speaks
 
     const opened = this.#whenOpen();
     const micReady = this.mic.then((track) => !this.ended && sender.replaceTrack(track));
-    const key = this.config.sdp === "browser" ? mintKey(this.config.token_url) : null;
-    // All three are awaited below, unless an earlier step fails: never an unhandled rejection.
-    for (const pending of [opened, micReady, key]) pending?.catch(() => {});
-    const offer = await pc.createOffer();
-    await pc.setLocalDescription(offer);
-    const answer = key ? await this.#postToOpenAI(offer.sdp, await key) : await this.#postToServer(offer.sdp);
-    this.#throwIfEnded();
-    await pc.setRemoteDescription({ type: "answer", sdp: answer });
+    // Both are awaited below, unless an earlier step fails: never an unhandled rejection.
+    for (const pending of [opened, micReady]) pending.catch(() => {});
+    await this.#answered(exchange);
     await Promise.all([opened, micReady]);
     this.#throwIfEnded();
     this.connectedAt = performance.now();
@@ -65,8 +64,9 @@ export class Call {
     if (this.ended) return;
     this.ended = true;
     clearTimeout(this.graceTimer);
-    this.dc?.close();
-    this.pc?.close();
+    const { pc, dc } = this.opened ?? {};
+    dc?.close();
+    pc?.close();
     if (this.callId) {
       fetch(`${this.config.call_url}/${encodeURIComponent(this.callId)}`, {
         method: "DELETE",
@@ -76,29 +76,24 @@ export class Call {
     this.onEnd(problem);
   }
 
-  async #postToServer(sdp) {
-    const response = await request(this.config.call_url, {
-      method: "POST",
-      headers: { "Content-Type": "application/sdp" },
-      body: sdp,
-    });
+  /** Waits for boot.js's offer/answer; throws the Problem that explains a failure. */
+  async #answered(exchange) {
+    let outcome;
+    try {
+      outcome = await exchange;
+    } catch (error) {
+      throw new Problem("failed", { message: String(error) }); // createOffer itself failed
+    }
+    const { step, response, error } = outcome;
+    const upstream = step === "upstream";
+    if (error || !response) throw new Problem(upstream ? "upstream_unreachable" : "offline");
+    if (!response.ok) throw await problemFrom(response, upstream);
     this.callId = lastSegment(response.headers.get("Location"));
-    return response.text();
-  }
-
-  async #postToOpenAI(sdp, key) {
-    // Only Authorization and Content-Type: OpenAI's CORS preflight allows no custom header.
-    const response = await request(key.calls_url, {
-      method: "POST",
-      headers: { Authorization: `Bearer ${key.value}`, "Content-Type": "application/sdp" },
-      body: sdp,
-      upstream: true,
-    });
-    this.callId = lastSegment(response.headers.get("Location"));
-    return response.text();
+    this.#throwIfEnded();
   }
 
   #whenOpen() {
+    if (this.dc.readyState === "open") return Promise.resolve(); // boot.js got there first
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => fail(new Problem("connect_timeout")), CONNECT_TIMEOUT_MS);
       const fail = (problem) => {
@@ -154,21 +149,15 @@ function isFatal(error) {
   return FATAL_CODES.has(error.code) || /maximum duration/i.test(error.message || "");
 }
 
-async function mintKey(url) {
-  const response = await request(url, { method: "POST" });
-  return response.json();
-}
-
-/** fetch() that turns every failure into a Problem the page can explain. */
-async function request(url, { upstream = false, ...init }) {
-  let response;
-  try {
-    response = await fetch(url, { cache: "no-store", ...init });
-  } catch {
-    throw new Problem(upstream ? "upstream_unreachable" : "offline");
-  }
-  if (response.ok) return response;
+/** A failed HTTP answer as a Problem: our JSON error's code, or (from OpenAI) its status. */
+async function problemFrom(response, upstream) {
+  const status = response.status;
   const retryAfterMs = (Number(response.headers.get("Retry-After")) || 0) * 1000;
+  if (upstream) {
+    // Straight from OpenAI: map its status to our codes rather than show its text.
+    const code = status === 401 || status === 403 ? "upstream_auth" : status === 429 ? "upstream_rate_limited" : "upstream_error";
+    return new Problem(code, { status, retryAfterMs });
+  }
   let code = "";
   let message = "";
   try {
@@ -178,15 +167,8 @@ async function request(url, { upstream = false, ...init }) {
   } catch {
     // not JSON: the status decides
   }
-  if (upstream) {
-    // Straight from OpenAI: map its status to our codes rather than show its text.
-    const status = response.status;
-    code = status === 401 || status === 403 ? "upstream_auth" : status === 429 ? "upstream_rate_limited" : "upstream_error";
-    message = "";
-  } else if (response.status === 401) {
-    code = "unauthorized";
-  }
-  throw new Problem(code || `http_${response.status}`, { message, status: response.status, retryAfterMs });
+  if (status === 401) code = "unauthorized";
+  return new Problem(code || `http_${status}`, { message, status, retryAfterMs });
 }
 
 function lastSegment(location) {

@@ -7,7 +7,6 @@ import { explain, micProblem, Problem, STATES } from "./messages.js";
 import { Reporter } from "./reporter.js";
 import { Visualizer } from "./visualizer.js";
 
-const MIC_CONSTRAINTS = { audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true } };
 const WAKE_LEVEL = 0.35; // meter level that counts as someone talking to a paused kiosk
 const WAKE_MS = 300;
 // Sessions end after 60 minutes; start a fresh one before that, at a quiet moment.
@@ -16,8 +15,9 @@ const ROTATE_AFTER_MS = 55 * 60_000;
 const $ = (id) => document.getElementById(id);
 
 class App {
-  constructor(config) {
-    this.config = config;
+  constructor(boot) {
+    this.boot = boot;
+    this.config = boot.config;
     this.ui = {
       main: document.querySelector("main"),
       label: $("state-label"),
@@ -36,7 +36,7 @@ class App {
       agent: { canvas: $("viz-agent"), color: "#f59e0b" },
     });
     this.captions = new Captions($("captions"), $("hint"));
-    this.reporter = new Reporter(config.events_url);
+    this.reporter = new Reporter(this.config.events_url);
     this.backoff = new Backoff();
     this.wanted = false; // the user (or autostart) wants a conversation
     this.call = null;
@@ -55,6 +55,8 @@ class App {
       if (this.wanted && this.state === "error" && this.problem?.code === "no_mic") this.start();
     });
     addEventListener("pagehide", () => this.call?.close());
+    // An AudioContext made without a gesture starts suspended: any later tap or key wakes it.
+    for (const kind of ["pointerdown", "keydown"]) addEventListener(kind, () => this.viz.resume(), { passive: true });
   }
 
   start() {
@@ -65,9 +67,10 @@ class App {
       return this.#fail(new Problem("insecure", { retry: false }));
     }
     if (!window.RTCPeerConnection) return this.#fail(new Problem("no_webrtc", { retry: false }));
-    this.viz.audioContext(); // inside the tap: browsers only start audio from a gesture
+    this.#connect(); // first: the mic prompt and the offer get going before anything else
+    // Inside the tap: browsers (iOS above all) only start playback from a gesture. The meters'
+    // AudioContext is made once the mic arrives, while the offer is in flight.
     this.ui.audio.play().catch(() => {});
-    this.#connect();
   }
 
   stop() {
@@ -91,8 +94,11 @@ class App {
 
   async #connect() {
     this.#setState(this.backoff.attempt ? "reconnecting" : this.mic ? "connecting" : "starting");
-    const mic = this.#micTrack();
+    const early = this.boot.early; // the call boot.js started while the page loaded, used once
+    this.boot.early = null;
+    const mic = this.#micTrack(early?.mic);
     const call = (this.call = new Call(this.config, {
+      opened: early?.call,
       mic,
       onEvent: (event) => this.call === call && this.#onEvent(event),
       onTrack: (stream) => this.call === call && this.#onTrack(stream),
@@ -102,12 +108,15 @@ class App {
     try {
       await Promise.all([mic, call.connect()]); // the offer goes out while the mic prompt is open
     } catch (error) {
+      this.reporter.start();
       if (this.call !== call) return;
       call.close();
       this.call = null;
       return this.#fail(error instanceof Problem ? error : new Problem("failed", { message: String(error) }));
     }
+    this.reporter.start();
     if (this.call !== call) return;
+    this.#showMeters();
     if (call.callId) this.reporter.claim(call.callId);
     this.ui.mute.disabled = false;
     this.ui.start.textContent = "Stop";
@@ -118,15 +127,14 @@ class App {
     this.#armIdle();
   }
 
-  #micTrack() {
+  #micTrack(asked = null) {
     const live = this.mic?.getAudioTracks().find((t) => t.readyState === "live");
     if (live) return Promise.resolve(live);
-    return navigator.mediaDevices.getUserMedia(MIC_CONSTRAINTS).then(
+    return (asked ?? navigator.mediaDevices.getUserMedia(this.boot.mic)).then(
       (stream) => {
         this.mic = stream;
         const track = stream.getAudioTracks()[0];
         track.onended = () => this.wanted && this.#lost(new Problem("no_mic", { retry: false }));
-        this.viz.show("you", stream);
         return track;
       },
       (error) => {
@@ -144,7 +152,13 @@ class App {
   #onTrack(stream) {
     this.ui.audio.srcObject = stream; // the element must play it for analysers to hear it
     this.ui.audio.play().catch(() => {});
-    this.viz.show("agent", stream);
+    this.remote = stream;
+  }
+
+  /** Start the meters; kept off the connect path, which needs the main thread more. */
+  #showMeters() {
+    if (this.mic && !this.viz.showing("you")) this.viz.show("you", this.mic);
+    if (this.call && this.remote && !this.viz.showing("agent")) this.viz.show("agent", this.remote);
   }
 
   /** The call ended after it had connected. */
@@ -168,6 +182,7 @@ class App {
     this.ui.mute.disabled = true;
     this.viz.hide("agent");
     if (!this.wanted) return;
+    this.#showMeters();
     this.problem = problem;
     const { retry } = explain(problem);
     this.reporter.send({ type: "error", message: `${problem.code}: ${problem.message}` });
@@ -350,7 +365,8 @@ class App {
   }
 }
 
-const config = JSON.parse($("vk-config").textContent);
-const app = new App(config);
+const app = new App(window.voicekioskBoot);
+const config = app.config;
 window.voicekiosk = app; // for the curious (and for tests): the page's state, read-only by convention
-if (config.autostart || new URLSearchParams(location.search).has("autostart")) app.start();
+window.voicekioskBoot.forget();
+if (config.autostart || window.voicekioskBoot.tapped) app.start();

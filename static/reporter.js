@@ -12,6 +12,13 @@ export class Reporter {
     this.socket = null;
     this.retryMs = 1000;
     this.claims = new Set(); // calls this page owns: re-announced after every reconnect
+    this.started = false;
+  }
+
+  /** Connect (once). Called after the first call attempt, so it never delays connecting. */
+  start() {
+    if (this.started) return;
+    this.started = true;
     this.#open();
   }
 

@@ -128,16 +128,25 @@ export class Visualizer {
     }
   }
 
-  /** The shared AudioContext, made (or resumed) on first use: call it from a user gesture. */
+  /** The shared AudioContext, made on first use. */
   audioContext() {
     this.context ??= new AudioContext({ latencyHint: "interactive" });
-    if (this.context.state === "suspended") this.context.resume().catch(() => {});
+    this.resume();
     return this.context;
+  }
+
+  /** Wake a suspended context (browsers suspend one made without a user gesture). */
+  resume() {
+    if (this.context?.state === "suspended") this.context.resume().catch(() => {});
   }
 
   show(name, stream) {
     this.meters[name].connect(this.audioContext(), stream);
     this.#schedule();
+  }
+
+  showing(name) {
+    return Boolean(this.meters[name].source);
   }
 
   hide(name) {

@@ -82,13 +82,15 @@ def chromium_args(
 # event with its time, and samples the agent's received audio energy every 20 ms.
 PROBE = """
 (() => {
-  const probe = (window.__probe = { pcs: [], events: [], energy: [] });
+  const probe = (window.__probe = { pcs: [], events: [], energy: [], connected: null });
   const Native = window.RTCPeerConnection;
   window.RTCPeerConnection = class extends Native {
     constructor(...args) {
       super(...args);
       probe.pcs.push(this);
-      this.addEventListener("datachannel", () => {});
+      this.addEventListener("connectionstatechange", () => {
+        if (this.connectionState === "connected") probe.connected ??= performance.now();
+      });
       const create = this.createDataChannel.bind(this);
       this.createDataChannel = (label, options) => {
         const channel = create(label, options);

@@ -23,6 +23,7 @@ from tests.test_broker import OFFER
 from voicekiosk.certs import CertStore
 from voicekiosk.cli import cli
 from voicekiosk.setup_site import create_setup_app
+from voicekiosk.tls import prepare
 
 SDP = {"Content-Type": "application/sdp"}
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,8 +71,7 @@ def test_no_tls_is_refused_off_loopback():
 
 @pytest.fixture
 async def setup_client(aiohttp_client, settings) -> TestClient:
-    store = CertStore(settings.data_dir)
-    return await aiohttp_client(create_setup_app(settings, store))
+    return await aiohttp_client(create_setup_app(settings, prepare(settings).ca))
 
 
 async def test_setup_site_serves_the_ca_in_every_format(setup_client, settings):

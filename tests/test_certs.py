@@ -12,6 +12,7 @@ import base64
 import contextlib
 import datetime
 import hashlib
+import json
 import os
 import plistlib
 import shutil
@@ -599,3 +600,34 @@ def test_identity_canonical_forms() -> None:
     for bad in ("my_pc", "-x.example", "a..b", ""):
         assert certs.canonical_identity(bad) is None
     assert certs.canonical_identity("2001:DB8:0::1") == "2001:db8::1"
+
+
+def test_prepare_keeps_cryptography_out_of_the_server_process(tmp_path: Path) -> None:
+    """The server process gets the certificate facts from a forked child, never the imports."""
+    script = (
+        "import json, sys; from pathlib import Path; from voicekiosk import tls; "
+        "from voicekiosk.settings import Settings; "
+        f"files = tls.prepare(Settings(data_dir=Path({str(tmp_path)!r}))); "
+        "print(json.dumps({'heavy': sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('cryptography', 'trustme') or m == 'voicekiosk.certs'), 'spki': files.spki, "
+        "'cert': str(files.cert), 'ca': files.ca.name}))"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
+    facts = json.loads(out.stdout)
+    assert facts["heavy"] == []
+    assert facts["spki"] == spki_sha256_b64(Path(facts["cert"]).read_bytes())
+    assert facts["ca"].startswith("voicekiosk CA on ")
+
+
+def test_prepare_reports_a_bad_own_certificate_as_a_startup_error(tmp_path: Path) -> None:
+    cert = tmp_path / "cert.pem"
+    cert.write_text("not a certificate")
+    script = (
+        "from pathlib import Path; from voicekiosk import tls; from voicekiosk.errors import StartupError; "
+        "from voicekiosk.settings import Settings\n"
+        f"settings = Settings(data_dir=Path({str(tmp_path)!r}), cert=Path({str(cert)!r}), key=Path({str(cert)!r}))\n"
+        "try: tls.prepare(settings)\n"
+        "except StartupError as exc: print('StartupError:', exc)"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.startswith("StartupError: --cert:") and "no PEM certificate" in out.stdout

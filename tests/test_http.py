@@ -90,8 +90,13 @@ async def test_static_modules_revalidate(client):
     assert first.status == 200
     assert first.headers["Cache-Control"] == "no-cache"
     assert "javascript" in first.content_type
-    again = await client.get("/static/main.js", headers={"If-Modified-Since": first.headers["Last-Modified"]})
-    assert again.status == 304
+    again = await client.get("/static/main.js", headers={"If-None-Match": first.headers["ETag"]})
+    assert again.status == 304 and await again.read() == b""
+
+
+@pytest.mark.parametrize("path", ["/static/../settings.py", "/static/%2e%2e/pyproject.toml", "/static/nope.js"])
+async def test_static_files_stay_inside_static(client, path):
+    assert (await client.get(path)).status == 404
 
 
 async def test_no_static_file_names_an_openai_host():

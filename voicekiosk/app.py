@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from urllib.parse import urlsplit
 
 import aiohttp_jinja2
 import httpx
@@ -15,24 +14,12 @@ from voicekiosk.assets import asset_dir
 from voicekiosk.broker import RealtimeBroker
 from voicekiosk.calls import CallRegistry
 from voicekiosk.events import EventHub
-from voicekiosk.keys import ACCESS, BROKER, CALLS, EVENTS, SETTINGS
-from voicekiosk.middleware import errors_middleware, origin_middleware, security_headers
+from voicekiosk.keys import ACCESS, BROKER, CALLS, EVENTS, SETTINGS, STATIC
+from voicekiosk.middleware import content_security_policy, errors_middleware, origin_middleware, security_headers
 from voicekiosk.redact import register_secret
 from voicekiosk.routes import MAX_SDP_BYTES, routes
 from voicekiosk.settings import Settings
-
-
-def content_security_policy(settings: Settings) -> str:
-    """Only our own origin, plus OpenAI's when the browser posts its offer there itself."""
-    connect = "'self'"
-    if settings.sdp == "browser":
-        parts = urlsplit(settings.openai_base_url)
-        connect += f" {parts.scheme}://{parts.netloc}"
-    return (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        f"media-src 'self' blob:; connect-src {connect}; object-src 'none'; base-uri 'none'; "
-        "form-action 'self'; frame-ancestors 'none'"
-    )
+from voicekiosk.static_files import StaticFiles
 
 
 def create_app(settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> web.Application:
@@ -72,5 +59,6 @@ def create_app(settings: Settings, *, transport: httpx.AsyncBaseTransport | None
         autoescape=jinja2.select_autoescape(default=True),
     )
     app.router.add_routes(routes)
-    app.router.add_static("/static/", asset_dir("static"), append_version=False)
+    app[STATIC] = StaticFiles(asset_dir("static"))
+    app.router.add_get("/static/{name}", app[STATIC].handle)
     return app

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import re
+import secrets
 import ssl
 import time
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from voicekiosk.settings import Settings
 
 log = logging.getLogger("voicekiosk.broker")
 
+JSON_BODY = {"Content-Type": "application/json"}
 CALL_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 # Bounded pool: a handful of kiosks need one or two connections, a burst waits for a free one.
 POOL = httpx.Limits(max_connections=16, max_keepalive_connections=16, keepalive_expiry=60)
@@ -92,6 +94,15 @@ class RealtimeBroker:
             headers={"User-Agent": "voicekiosk"},
         )
         self._session = session_config(settings)
+        # Encoded once: every mint and call sends the same session.
+        self._mint_body = json.dumps(
+            {"expires_after": {"anchor": "created_at", "seconds": settings.token_ttl}, "session": self._session}
+        ).encode()
+        self._boundary = "voicekiosk-" + secrets.token_hex(12)
+        self._session_part = (
+            f'--{self._boundary}\r\nContent-Disposition: form-data; name="session"\r\n'
+            f"Content-Type: application/json\r\n\r\n{json.dumps(self._session)}\r\n--{self._boundary}--\r\n"
+        ).encode()
 
     @property
     def has_key(self) -> bool:
@@ -102,11 +113,9 @@ class RealtimeBroker:
 
     async def create_client_secret(self) -> ClientSecret:
         """Mint an ephemeral key (GA ``POST /realtime/client_secrets``)."""
-        body = {
-            "expires_after": {"anchor": "created_at", "seconds": self.settings.token_ttl},
-            "session": self._session,
-        }
-        response, ms = await self._send("POST", "realtime/client_secrets", "mint", json=body)
+        response, ms = await self._send(
+            "POST", "realtime/client_secrets", "mint", content=self._mint_body, headers=JSON_BODY
+        )
         data = _json_object(response)
         value, expires_at = data.get("value"), data.get("expires_at")
         if not isinstance(value, str) or not value or not isinstance(expires_at, int):
@@ -117,13 +126,20 @@ class RealtimeBroker:
 
     async def create_call(self, offer_sdp: str) -> Call:
         """Exchange the browser's SDP offer for OpenAI's answer (GA unified interface)."""
-        files = {
-            "sdp": (None, offer_sdp.encode(), "application/sdp"),
-            "session": (None, json.dumps(self._session).encode(), "application/json"),
-        }
-        response, ms = await self._send(
-            "POST", "realtime/calls", "call", files=files, headers={"Accept": "application/sdp"}
+        offer = offer_sdp.encode()
+        if self._boundary.encode() in offer:
+            raise UpstreamError(400, "bad_sdp", "The SDP offer cannot be sent as it is.")
+        body = (
+            (
+                f'--{self._boundary}\r\nContent-Disposition: form-data; name="sdp"\r\n'
+                "Content-Type: application/sdp\r\n\r\n"
+            ).encode()
+            + offer
+            + b"\r\n"
+            + self._session_part
         )
+        headers = {"Content-Type": f"multipart/form-data; boundary={self._boundary}", "Accept": "application/sdp"}
+        response, ms = await self._send("POST", "realtime/calls", "call", content=body, headers=headers)
         answer = response.text
         if not answer.startswith("v=0"):
             raise _malformed("call", "the answer is not SDP")

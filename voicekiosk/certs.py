@@ -21,12 +21,10 @@ import hashlib
 import ipaddress
 import json
 import os
-import plistlib
 import re
 import socket
 import ssl
 import sys
-import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +37,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from voicekiosk import net
+from voicekiosk import net, tls
 from voicekiosk.errors import StartupError
 from voicekiosk.settings import Settings
 
@@ -311,43 +309,11 @@ class CertStore:
         return pem_path, der_path
 
     def apple_profile(self) -> bytes:
-        """An Apple configuration profile (``.mobileconfig``) that installs the CA on iOS/macOS.
-
-        Serve it as ``application/x-apple-aspen-config``. Its UUIDs derive from the CA's
-        fingerprint, so the same CA always gives the same bytes and a new CA a new profile.
-        """
-        fingerprint = self.ca_sha256().replace(":", "").lower()
-        subject = self._ca_certificate().subject.rfc4514_string()
-        cn = self._ca_certificate().subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-        title = str(cn[0].value) if cn else "voicekiosk local CA"
-
-        def derived(part: str) -> str:
-            return str(uuid.uuid5(uuid.NAMESPACE_URL, f"voicekiosk:ca:{fingerprint}:{part}")).upper()
-
-        payload_uuid, profile_uuid = derived("root"), derived("profile")
-        profile = {
-            "PayloadContent": [
-                {
-                    "PayloadCertificateFileName": "voicekiosk-ca.cer",
-                    "PayloadContent": self.ca_der(),
-                    "PayloadDescription": "Adds the voicekiosk local CA root certificate.",
-                    "PayloadDisplayName": title,
-                    "PayloadIdentifier": f"com.apple.security.root.{payload_uuid}",
-                    "PayloadType": "com.apple.security.root",
-                    "PayloadUUID": payload_uuid,
-                    "PayloadVersion": 1,
-                }
-            ],
-            "PayloadDescription": f"Trust {subject} (SHA-256 {self.ca_sha256()}) so this device can "
-            "open the voicekiosk page over HTTPS.",
-            "PayloadDisplayName": title,
-            "PayloadIdentifier": f"local.voicekiosk.ca.{fingerprint[:16]}",
-            "PayloadRemovalDisallowed": False,
-            "PayloadType": "Configuration",
-            "PayloadUUID": profile_uuid,
-            "PayloadVersion": 1,
-        }
-        return plistlib.dumps(profile, fmt=plistlib.FMT_XML, sort_keys=True)
+        """An Apple configuration profile (``.mobileconfig``) that installs the CA on iOS/macOS."""
+        subject = self._ca_certificate().subject
+        names = subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        name = str(names[0].value) if names else "voicekiosk local CA"
+        return tls.apple_profile(tls.CaInfo(self.ca_path, name, subject.rfc4514_string(), self.ca_sha256()))
 
     def rotate(self) -> Path | None:
         """Retire the CA and server certificate and make a new CA.
@@ -535,11 +501,15 @@ class CertStore:
             os.close(fd)
 
 
-def server_ssl_context(settings: Settings) -> ssl.SSLContext:
-    """The TLS context the HTTPS server uses (TLS 1.2 or newer).
+def server_files(settings: Settings) -> dict[str, Any]:
+    """Make or reuse, and check, the certificate the HTTPS server presents.
 
-    With ``--cert``/``--key`` those files are loaded; otherwise the data directory's CA issues
+    With ``--cert``/``--key`` those files are checked; otherwise the data directory's CA issues
     (or reuses) a certificate for every name this machine answers on plus ``--san``.
+
+    Returns:
+      JSON-able facts for ``tls.TlsFiles``: ``cert``, ``key``, ``spki`` and ``ca`` (the local
+      CA's ``path``, ``name``, ``subject``, ``sha256``; None with ``--cert``).
 
     Raises:
       StartupError: the certificate or key cannot be read, do not match, or have expired; or
@@ -548,13 +518,40 @@ def server_ssl_context(settings: Settings) -> ssl.SSLContext:
     if settings.cert is not None or settings.key is not None:
         if settings.cert is None or settings.key is None:
             raise StartupError("--cert and --key go together: give both or neither")
-        return _load_own(settings.cert, settings.key)
-    extra = list(settings.san)
-    # A specific --host is a name clients use too; a wildcard bind address is not.
-    if settings.host.strip("[]") not in _WILDCARD_HOSTS and canonical_identity(settings.host):
-        extra.append(settings.host)
-    leaf = CertStore(settings.data_dir).server_cert(extra)
-    return _context(leaf.cert_path, leaf.key_path)
+        _check_own(settings.cert, settings.key)
+        cert_path, key_path, ca = settings.cert, settings.key, None
+    else:
+        extra = list(settings.san)
+        # A specific --host is a name clients use too; a wildcard bind address is not.
+        if settings.host.strip("[]") not in _WILDCARD_HOSTS and canonical_identity(settings.host):
+            extra.append(settings.host)
+        store = CertStore(settings.data_dir)
+        leaf = store.server_cert(extra)
+        cert_path, key_path = leaf.cert_path, leaf.key_path
+        subject = store._ca_certificate().subject
+        names = subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        ca = {
+            "path": str(store.ca_path),
+            "name": str(names[0].value) if names else "voicekiosk local CA",
+            "subject": subject.rfc4514_string(),
+            "sha256": store.ca_sha256(),
+        }
+    try:
+        spki = spki_sha256_b64(cert_path.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise StartupError(f"cannot read the certificate {cert_path}: {exc}") from None
+    return {"cert": str(cert_path), "key": str(key_path), "spki": spki, "ca": ca}
+
+
+def server_ssl_context(settings: Settings) -> ssl.SSLContext:
+    """The TLS context the HTTPS server uses (TLS 1.2 or newer), made in this process.
+
+    Raises:
+      StartupError: as ``server_files``.
+    """
+    files = server_files(settings)
+    context = _context(Path(files["cert"]), Path(files["key"]))
+    return context
 
 
 def _context(cert_path: Path, key_path: Path) -> ssl.SSLContext:
@@ -573,7 +570,7 @@ def _context(cert_path: Path, key_path: Path) -> ssl.SSLContext:
     return ctx
 
 
-def _load_own(cert_path: Path, key_path: Path) -> ssl.SSLContext:
+def _check_own(cert_path: Path, key_path: Path) -> None:
     """Check a user-supplied pair with clear messages before handing it to OpenSSL."""
     try:
         cert_pem, key_pem = cert_path.read_bytes(), key_path.read_bytes()
@@ -593,4 +590,4 @@ def _load_own(cert_path: Path, key_path: Path) -> ssl.SSLContext:
         raise StartupError(f"--key: {key_path} is not the key of the certificate in {cert_path}")
     if cert.not_valid_after_utc <= _now():
         raise StartupError(f"--cert: {cert_path} expired on {cert.not_valid_after_utc:%Y-%m-%d}")
-    return _context(cert_path, key_path)
+    _context(cert_path, key_path)  # and OpenSSL must take it too

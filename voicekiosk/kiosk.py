@@ -20,11 +20,11 @@ from pathlib import Path
 
 from rich.console import Console
 
-from voicekiosk import certs
 from voicekiosk.console import Endpoint
 from voicekiosk.errors import StartupError
 from voicekiosk.server import serve
 from voicekiosk.settings import Settings
+from voicekiosk.tls import TlsFiles
 
 log = logging.getLogger("voicekiosk.kiosk")
 
@@ -157,12 +157,6 @@ class BrowserSupervisor:
             await process.wait()
 
 
-def server_spki(settings: Settings) -> str:
-    """Base64 SHA-256 of the served certificate's public key: what the kiosk browser trusts."""
-    pem = settings.cert.read_bytes() if settings.cert else certs.CertStore(settings.data_dir).cert_path.read_bytes()
-    return certs.spki_sha256_b64(pem)
-
-
 async def run_kiosk(settings: Settings, console: Console, *, browser_args: Sequence[str] = ()) -> None:
     """Serve, then show the page full screen and keep the browser alive until stopped.
 
@@ -174,11 +168,11 @@ async def run_kiosk(settings: Settings, console: Console, *, browser_args: Seque
     stop = asyncio.Event()
     tasks: list[asyncio.Task[None]] = []
 
-    async def ready(endpoints: list[Endpoint]) -> None:
+    async def ready(endpoints: list[Endpoint], files: TlsFiles | None) -> None:
         scheme = "https" if settings.tls else "http"
         host = "localhost" if settings.host in ("0.0.0.0", "::", "") else settings.host
         url = f"{scheme}://{f'[{host}]' if ':' in host else host}:{settings.port}/?autostart"
-        spki = server_spki(settings) if settings.tls else None
+        spki = files.spki if files else None  # the browser trusts this key and no other
         command = kiosk_command(browser, url, settings.data_dir / "kiosk-profile", spki, browser_args)
         tasks.append(asyncio.create_task(BrowserSupervisor(command).run(stop)))
         log.info("kiosk: %s on %s", Path(browser).name, url)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from voicekiosk.errors import ApiError
+from voicekiosk.settings import Settings
 
 log = logging.getLogger("voicekiosk.server")
 
@@ -23,6 +25,21 @@ _HTTP_CODES = {
     429: "too_many_requests",
 }
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def content_security_policy(settings: Settings, *, inline_scripts: Sequence[str] = ()) -> str:
+    """Only our own origin (plus OpenAI's when the browser posts its offer there itself), and the
+    inline scripts pinned by their ``'sha256-…'`` hashes."""
+    connect = "'self'"
+    if settings.sdp == "browser":
+        parts = urlsplit(settings.openai_base_url)
+        connect += f" {parts.scheme}://{parts.netloc}"
+    scripts = " ".join(["'self'", *inline_scripts])
+    return (
+        f"default-src 'self'; script-src {scripts}; style-src 'self'; img-src 'self' data:; "
+        f"media-src 'self' blob:; connect-src {connect}; object-src 'none'; base-uri 'none'; "
+        "form-action 'self'; frame-ancestors 'none'"
+    )
 
 
 def error_response(error: ApiError) -> web.Response:

@@ -7,10 +7,12 @@ from typing import Any
 
 import aiohttp_jinja2
 from aiohttp import web
+from markupsafe import Markup
 
 from voicekiosk import __version__
 from voicekiosk.errors import ApiError, UpstreamError
-from voicekiosk.keys import ACCESS, BROKER, CALLS, EVENTS, SETTINGS
+from voicekiosk.keys import ACCESS, BROKER, CALLS, EVENTS, SETTINGS, STATIC
+from voicekiosk.middleware import content_security_policy
 from voicekiosk.redact import redact
 
 log = logging.getLogger("voicekiosk.server")
@@ -52,9 +54,19 @@ def setup_url(request: web.Request) -> str | None:
 
 
 @routes.get("/")
-@aiohttp_jinja2.template("index.html")
-async def index(request: web.Request) -> dict[str, Any]:
-    return {"config": page_config(request), "version": __version__}
+async def index(request: web.Request) -> web.Response:
+    boot = request.app[STATIC].get("boot.js")
+    if boot is None:
+        raise web.HTTPInternalServerError(text="voicekiosk's static/boot.js is missing; reinstall voicekiosk")
+    config = page_config(request)
+    config["autostart"] = config["autostart"] or "autostart" in request.query
+    context = {"config": config, "boot_js": Markup(boot.body.decode())}
+    response = aiohttp_jinja2.render_template("index.html", request, context)
+    # boot.js is inlined so the call starts before the modules load; its hash lets it run.
+    response.headers["Content-Security-Policy"] = content_security_policy(
+        request.app[SETTINGS], inline_scripts=[boot.csp_hash]
+    )
+    return response
 
 
 @routes.get("/api/config")

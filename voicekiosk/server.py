@@ -20,6 +20,7 @@ from voicekiosk.errors import StartupError
 from voicekiosk.keys import ACCESS
 from voicekiosk.settings import Settings
 from voicekiosk.setup_site import create_setup_app
+from voicekiosk.tls import TlsFiles
 
 log = logging.getLogger("voicekiosk.server")
 
@@ -87,7 +88,7 @@ async def serve(
     settings: Settings,
     console: Console,
     *,
-    ready: Callable[[list[Endpoint]], Awaitable[None]] | None = None,
+    ready: Callable[[list[Endpoint], TlsFiles | None], Awaitable[None]] | None = None,
     stop: asyncio.Event | None = None,
 ) -> None:
     """Serve until ``stop`` is set or SIGINT/SIGTERM arrives.
@@ -95,10 +96,11 @@ async def serve(
     Raises:
       StartupError: the port is taken, the certificate cannot be loaded, ...
     """
-    from voicekiosk import certs, net  # imported late: the CLI's other commands start faster
+    from voicekiosk import net, tls  # imported late: the CLI's other commands start faster
 
     stop = stop or asyncio.Event()
-    ssl_context = certs.server_ssl_context(settings) if settings.tls else None
+    files = tls.prepare(settings) if settings.tls else None
+    ssl_context = tls.server_context(files) if files else None
     lan = net.lan_addresses()
     async with demo_upstream(settings) as effective:
         app = create_app(effective)
@@ -107,8 +109,8 @@ async def serve(
         await runner.setup()
         try:
             await _bind(web.TCPSite(runner, settings.host, settings.port, ssl_context=ssl_context), settings.port)
-            if settings.tls and settings.http_port and not settings.cert:
-                setup_app = create_setup_app(settings, certs.CertStore(settings.data_dir))
+            if files and files.ca and settings.http_port:
+                setup_app = create_setup_app(settings, files.ca)
                 setup_runner = web.AppRunner(setup_app, access_log=None)
                 await setup_runner.setup()
                 await _bind(web.TCPSite(setup_runner, settings.host, settings.http_port), settings.http_port)
@@ -119,7 +121,7 @@ async def serve(
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.add_signal_handler(sig, stop.set)
             if ready:
-                await ready(found)
+                await ready(found, files)
             await stop.wait()
             log.info("stopping: hanging up open calls")
         finally:

@@ -251,7 +251,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("key", _existing_file, "Private key (PEM) for --cert.", "--key"),
     Option("tls", _bool, "Serve HTTPS (--no-tls only on loopback).", "--tls", is_flag=True),
     Option("open", _bool, "Let any device on the network talk, with no access token.", "--open", True),
-    Option("max_calls", _int(1, 1000), "Most calls at once.", "--max-calls"),
+    Option("max_calls", _int(1, 100_000), "Most calls at once.", "--max-calls"),
     Option("rate", _int(1, 10000), "New sessions per client per minute.", "--rate"),
     Option("browser", _text, "Chrome/Chromium executable for kiosk mode.", "--browser"),
     Option("api_key_file", _existing_file, "File holding the OpenAI API key (instead of OPENAI_API_KEY)."),

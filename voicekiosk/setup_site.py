@@ -11,15 +11,15 @@ from typing import Any
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
-from cryptography import x509
-from cryptography.x509.oid import NameOID
 
+from voicekiosk import tls
 from voicekiosk.assets import asset_dir
-from voicekiosk.certs import CertStore
 from voicekiosk.settings import Settings
+from voicekiosk.static_files import StaticFiles
+from voicekiosk.tls import CaInfo
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
-STORE: web.AppKey[CertStore] = web.AppKey("store")
+CA: web.AppKey[CaInfo] = web.AppKey("ca")
 PLATFORMS = ("ios", "android", "macos", "windows", "chromeos", "linux", "firefox")
 
 
@@ -42,12 +42,6 @@ def guess_platform(user_agent: str) -> str:
     return "linux"
 
 
-def common_name(cert_pem: bytes) -> str:
-    """The name a phone lists the CA under (e.g. in iOS's Certificate Trust Settings)."""
-    names = x509.load_pem_x509_certificate(cert_pem).subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    return str(names[0].value) if names else "voicekiosk"
-
-
 def https_url(request: web.Request, port: int) -> str:
     host = request.url.host or "localhost"
     shown = f"[{host}]" if ":" in host else host
@@ -56,26 +50,26 @@ def https_url(request: web.Request, port: int) -> str:
 
 @aiohttp_jinja2.template("setup.html")
 async def setup_page(request: web.Request) -> dict[str, Any]:
-    settings, store = request.app[SETTINGS], request.app[STORE]
+    settings, ca = request.app[SETTINGS], request.app[CA]
     return {
         "https_url": https_url(request, settings.port) + "/",
         "platform": guess_platform(request.headers.get("User-Agent", "")),
-        "fingerprint": store.ca_sha256(),
-        "ca_name": common_name(store.ca_pem()),
+        "fingerprint": ca.sha256,
+        "ca_name": ca.name,  # how phones list it, e.g. in iOS's Certificate Trust Settings
     }
 
 
 async def ca_pem(request: web.Request) -> web.Response:
-    return _download(request.app[STORE].ca_pem(), "application/x-pem-file", "voicekiosk-ca.pem")
+    return _download(request.app[CA].pem(), "application/x-pem-file", "voicekiosk-ca.pem")
 
 
 async def ca_der(request: web.Request) -> web.Response:
     # DER as application/x-x509-ca-cert is what Android and Windows offer to install as a CA.
-    return _download(request.app[STORE].ca_der(), "application/x-x509-ca-cert", "voicekiosk-ca.crt")
+    return _download(request.app[CA].der(), "application/x-x509-ca-cert", "voicekiosk-ca.crt")
 
 
 async def apple_profile(request: web.Request) -> web.Response:
-    return _download(request.app[STORE].apple_profile(), "application/x-apple-aspen-config", "voicekiosk.mobileconfig")
+    return _download(tls.apple_profile(request.app[CA]), "application/x-apple-aspen-config", "voicekiosk.mobileconfig")
 
 
 async def to_https(request: web.Request) -> web.StreamResponse:
@@ -99,11 +93,11 @@ async def headers_middleware(request: web.Request, handler: Any) -> web.StreamRe
     return response
 
 
-def create_setup_app(settings: Settings, store: CertStore) -> web.Application:
+def create_setup_app(settings: Settings, ca: CaInfo) -> web.Application:
     """The app served on ``--http-port``."""
     app = web.Application(middlewares=[headers_middleware])
     app[SETTINGS] = settings
-    app[STORE] = store
+    app[CA] = ca
     aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(asset_dir("templates")),
@@ -113,6 +107,6 @@ def create_setup_app(settings: Settings, store: CertStore) -> web.Application:
     app.router.add_get("/ca.pem", ca_pem)
     app.router.add_get("/ca.crt", ca_der)
     app.router.add_get("/voicekiosk.mobileconfig", apple_profile)
-    app.router.add_static("/static/", asset_dir("static"))
+    app.router.add_get("/static/{name}", StaticFiles(asset_dir("static")).handle)
     app.router.add_route("*", "/{tail:.*}", to_https)
     return app

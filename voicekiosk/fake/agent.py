@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import aioice.ice
+import numpy as np
 from aiortc import RTCConfiguration, RTCDataChannel, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame
@@ -474,14 +475,29 @@ class AgentAnswerer:
 
     async def drop(self, call_id: str | None = None, mode: DropMode = "close") -> str | None:
         """Fault injection: end a call (None: the newest) abruptly. Returns its id, or None."""
-        if call_id is None:
-            call = next((c for c in reversed(self.calls.values()) if not c.closed), None)
-        else:
-            call = self.calls.get(call_id)
+        call = self.newest() if call_id is None else self.calls.get(call_id)
         if call is None or call.closed:
             return None
         await call.drop(mode)
         return call.call_id
+
+    def newest(self) -> AgentCall | None:
+        return next((c for c in reversed(self.calls.values()) if not c.closed), None)
+
+    def say(self, seconds: float) -> str | None:
+        """Benchmarks: make the newest call talk (its replies back to back) for ``seconds``."""
+        call = self.newest()
+        if call is None:
+            return None
+        clips = np.concatenate(self._clips)
+        call.voice.play(np.tile(clips, int(seconds * RATE / len(clips)) + 1)[: int(seconds * RATE)])
+        return call.call_id
+
+    async def hang_up_all(self) -> int:
+        """End every open call (benchmarks: pages that never hang up leave theirs behind)."""
+        open_calls = [c for c in self.calls.values() if not c.closed]
+        await asyncio.gather(*(c.close() for c in open_calls))
+        return len(open_calls)
 
     def reap(self, call: AgentCall) -> None:
         """Close a call whose connection ended on its own."""

@@ -12,6 +12,7 @@ import asyncio
 import json
 import secrets
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -89,6 +90,7 @@ class FakeOpenAI:
     peers: set[tuple[Any, ...]] = field(default_factory=set)  # distinct client (host, port)s
     keys: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
     record_limit: int = 1000
+    counts: Counter[str] = field(default_factory=Counter)  # requests per endpoint, never trimmed
 
     @property
     def connections(self) -> int:
@@ -114,6 +116,9 @@ class FakeOpenAI:
         app.router.add_post("/v1/realtime/sessions", self._beta)
         app.router.add_post("/v1/realtime", self._beta)
         app.router.add_post("/_fake/faults", self._set_faults)
+        app.router.add_get("/_fake/stats", self._stats)
+        app.router.add_post("/_fake/say", self._say)
+        app.router.add_post("/_fake/reset", self._reset)
         app.router.add_post("/_fake/drop", self._drop)
 
         async def close_answerer(app: web.Application) -> None:
@@ -140,6 +145,7 @@ class FakeOpenAI:
         return response
 
     def _record(self, endpoint: str, request: web.Request, body: Any) -> None:
+        self.counts[endpoint] += 1
         if len(self.requests) >= self.record_limit:
             del self.requests[: self.record_limit // 2]
         headers = {k.lower(): v for k, v in request.headers.items() if k.lower() != "authorization"}
@@ -276,6 +282,28 @@ class FakeOpenAI:
         if "faults" in body:
             self.faults = [Fault(**f) for f in body["faults"]]
         return web.json_response({"latency_ms": self.latency * 1000, "faults": len(self.faults)})
+
+    async def _stats(self, request: web.Request) -> web.Response:
+        return web.json_response({"connections": self.connections, "requests": dict(self.counts)})
+
+    async def _say(self, request: web.Request) -> web.Response:
+        """``{"seconds": 12}``: the newest call talks that long (benchmarks)."""
+        body = await _json_body(request)
+        say = getattr(self.answerer, "say", None)
+        seconds = body.get("seconds", 10) if isinstance(body, dict) else None
+        if say is None or not isinstance(seconds, int | float) or not 0 < seconds <= 600:
+            return error(400, "invalid_value", "Expected {'seconds': 1-600} and a talking answerer.")
+        call_id = say(float(seconds))
+        if call_id is None:
+            return error(404, "call_id_not_found", "No open call.")
+        return web.json_response({"call_id": call_id, "seconds": seconds})
+
+    async def _reset(self, request: web.Request) -> web.Response:
+        """Hang up every call and clear every fault."""
+        self.faults.clear()
+        hang_up_all = getattr(self.answerer, "hang_up_all", None)
+        ended = await hang_up_all() if hang_up_all else 0
+        return web.json_response({"ended": ended})
 
     async def _drop(self, request: web.Request) -> web.Response:
         """``{"call_id": "rtc_…" (default: the newest call), "mode": "close" | "error" | "blackhole"}``."""

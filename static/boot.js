@@ -1,0 +1,84 @@
+// Opens calls: peer connection, offer, SDP exchange, answer. The page inlines this file (its
+// Content-Security-Policy pins it by hash), so an autostarting page asks for the microphone and
+// connects while its modules still load; call.js carries each call on from what openCall() gives.
+"use strict";
+(() => {
+  const MIC = { audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true } };
+  const config = JSON.parse(document.getElementById("vk-config").textContent);
+
+  /** {step, response} or {step, error}: never rejects, call.js explains each outcome. */
+  function attempt(step, url, init) {
+    return fetch(url, { cache: "no-store", ...init }).then(
+      (response) => ({ step, response }),
+      (error) => ({ step, error }),
+    );
+  }
+
+  /** Apply a successful SDP answer; a failed one is left for call.js to explain. */
+  async function answered(pc, outcome) {
+    if (outcome.response?.ok) await pc.setRemoteDescription({ type: "answer", sdp: await outcome.response.text() });
+    return outcome;
+  }
+
+  /**
+   * A peer connection with its audio transceiver and "oai-events" channel, and `exchange`: the
+   * offer/answer, resolving to {step, response} (answer applied when response.ok) or {step, error}.
+   */
+  function openCall() {
+    const pc = new RTCPeerConnection(); // no STUN/TURN: OpenAI offers public host candidates
+    const audio = pc.addTransceiver("audio", { direction: "sendrecv" });
+    const dc = pc.createDataChannel("oai-events"); // before the offer, so the offer carries it
+    const backlog = []; // events that arrive before call.js takes the channel over
+    dc.onmessage = (event) => backlog.push(event.data);
+    const key = config.sdp === "browser" ? attempt("mint", config.token_url, { method: "POST" }) : null;
+    let offered;
+    const described = new Promise((resolve) => (offered = resolve)); // the local offer is set
+    const exchange = pc.createOffer().then(async (offer) => {
+      await pc.setLocalDescription(offer);
+      offered();
+      const sdp = { method: "POST", body: offer.sdp };
+      if (!key) {
+        return answered(pc, await attempt("call", config.call_url, { ...sdp, headers: { "Content-Type": "application/sdp" } }));
+      }
+      const minted = await key;
+      if (!minted.response?.ok) return minted;
+      let value, calls_url;
+      try {
+        ({ value, calls_url } = await minted.response.json());
+      } catch (error) {
+        return { step: "mint", error };
+      }
+      // Only Authorization and Content-Type: OpenAI's CORS preflight allows no custom header.
+      const headers = { Authorization: `Bearer ${value}`, "Content-Type": "application/sdp" };
+      return answered(pc, await attempt("upstream", calls_url, { ...sdp, headers }));
+    });
+    return { pc, sender: audio.sender, remote: audio.receiver.track, dc, exchange, backlog, described };
+  }
+
+  const boot = { config, openCall, mic: MIC, early: null, tapped: false };
+  window.voicekioskBoot = boot;
+  // A tap on Start before the page's code has loaded is kept, not lost; main.js acts on it.
+  const keepTap = (event) => (boot.tapped ||= Boolean(event.target.closest?.("#start")));
+  document.addEventListener("click", keepTap);
+  boot.forget = () => document.removeEventListener("click", keepTap);
+  const app = () => import("/static/main.js");
+  if (!(config.autostart && window.isSecureContext && navigator.mediaDevices?.getUserMedia && window.RTCPeerConnection)) {
+    app();
+    return;
+  }
+  const call = openCall();
+  // The connection needs no microphone: ask for it once the offer is made, as starting the
+  // capture device and the peer connection at the same moment slows both down.
+  const mic = call.described.then(() => navigator.mediaDevices.getUserMedia(MIC));
+  mic.catch(() => {}); // main.js explains a refusal
+  boot.early = { mic, call };
+  // The page's code runs once the call is through (or has failed): until then the main thread
+  // belongs to the connection. At most a couple of seconds, so the page never looks dead.
+  const through = new Promise((resolve) => {
+    call.dc.addEventListener("open", resolve);
+    call.dc.addEventListener("close", resolve);
+    setTimeout(resolve, 2000);
+    call.exchange.then((outcome) => outcome.response?.ok || resolve(), resolve);
+  });
+  through.then(app);
+})();

@@ -1,0 +1,96 @@
+"""``make bench``: measure voicekiosk on this machine and print the figures beside their goals.
+
+Run it where loopback is the only network (``make bench`` does so as root): the page figures
+drive a real Chromium.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from tests.audio import make_mic_wav
+from tests.bench.broker import bench_broker, bench_startup
+from tests.bench.page import bench_page
+from tests.browser import ARTIFACTS
+
+Row = tuple[str, str, str, bool | None]
+
+
+def rows(figures: dict[str, Any]) -> list[Row]:
+    out: list[Row] = []
+    for name in ("mint", "call"):
+        b = figures["broker"][name]
+        out += [
+            (f"{name}s per second (100 concurrent)", f"{b['per_second']:.0f}", ">= 300", b["per_second"] >= 300),
+            (f"{name}: latency added p50", f"{b['added_p50_ms']:.2f} ms", "<= 2 ms", b["added_p50_ms"] <= 2),
+            (f"{name}: latency added p99", f"{b['added_p99_ms']:.2f} ms", "", None),
+            (
+                f"{name}: upstream connections / 100",
+                f"{b['connections_per_100']:.2f}",
+                "<= 2",
+                b["connections_per_100"] <= 2,
+            ),
+        ]
+    s = figures["startup"]
+    out += [
+        ("cold start -> /healthz 200 (http)", f"{s['cold_start_s']:.2f} s", "<= 1 s", s["cold_start_s"] <= 1),
+        ("cold start -> /healthz 200 (https)", f"{s['cold_start_tls_s']:.2f} s", "", None),
+        ("idle RSS", f"{s['idle_rss_mb']:.0f} MB", "<= 60 MB", s["idle_rss_mb"] <= 60),
+    ]
+    if "page" in figures:
+        p = figures["page"]
+        for delay, goal in (("0ms", 0.8), ("150ms", 0.55)):
+            c = p[f"connect_{delay}"]
+            ratio = c["ours"] / c["baseline"]
+            out.append(
+                (
+                    f"page load -> connected, upstream +{delay}",
+                    f"{c['ours']:.0f} vs {c['baseline']:.0f} ms = {ratio:.2f}x",
+                    f"<= {goal}x",
+                    ratio <= goal,
+                )
+            )
+        cpu = p["cpu_s_per_s"]
+        ratio = cpu["ours"] / cpu["baseline"]
+        out.append(
+            (
+                "main-thread CPU while the agent talks",
+                f"{cpu['ours']:.4f} vs {cpu['baseline']:.4f} s/s = {ratio:.2f}x",
+                "<= 0.5x",
+                ratio <= 0.5,
+            )
+        )
+        barge = p["barge_in_ms"]
+        out.append(("barge-in: speech_started -> agent quiet", f"{barge:.0f} ms", "<= 300 ms", barge <= 300))
+    return out
+
+
+async def main(skip_page: bool, runs: int) -> dict[str, Any]:
+    figures: dict[str, Any] = {"machine": platform.platform(), "when": time.strftime("%Y-%m-%d %H:%M")}
+    figures["broker"] = await bench_broker()
+    figures["startup"] = await bench_startup()
+    if not skip_page:
+        figures["page"] = await bench_page(make_mic_wav(), runs=runs)
+    return figures
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="voicekiosk benchmarks")
+    parser.add_argument("--no-page", action="store_true", help="skip the browser figures")
+    parser.add_argument("--runs", type=int, default=5, help="page connect runs per configuration")
+    options = parser.parse_args()
+    figures = asyncio.run(main(options.no_page, options.runs))
+    table = Table("figure", "measured", "goal", "", title=f"voicekiosk bench ({figures['when']})")
+    for name, value, goal, ok in rows(figures):
+        table.add_row(name, value, goal, "" if ok is None else ("[green]ok[/]" if ok else "[red]MISSED[/]"))
+    Console().print(table)
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "bench.json").write_text(json.dumps(figures, indent=2))
