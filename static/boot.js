@@ -16,7 +16,12 @@
 
   /** Apply a successful SDP answer; a failed one is left for call.js to explain. */
   async function answered(pc, outcome) {
-    if (outcome.response?.ok) await pc.setRemoteDescription({ type: "answer", sdp: await outcome.response.text() });
+    if (!outcome.response?.ok) return outcome;
+    try {
+      await pc.setRemoteDescription({ type: "answer", sdp: await outcome.response.text() });
+    } catch (error) {
+      return { ...outcome, error }; // e.g. hung up meanwhile: call.js still ends the call upstream
+    }
     return outcome;
   }
 

@@ -67,13 +67,15 @@ export class Call {
     const { pc, dc } = this.opened ?? {};
     dc?.close();
     pc?.close();
-    if (this.callId) {
-      fetch(`${this.config.call_url}/${encodeURIComponent(this.callId)}`, {
-        method: "DELETE",
-        keepalive: true,
-      }).catch(() => {}); // the server also hangs up calls whose page went away
-    }
+    this.#hangUp();
     this.onEnd(problem);
+  }
+
+  /** Tell the server the call is over (it hangs up upstream), once its id is known. */
+  #hangUp() {
+    if (!this.callId) return; // not answered yet: #answered hangs up when the id arrives
+    fetch(`${this.config.call_url}/${encodeURIComponent(this.callId)}`, { method: "DELETE", keepalive: true })
+      .catch(() => {}); // the server also hangs up calls whose page went away
   }
 
   /** Waits for boot.js's offer/answer; throws the Problem that explains a failure. */
@@ -86,10 +88,13 @@ export class Call {
     }
     const { step, response, error } = outcome;
     const upstream = step === "upstream";
-    if (error || !response) throw new Problem(upstream ? "upstream_unreachable" : "offline");
-    if (!response.ok) throw await problemFrom(response, upstream);
-    this.callId = lastSegment(response.headers.get("Location"));
+    if (response?.ok) {
+      this.callId = lastSegment(response.headers.get("Location"));
+      if (this.ended) this.#hangUp(); // closed while the answer was on its way
+    }
     this.#throwIfEnded();
+    if (error || !response) throw new Problem(response?.ok ? "dropped" : upstream ? "upstream_unreachable" : "offline");
+    if (!response.ok) throw await problemFrom(response, upstream);
   }
 
   #whenOpen() {

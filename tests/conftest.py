@@ -72,6 +72,22 @@ async def client(make_client: ClientFactory) -> TestClient:
 TEST_NAMES = {"voicekiosk.test": "127.0.0.1"}  # a non-localhost name: pages there are not secure contexts
 
 
+def require_isolated_browser() -> None:
+    """Skip (fail, in CI) unless Chromium is here and loopback is the only network."""
+    from tests.browser import CHROMIUM
+
+    problem = None
+    if not CHROMIUM.exists():
+        problem = f"{CHROMIUM} is missing (sudo apt-get install chromium)"
+    elif [name for _, name in socket.if_nameindex() if name != "lo"]:
+        # Outside a private namespace Chromium would gather (and try) this machine's LAN addresses.
+        problem = "browser tests run only where loopback is the only network: use `make test`"
+    if problem:
+        if os.environ.get("CI"):
+            pytest.fail(problem)
+        pytest.skip(problem)
+
+
 @dataclasses.dataclass(frozen=True)
 class Https:
     settings: Settings
@@ -89,6 +105,13 @@ def https_settings(settings: Settings) -> Https:
     return Https(tls, context, spki_sha256_b64(CertStore(tls.data_dir).cert_path.read_bytes()))
 
 
+async def close_browser(browser) -> None:
+    # Contexts first: closing a browser with a page still open can stall for half a minute.
+    for context in browser.contexts:
+        await context.close()
+    await browser.close()
+
+
 @pytest.fixture
 async def chromium(mic_wav: Path, https_settings: Https):
     """A headless Debian Chromium whose microphone plays ``mic_wav``; loopback only."""
@@ -96,16 +119,7 @@ async def chromium(mic_wav: Path, https_settings: Https):
 
     from tests.browser import CHROMIUM, chromium_args
 
-    problem = None
-    if not CHROMIUM.exists():
-        problem = f"{CHROMIUM} is missing (sudo apt-get install chromium)"
-    elif [name for _, name in socket.if_nameindex() if name != "lo"]:
-        # Outside a private namespace Chromium would gather (and try) this machine's LAN addresses.
-        problem = "browser tests run only where loopback is the only network: use `make test`"
-    if problem:
-        if os.environ.get("CI"):
-            pytest.fail(problem)
-        pytest.skip(problem)
+    require_isolated_browser()
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
             executable_path=str(CHROMIUM),
@@ -115,4 +129,27 @@ async def chromium(mic_wav: Path, https_settings: Https):
         try:
             yield browser
         finally:
-            await browser.close()
+            await close_browser(browser)
+
+
+@pytest.fixture
+async def launch_chromium():
+    """Launch Chromium with flags of the test's choosing (all closed at the end)."""
+    from playwright.async_api import async_playwright
+
+    from tests.browser import CHROMIUM
+
+    require_isolated_browser()
+    async with async_playwright() as playwright:
+        browsers = []
+
+        async def launch(args: list[str]):
+            browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), headless=False, args=args)
+            browsers.append(browser)
+            return browser
+
+        try:
+            yield launch
+        finally:
+            for browser in browsers:
+                await close_browser(browser)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import logging
 
 import pytest
 
@@ -48,7 +49,8 @@ def serve_page(aiohttp_server, https_settings):
     return start
 
 
-async def test_the_agent_talks_and_both_captions_appear(chromium, serve_page, fake):
+async def test_the_agent_talks_and_both_captions_appear(chromium, serve_page, fake, caplog):
+    caplog.set_level(logging.INFO, logger="voicekiosk")
     url = await serve_page()
     context = await chromium.new_context(viewport=PHONE)
     page, watch = await open_page(context, url)
@@ -69,6 +71,25 @@ async def test_the_agent_talks_and_both_captions_appear(chromium, serve_page, fa
 
     assert await ice_addresses(page) <= {"127.0.0.1"}
     assert watch.foreign_urls() == []
+    assert watch.errors == []
+    # The terminal shows the conversation and what it cost, as the page reported it.
+    await wait_for(lambda: _async("usage rtc_" in caplog.text), what="usage in the terminal")
+    assert f"you:[/] {HEARD[0]}" in caplog.text
+    assert "agent:[/]" in caplog.text
+    await context.close()
+
+
+async def test_it_hangs_up_when_nobody_talks_and_wakes_when_someone_does(chromium, serve_page, fake):
+    url = await serve_page(idle_timeout=2)
+    context = await chromium.new_context()
+    page, watch = await open_page(context, url)
+    # The fake mic falls silent for 4.5 s after its second sentence: long enough to pause.
+    await wait_state(page, "paused", timeout=25)
+    await wait_for(lambda: _async(len(fake.recorded("hangup")) == 1), what="the idle call hung up")
+    assert "tap Start or just speak" in await page.text_content("#state-detail")
+    # Then the mic speaks again, and the page connects by itself.
+    await wait_state(page, "listening", "user-speaking", "thinking", "agent-speaking", timeout=25)
+    assert await page.evaluate("window.__probe.pcs.length") == 2
     assert watch.errors == []
     await context.close()
 

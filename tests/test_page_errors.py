@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 
-from tests.browser import open_page, wait_for, wait_state
+import pytest
+
+from tests.browser import chromium_args, open_page, wait_for, wait_state
 from voicekiosk.app import create_app
+from voicekiosk.keys import CALLS
 
 
 async def problem_title(page) -> str:
@@ -53,3 +56,33 @@ async def test_start_is_keyboard_accessible(chromium, aiohttp_server, settings):
     await wait_state(page, "reconnecting", "connecting", "starting")
     await wait_for(lambda: problem_title(page), what="a problem shown")
     await context.close()
+
+
+@pytest.mark.parametrize(
+    ("flags", "title"),
+    [
+        # A microphone exists but the permission prompt is refused (nobody grants it).
+        (["--use-fake-device-for-media-stream"], "Microphone access was blocked."),
+        # Permission is granted but there is no microphone at all.
+        (["--use-fake-ui-for-media-stream"], "No microphone found."),
+    ],
+    ids=["denied", "no-mic"],
+)
+async def test_microphone_problems_have_their_own_message(launch_chromium, aiohttp_server, settings, flags, title):
+    server = await aiohttp_server(create_app(settings))
+    browser = await launch_chromium(chromium_args() + flags)
+    context = await browser.new_context()
+    page, watch = await open_page(context, str(server.make_url("/")))
+    await wait_for(lambda: page.evaluate("Boolean(window.voicekiosk)"), what="the page code")
+    await page.click("#start")
+    await wait_state(page, "error")
+    assert await problem_title(page) == title
+    assert await page.is_visible("#retry")
+    # The call that was started alongside the prompt is hung up: nothing left to pay for.
+    await wait_for(lambda: _no_calls(server), what="the call hung up")
+    assert watch.errors == []
+    await context.close()
+
+
+async def _no_calls(server) -> bool:
+    return len(server.app[CALLS]) == 0

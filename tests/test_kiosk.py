@@ -1,0 +1,160 @@
+"""Kiosk mode: finding the browser, its flags, keeping it alive, and the real thing end to end."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.browser import CHROMIUM, chromium_args, state, wait_for
+from tests.conftest import free_port, require_isolated_browser
+from voicekiosk.errors import StartupError
+from voicekiosk.kiosk import BrowserSupervisor, check_display, find_browser, kiosk_command
+
+
+def fake_browser(tmp_path: Path, body: str) -> Path:
+    script = tmp_path / "fake-browser"
+    script.write_text(f'#!/bin/sh\necho "$@" >> {tmp_path / "starts"}\n{body}\n')
+    script.chmod(0o755)
+    return script
+
+
+def test_find_browser_explains_what_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    if any(Path(p).is_file() for p in ("/Applications/Google Chrome.app",)):
+        pytest.skip("a macOS Chrome is installed")
+    with pytest.raises(StartupError, match="apt install chromium"):
+        find_browser(None)
+    with pytest.raises(StartupError, match="--browser: /nowhere/chrome is not an executable browser"):
+        find_browser("/nowhere/chrome")
+    own = fake_browser(tmp_path, "exit 0")
+    assert find_browser(str(own)) == str(own)
+    assert find_browser("fake-browser") == str(own)  # looked up on PATH
+
+
+def test_no_display_is_a_clear_startup_error(monkeypatch: pytest.MonkeyPatch):
+    if not sys.platform.startswith("linux"):
+        pytest.skip("Linux only")
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    with pytest.raises(StartupError, match="No display"):
+        check_display()
+    monkeypatch.setenv("DISPLAY", ":0")
+    check_display()
+
+
+def test_the_kiosk_trusts_only_our_key_and_grants_only_the_microphone(tmp_path: Path):
+    command = kiosk_command("/usr/bin/chromium", "https://localhost:8116/?autostart", tmp_path, "SPKI=", ["--x"])
+    assert command[0] == "/usr/bin/chromium" and command[-1] == "https://localhost:8116/?autostart"
+    assert "--kiosk" in command and "--use-fake-ui-for-media-stream" in command
+    assert "--ignore-certificate-errors-spki-list=SPKI=" in command
+    assert "--ignore-certificate-errors" not in command
+    assert "--use-fake-device-for-media-stream" not in command  # the real microphone
+    assert f"--user-data-dir={tmp_path}" in command and "--x" in command
+
+
+async def test_a_browser_that_dies_is_restarted_with_back_off(tmp_path: Path):
+    supervisor = BrowserSupervisor([str(fake_browser(tmp_path, "exit 3")), "--kiosk", "URL"])
+    stop = asyncio.Event()
+    task = asyncio.create_task(supervisor.run(stop))
+    started = time.monotonic()
+    await wait_for(lambda: asyncio.sleep(0, supervisor.starts >= 3), timeout=10, what="three starts")
+    elapsed = time.monotonic() - started
+    assert elapsed >= 2.5  # 1 s, then 2 s between the restarts: no tight loop
+    stop.set()
+    await asyncio.wait_for(task, 5)
+    assert (tmp_path / "starts").read_text().splitlines()[:3] == ["--kiosk URL"] * 3
+
+
+async def test_stopping_ends_the_browser_and_its_children(tmp_path: Path):
+    browser = fake_browser(tmp_path, f"sleep 60 & echo $! > {tmp_path / 'child'}\nwait")
+    supervisor = BrowserSupervisor([str(browser)])
+    stop = asyncio.Event()
+    task = asyncio.create_task(supervisor.run(stop))
+    await wait_for(lambda: asyncio.sleep(0, (tmp_path / "child").exists()), timeout=10, what="the browser")
+    child = int((tmp_path / "child").read_text())
+    stop.set()
+    await asyncio.wait_for(task, 10)
+    assert supervisor.process is not None and supervisor.process.returncode is not None
+    await wait_for(lambda: asyncio.sleep(0, not _alive(child)), timeout=5, what="its child to end")
+    assert supervisor.starts == 1
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").exists() and Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+
+
+@pytest.mark.browser
+async def test_kiosk_mode_shows_the_talking_page_and_survives_a_browser_crash(tmp_path: Path, mic_wav: Path):
+    """`voicekiosk kiosk --demo` with Debian's Chromium (headless here), driven over CDP."""
+    require_isolated_browser()
+    from playwright.async_api import async_playwright
+
+    port, cdp = free_port(), free_port()
+    # Test-only flags: headless, root, a fake mic, loopback only. The kiosk adds its own.
+    extra = [a for a in chromium_args(mic_wav=mic_wav) if not a.startswith("--disable-features")]
+    extra += ["--disable-features=WebRtcHideLocalIpsWithMdns", f"--remote-debugging-port={cdp}"]
+    args = ["kiosk", "--demo", "--host", "127.0.0.1", "--port", str(port), "--http-port", "0"]
+    args += ["--data-dir", str(tmp_path), "--browser", str(CHROMIUM), *(f"--browser-arg={a}" for a in extra)]
+    env = {**os.environ, "DISPLAY": ":99", "OPENAI_API_KEY": ""}
+    proc = subprocess.Popen([sys.executable, "-m", "voicekiosk", *args], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        async with async_playwright() as playwright:
+            page = await _kiosk_page(playwright, cdp)
+            assert page.url == f"https://127.0.0.1:{port}/?autostart"
+            await wait_for(lambda: _state_in(page, "listening", "user-speaking", "thinking", "agent-speaking"),
+                           timeout=20, what="the kiosk page connected")  # fmt: skip
+            first = await page.evaluate("performance.timeOrigin")
+            # The browser dies; voicekiosk starts it again and the page connects again.
+            subprocess.run(["pkill", "-KILL", "-f", _browser_pattern(cdp)], check=False)
+            await asyncio.sleep(1.5)
+            page = await _kiosk_page(playwright, cdp, timeout=20)
+            assert await page.evaluate("performance.timeOrigin") != first
+            await wait_for(lambda: _state_in(page, "listening", "user-speaking", "thinking", "agent-speaking"),
+                           timeout=20, what="the restarted kiosk page connected")  # fmt: skip
+        proc.send_signal(signal.SIGTERM)
+        output = proc.communicate(timeout=20)[0].decode()
+    finally:
+        proc.kill()
+        subprocess.run(["pkill", "-KILL", "-f", _browser_pattern(cdp)], check=False)
+    assert proc.returncode == 0, output
+    assert "browser exited" in output and output.count("browser started") >= 2
+    assert subprocess.run(["pgrep", "-f", _browser_pattern(cdp)], capture_output=True).returncode == 1
+
+
+def _browser_pattern(cdp: int) -> str:
+    """Chromium's processes (not voicekiosk's, whose arguments mention the same port)."""
+    return rf"^\S*chrom\S* .*--remote-debugging-port={cdp}"
+
+
+async def _kiosk_page(playwright, cdp: int, timeout: float = 20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            browser = await playwright.chromium.connect_over_cdp(f"http://127.0.0.1:{cdp}", timeout=2000)
+        except Exception:
+            await asyncio.sleep(0.2)
+            continue
+        pages = [p for c in browser.contexts for p in c.pages if p.url.startswith("https://")]
+        if pages:
+            return pages[0]
+        await asyncio.sleep(0.2)
+    raise AssertionError("the kiosk browser never showed the page")
+
+
+async def _state_in(page, *states: str) -> bool:
+    try:
+        return await state(page) in states
+    except Exception:
+        return False
