@@ -45,11 +45,16 @@ def playwright_disabled_features() -> str:
 
 
 def chromium_args(
-    *, mic_wav: Path | None = None, spki: str | None = None, resolve: dict[str, str] | None = None
+    *,
+    mic_wav: Path | None = None,
+    spki: str | None = None,
+    resolve: dict[str, str] | None = None,
+    exclude: list[str] | None = None,
 ) -> list[str]:
-    """Flags for a headless Chromium that talks to loopback and nothing else."""
+    """Flags for a headless Chromium that talks to loopback (and ``exclude``'s addresses) only."""
     rules = [f"MAP {name} {address}" for name, address in (resolve or {}).items()]
     rules += ["MAP * ~NOTFOUND", "EXCLUDE localhost", "EXCLUDE 127.0.0.1", "EXCLUDE [::1]"]
+    rules += [f"EXCLUDE {address}" for address in exclude or []]  # MAP * also maps IP literals
     args = [
         "--headless=new",
         "--no-sandbox",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import plistlib
 import signal
@@ -18,7 +19,7 @@ from aiohttp.test_utils import TestClient
 from click.testing import CliRunner
 from cryptography import x509
 
-from tests.conftest import free_port
+from tests.conftest import free_port, require_isolated_browser
 from tests.test_broker import OFFER
 from voicekiosk.certs import CertStore
 from voicekiosk.cli import cli
@@ -193,6 +194,26 @@ def test_token_flow_from_a_lan_address_in_a_private_namespace(tmp_path: Path):
     assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
     assert out["after"] == 200 and out["api_after"] == 200
     assert out["loopback"] == 200  # loopback needs no token
+
+
+@pytest.mark.browser
+def test_a_phone_on_the_lan_goes_from_the_qr_code_to_talking(tmp_path: Path, mic_wav: Path):
+    """tests/lan_phone.py, in a namespace of its own with 192.0.2.10: QR link, cookie, tap, talk."""
+    require_isolated_browser()
+    proc = subprocess.run(
+        ["unshare", "--net", sys.executable, "-m", "tests.lan_phone", str(tmp_path), str(mic_wav)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    seen = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert seen["url_after_redirect"] == "https://192.0.2.10:18443/"  # the token left the URL
+    assert seen["cookie"] == ["voicekiosk_access"]
+    assert seen["secure"] is True
+    assert seen["state"] in ("listening", "user-speaking", "thinking", "agent-speaking")
+    assert "192.0.2.10" in seen["ice"] and set(seen["ice"]) <= {"192.0.2.10", "127.0.0.1"}
 
 
 # -- the real command, started as a user would ----------------------------------------------

@@ -17,6 +17,7 @@ from voicekiosk.redact import RedactingFilter
 from voicekiosk.settings import Settings
 
 LEVELS = {-2: logging.ERROR, -1: logging.WARNING, 0: logging.INFO}
+MAX_QR = 3
 
 
 def setup_logging(verbosity: int, console: Console | None = None) -> Console:
@@ -78,10 +79,10 @@ def banner(settings: Settings, endpoints: Sequence[Endpoint], notes: Sequence[st
     parts: list[Table | Text] = [table]
     for note in notes:
         parts.append(Text(note, style="yellow"))
-    phone = next((e for e in endpoints if e.qr), None)
-    if phone:
+    # QR codes for each LAN address (a few at most: VPNs and containers add addresses nobody scans).
+    for phone in [e for e in endpoints if e.qr][:MAX_QR]:
         codes = Table.grid(padding=(0, 3))
-        pairs = [("2 · talk", phone.url)]
+        pairs = [(f"2 · talk ({phone.label})", phone.url)]
         if phone.setup_url:
             pairs.insert(0, ("1 · first time on a phone: trust", phone.setup_url))
         for _ in pairs:

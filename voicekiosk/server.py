@@ -115,7 +115,7 @@ async def serve(
                 await setup_runner.setup()
                 await _bind(web.TCPSite(setup_runner, settings.host, settings.http_port), settings.http_port)
             found = endpoints(settings, lan, app[ACCESS].token)
-            console.print(banner(effective, found, _notes(settings, lan)))
+            console.print(banner(effective, found, startup_notes(settings, lan)))
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -142,7 +142,8 @@ async def _bind(site: web.TCPSite, port: int) -> None:
         raise StartupError(f"Cannot listen on port {port}: {exc.strerror}") from None
 
 
-def _notes(settings: Settings, lan: list[str]) -> list[str]:
+def startup_notes(settings: Settings, lan: list[str]) -> list[str]:
+    """What the banner must warn about."""
     notes = []
     if not settings.api_key and not settings.demo:
         notes.append("No OpenAI API key: set OPENAI_API_KEY and restart. The page will say so.")

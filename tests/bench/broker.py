@@ -144,15 +144,19 @@ async def bench_broker(requests: int = 3000, concurrency: int = 100) -> dict[str
                 def call() -> Awaitable[float]:
                     return timed(s, "POST", base + "/api/call", data=OFFER, headers=SDP)
 
+                async def stats() -> dict[str, Any]:
+                    async with s.get(f"http://127.0.0.1:{fake_port}/_fake/stats") as r:
+                        return dict(await r.json())
+
                 for name, ours, alone in (("mint", mint, direct_mint), ("call", call, direct_call)):
-                    through = await latencies(ours, 300)
                     direct = await latencies(alone, 300)
-                    async with s.get(f"http://127.0.0.1:{fake_port}/_fake/stats") as r:
-                        before = await r.json()
+                    before = await stats()
+                    through = await latencies(ours, 300)
                     rate = await throughput(ours, requests, concurrency)
-                    async with s.get(f"http://127.0.0.1:{fake_port}/_fake/stats") as r:
-                        after = await r.json()
+                    after = await stats()
                     endpoint = "client_secrets" if name == "mint" else "calls"
+                    # Every connection the broker opened, over every request it sent in this phase
+                    # (the direct measurements above ran before, on connections of their own).
                     sent = after["requests"][endpoint] - before["requests"].get(endpoint, 0)
                     opened = after["connections"] - before["connections"]
                     results[name] = {
