@@ -8,7 +8,7 @@ ARGS   ?=
 SYSTEM_PACKAGES := chromium espeak-ng sox iproute2
 
 .DEFAULT_GOAL := help
-.PHONY: help run dev demo test lint fmt bench system-deps clean
+.PHONY: help run kiosk dev demo test lint fmt bench system-deps clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -21,6 +21,9 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)  ## start voicekiosk (HTTPS on :8116); pass options with ARGS="--port 9000"
 	$(BIN)/voicekiosk serve $(ARGS)
+
+kiosk: $(STAMP)  ## serve, and show the page full screen in Chrome/Chromium on this machine's display
+	$(BIN)/voicekiosk kiosk $(ARGS)
 
 demo: $(STAMP)  ## the whole product against a local fake agent: no key, no network
 	$(BIN)/voicekiosk serve --demo $(ARGS)

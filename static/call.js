@@ -28,6 +28,7 @@ export class Call {
     this.onEnd = onEnd;
     this.callId = null;
     this.ended = false;
+    this.endedBy = null; // the Problem that ended it, if any
     this.connectedAt = 0;
     this.pc = null;
     this.dc = null;
@@ -63,6 +64,7 @@ export class Call {
   close(problem = null) {
     if (this.ended) return;
     this.ended = true;
+    this.endedBy = problem;
     clearTimeout(this.graceTimer);
     const { pc, dc } = this.opened ?? {};
     dc?.close();
@@ -145,7 +147,7 @@ export class Call {
   }
 
   #throwIfEnded() {
-    if (this.ended) throw new Problem("stopped", { retry: false });
+    if (this.ended) throw this.endedBy ?? new Problem("stopped", { retry: false });
   }
 }
 

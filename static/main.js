@@ -7,7 +7,9 @@ import { explain, micProblem, Problem, STATES } from "./messages.js";
 import { Reporter } from "./reporter.js";
 import { Visualizer } from "./visualizer.js";
 
-const WAKE_LEVEL = 0.35; // meter level that counts as someone talking to a paused kiosk
+// A paused kiosk wakes when its microphone hears this loudness (RMS, ~-34 dBFS: speech near
+// it, not a room's hum or fans) for WAKE_MS.
+const WAKE_RMS = 0.02;
 const WAKE_MS = 300;
 // Sessions end after 60 minutes; start a fresh one before that, at a quiet moment.
 const ROTATE_AFTER_MS = 55 * 60_000;
@@ -41,6 +43,7 @@ class App {
     this.wanted = false; // the user (or autostart) wants a conversation
     this.call = null;
     this.mic = null; // MediaStream, kept across reconnects so the prompt shows once
+    this.muted = false; // the user's choice, applied to every microphone track we get
     this.state = "idle";
     this.timers = { retry: 0, countdown: 0, idle: 0, wake: 0, rotate: 0, stable: 0 };
     this.agentItem = null; // the agent transcript item being spoken
@@ -48,7 +51,7 @@ class App {
     this.rotateDue = false;
     this.speechStoppedAt = 0;
 
-    this.ui.start.onclick = () => (this.wanted ? this.stop() : this.start());
+    this.ui.start.onclick = () => (this.wanted && this.state !== "error" ? this.stop() : this.start());
     this.ui.mute.onclick = () => this.toggleMute();
     this.ui.retry.onclick = () => this.start();
     navigator.mediaDevices?.addEventListener?.("devicechange", () => {
@@ -76,23 +79,36 @@ class App {
   stop() {
     this.wanted = false;
     this.#clearTimers();
-    this.call?.close();
-    this.call = null;
+    this.#endCall();
     this.#releaseMic();
+    this.#setMuted(false);
     this.#showProblem(null);
     this.#setState("idle");
   }
 
   toggleMute() {
-    const track = this.mic?.getAudioTracks()[0];
-    if (!track) return;
-    track.enabled = !track.enabled;
-    this.ui.mute.setAttribute("aria-pressed", String(!track.enabled));
-    this.ui.mute.textContent = track.enabled ? "Mute" : "Unmute";
-    this.ui.main.classList.toggle("muted", !track.enabled);
+    this.#setMuted(!this.muted);
+  }
+
+  #setMuted(muted) {
+    this.muted = muted;
+    for (const track of this.mic?.getAudioTracks() ?? []) track.enabled = !muted;
+    this.ui.mute.setAttribute("aria-pressed", String(muted));
+    this.ui.mute.textContent = muted ? "Unmute" : "Mute";
+    this.ui.main.classList.toggle("muted", muted);
+  }
+
+  /** Hang up the current call, if any (a retry tap mid-attempt must not leave one running). */
+  #endCall() {
+    const call = this.call;
+    this.call = null;
+    if (call?.callId) this.reporter.release(call.callId);
+    call?.close();
   }
 
   async #connect() {
+    this.#endCall();
+    this.rotateDue = false;
     this.#setState(this.backoff.attempt ? "reconnecting" : this.mic ? "connecting" : "starting");
     const early = this.boot.early; // the call boot.js started while the page loaded, used once
     this.boot.early = null;
@@ -115,7 +131,7 @@ class App {
       return this.#fail(error instanceof Problem ? error : new Problem("failed", { message: String(error) }));
     }
     this.reporter.start();
-    if (this.call !== call) return;
+    if (this.call !== call) return call.close(); // superseded meanwhile (already hung up)
     this.#showMeters();
     if (call.callId) this.reporter.claim(call.callId);
     this.ui.mute.disabled = false;
@@ -132,8 +148,14 @@ class App {
     if (live) return Promise.resolve(live);
     return (asked ?? navigator.mediaDevices.getUserMedia(this.boot.mic)).then(
       (stream) => {
+        if (!this.wanted) {
+          stream.getTracks().forEach((t) => t.stop()); // stopped while the prompt was open
+          throw new Problem("stopped", { retry: false });
+        }
+        this.viz.hide("you"); // a new device: the meter follows it
         this.mic = stream;
         const track = stream.getAudioTracks()[0];
+        track.enabled = !this.muted;
         track.onended = () => this.wanted && this.#lost(new Problem("no_mic", { retry: false }));
         return track;
       },
@@ -168,10 +190,11 @@ class App {
 
   #lost(problem) {
     const call = this.call;
-    this.call = null;
-    if (call?.callId) this.reporter.release(call.callId);
-    call?.close();
-    if (problem.code === "session_ended") this.backoff.reset();
+    this.#endCall();
+    // A session that reached its end after a good run starts afresh at once; one that dies
+    // right after connecting backs off like any other failure.
+    const lasted = call?.connectedAt && performance.now() - call.connectedAt >= STABLE_MS;
+    if (problem.code === "session_ended" && lasted) this.backoff.reset();
     this.#fail(problem);
   }
 
@@ -189,16 +212,11 @@ class App {
     this.#showProblem(problem);
     if (!retry) {
       this.ui.start.textContent = "Start";
-      this.#releaseMicIfBlocked(problem);
+      this.#releaseMic(); // waiting for the user: the microphone (and its indicator) off
       return this.#setState("error");
     }
     this.ui.start.textContent = "Stop";
     this.#countdown(this.backoff.next(problem.retryAfterMs));
-  }
-
-  #releaseMicIfBlocked(problem) {
-    if (problem.code !== "mic_busy") return;
-    this.#releaseMic();
   }
 
   #countdown(delayMs) {
@@ -304,10 +322,7 @@ class App {
 
   #pause() {
     if (this.agentSpeaking || this.state === "user-speaking") return this.#armIdle();
-    const call = this.call;
-    this.call = null;
-    if (call?.callId) this.reporter.release(call.callId);
-    call?.close();
+    this.#endCall();
     this.#clearTimers();
     this.ui.mute.disabled = true;
     this.viz.hide("agent");
@@ -316,7 +331,7 @@ class App {
     this.ui.start.textContent = "Start";
     let loudSince = 0;
     this.timers.wake = setInterval(() => {
-      const loud = this.viz.level("you") > WAKE_LEVEL;
+      const loud = this.viz.loudness("you") > WAKE_RMS;
       loudSince = loud ? loudSince || performance.now() : 0;
       if (loudSince && performance.now() - loudSince > WAKE_MS) this.start();
     }, 100);

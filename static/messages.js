@@ -81,10 +81,12 @@ const HELP = {
 export function explain(problem) {
   const known = HELP[problem?.code];
   if (known) return { retry: true, ...known };
+  const retry = problem?.retry ?? true;
+  const detail = problem?.message && problem.message !== problem.code ? `${problem.message} ` : "";
   return {
     title: "Something went wrong.",
-    help: problem?.message && problem.message !== problem.code ? problem.message : "Retrying by itself.",
-    retry: problem?.retry ?? true,
+    help: detail + (retry ? "Retrying by itself." : "Tap Start to try again."),
+    retry,
   };
 }
 

@@ -58,7 +58,8 @@ export class Reporter {
     socket.onclose = () => {
       this.socket = null;
       setTimeout(() => this.#open(), this.retryMs);
-      this.retryMs = Math.min(30_000, this.retryMs * 2);
+      // While a call is ours, come back well within the server's grace, or it hangs the call up.
+      this.retryMs = Math.min(this.claims.size ? 4_000 : 30_000, this.retryMs * 2);
     };
     socket.onerror = () => {}; // onclose follows and retries
   }

@@ -20,7 +20,8 @@ class Meter {
     this.edges = new Uint16Array(BARS + 1);
     this.visible = true;
     this.blank = false; // the canvas is already cleared
-    this.level = 0; // 0..1, smoothed loudness, for "is anyone speaking" checks
+    this.level = 0; // 0..1: the tallest bar
+    this.wave = null; // time-domain samples, for loudness()
   }
 
   connect(context, stream) {
@@ -30,6 +31,7 @@ class Meter {
       this.analyser.fftSize = 256;
       this.analyser.smoothingTimeConstant = 0.6;
       this.bins = new Uint8Array(this.analyser.frequencyBinCount);
+      this.wave = new Float32Array(this.analyser.fftSize);
       // Bars on a log scale from ~90 Hz to ~8 kHz, where speech lives.
       const rate = context.sampleRate / this.analyser.fftSize;
       for (let i = 0; i <= BARS; i++) {
@@ -154,12 +156,14 @@ export class Visualizer {
     this.#schedule();
   }
 
-  /** Smoothed loudness 0..1 of a meter: lets the page notice someone speaking while paused. */
-  level(name) {
+  /** RMS of a meter's signal right now (0..1): lets a paused page notice someone speaking. */
+  loudness(name) {
     const meter = this.meters[name];
     if (!meter.source) return 0;
-    meter.sample();
-    return meter.level;
+    meter.analyser.getFloatTimeDomainData(meter.wave);
+    let sum = 0;
+    for (let i = 0; i < meter.wave.length; i++) sum += meter.wave[i] * meter.wave[i];
+    return Math.sqrt(sum / meter.wave.length);
   }
 
   #schedule() {

@@ -169,11 +169,18 @@ async def state(page: Any) -> str:
 
 
 async def wait_state(page: Any, *states: str, timeout: float = 15.0) -> str:
+    seen: list[str] = []
+
     async def check() -> str | None:
         current = await state(page)
+        if not seen or seen[-1] != current:
+            seen.append(current)
         return current if current in states else None
 
-    return str(await wait_for(check, timeout=timeout, what=f"state in {states}"))
+    try:
+        return str(await wait_for(check, timeout=timeout, what=f"state in {states}"))
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; states seen: {seen}") from None
 
 
 async def audio_energy(page: Any) -> float:

@@ -6,6 +6,7 @@ import json
 import re
 
 import pytest
+from yarl import URL
 
 from tests.test_broker import OFFER
 
@@ -110,3 +111,27 @@ async def test_no_static_file_names_an_openai_host():
 async def test_healthz(client):
     body = await (await client.get("/healthz")).json()
     assert body["status"] == "ok" and body["openai"] == "configured" and body["version"]
+
+
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:8116", "attacker.test:99999"])
+async def test_unknown_host_names_are_refused(make_client, fake, host):
+    """DNS rebinding: a site whose name now points at us must not ride on loopback's trust."""
+    client = await make_client(sdp="browser")
+    for method, path in (("GET", "/"), ("GET", "/api/config"), ("POST", "/api/token")):
+        response = await client.request(method, path, headers={"Host": host, "Origin": f"http://{host}"})
+        assert response.status == 421
+        assert (await response.json())["error"]["code"] == "unknown_host"
+    assert fake.requests == []
+
+
+async def test_token_redirect_never_leaves_the_site(make_client):
+    client = await make_client()
+    url = URL(f"http://127.0.0.1:{client.port}//evil.example/?token=whatever&autostart", encoded=True)
+    response = await client.session.get(url, allow_redirects=False)
+    assert response.status == 302
+    assert response.headers["Location"] == "/evil.example/?autostart"
+
+
+async def test_odd_static_names_are_404(client):
+    for path in ("/static/a%00b", "/static/.hidden", "/static/%2Fetc%2Fpasswd"):
+        assert (await client.get(path)).status == 404

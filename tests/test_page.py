@@ -7,6 +7,7 @@ tests/artifacts/mic.wav: silence, "Hello there, I would like to visit the museum
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import dataclasses
 import logging
@@ -19,6 +20,7 @@ from voicekiosk.app import create_app
 from voicekiosk.fake import FakeOpenAI
 from voicekiosk.fake.agent import AgentAnswerer
 from voicekiosk.fake.voice import Script
+from voicekiosk.keys import CALLS
 
 pytestmark = pytest.mark.browser
 
@@ -44,6 +46,7 @@ def serve_page(aiohttp_server, https_settings):
     async def start(**overrides) -> str:
         settings = dataclasses.replace(https_settings.settings, **overrides)
         server = await aiohttp_server(create_app(settings), ssl=https_settings.context)
+        start.app = server.app  # for tests that look inside
         return str(server.make_url("/?autostart"))
 
     return start
@@ -140,7 +143,8 @@ async def test_session_end_and_silent_peers_are_survived(chromium, serve_page, a
     page, watch = await open_page(context, url)
     await wait_state(page, "listening", "user-speaking", "thinking", "agent-speaking")
     await answerer.drop(mode=mode)
-    await wait_state(page, "reconnecting", timeout=15)
+    # A silent peer shows as `disconnected` only after 5-10 s (ICE consent), then our grace.
+    await wait_state(page, "reconnecting", timeout=30)
     await wait_state(page, "listening", "user-speaking", "thinking", "agent-speaking", timeout=15)
     assert await page.evaluate("window.__probe.pcs.length") == 2
     assert watch.errors == []
@@ -185,6 +189,28 @@ async def test_failures_are_explained_and_recover_when_they_clear(
     # Failed requests show as "Failed to load resource" in the console; nothing else may.
     assert [e for e in watch.errors if "Failed to load resource" not in e] == []
     assert watch.foreign_urls() == []
+    await context.close()
+
+
+async def test_retry_now_mid_attempt_leaves_one_call_not_two(chromium, serve_page, fake):
+    url = await serve_page()
+    fake.add_fault("calls", status=500)
+    context = await chromium.new_context()
+    page, watch = await open_page(context, url)
+    await wait_state(page, "reconnecting")
+    fake.clear_faults()
+    fake.latency = 0.8  # every attempt is still upstream when the next tap comes
+    for _ in range(3):
+        await page.click("#retry")
+        await asyncio.sleep(0.3)
+    await wait_state(page, "listening", "user-speaking", "thinking", "agent-speaking", timeout=20)
+    # The superseded attempts' calls are hung up as soon as their answers arrive.
+    answered = len(fake.recorded("calls")) - 1  # the first attempt failed at the fault
+    assert answered >= 2
+    await wait_for(lambda: _async(len(fake.recorded("hangup")) == answered - 1), timeout=10, what="hang-ups")
+    assert len(serve_page.app[CALLS]) == 1
+    assert await page.evaluate("window.__probe.pcs.filter((pc) => pc.connectionState !== 'closed').length") == 1
+    assert [e for e in watch.errors if "Failed to load resource" not in e] == []
     await context.close()
 
 

@@ -33,7 +33,7 @@ async def test_no_api_key_is_explained_and_retried(chromium, aiohttp_server, set
 
 
 async def test_insecure_context_explains_https_and_links_the_setup_page(chromium, aiohttp_server, settings):
-    server = await aiohttp_server(create_app(settings))
+    server = await aiohttp_server(create_app(dataclasses.replace(settings, san=("voicekiosk.test",))))
     context = await chromium.new_context()
     # Plain http to a name that is not localhost: not a secure context, as on a phone over the LAN.
     url = f"http://voicekiosk.test:{server.port}/"

@@ -15,10 +15,13 @@ import secrets
 import time
 from collections import deque
 from pathlib import Path
+from typing import NoReturn
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
+from yarl import URL
 
+from voicekiosk import net
 from voicekiosk.errors import ApiError, StartupError
 from voicekiosk.redact import register_secret
 from voicekiosk.settings import Settings
@@ -71,12 +74,56 @@ def is_loopback(address: str | None) -> bool:
     return ip.is_loopback
 
 
+def host_of(header: str) -> str:
+    """The host name or address of a Host header (no port, no brackets, lower case)."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[1:].split("]", 1)[0]
+    if header.count(":") == 1:
+        header = header.rsplit(":", 1)[0]
+    return header.rstrip(".")
+
+
+class KnownHosts:
+    """The names this server answers to. Anything else in a Host header is a DNS-rebinding
+    attempt (a web page whose name now points at us, riding on loopback's trust) or a
+    misconfigured proxy: refused."""
+
+    REFRESH_EVERY = 10.0  # LAN addresses come and go (DHCP, Wi-Fi); look again at most this often
+
+    def __init__(self, settings: Settings) -> None:
+        fixed = [*net.loopback_names(), *net.host_names(), *settings.san]
+        if settings.host not in ("0.0.0.0", "::", ""):
+            fixed.append(settings.host)
+        self._fixed = {_canonical(name) for name in fixed}
+        self._lan: set[str] = set()
+        self._looked = -self.REFRESH_EVERY
+
+    def __contains__(self, host: str) -> bool:
+        host = _canonical(host)
+        if host in self._fixed or host in self._lan:
+            return True
+        if time.monotonic() - self._looked >= self.REFRESH_EVERY:
+            self._looked = time.monotonic()
+            self._lan = {_canonical(a) for a in net.lan_addresses()}
+        return host in self._lan
+
+
+def _canonical(host: str) -> str:
+    host = host.strip("[]").lower().rstrip(".")
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        return host
+
+
 class Access:
-    """The access token check and the per-client session rate limit."""
+    """The Host check, the access token check and the per-client session rate limit."""
 
     def __init__(self, settings: Settings, token: str | None) -> None:
         self.settings = settings
         self.token = token
+        self.hosts = KnownHosts(settings)
         self._starts: dict[str, deque[float]] = {}
 
     def allowed(self, request: web.Request) -> bool:
@@ -110,9 +157,12 @@ class Access:
     def middleware(self) -> Middleware:
         @web.middleware
         async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+            if host_of(request.host) not in self.hosts:
+                log.warning("Refused %s %s for unknown host %r", request.method, request.path, request.host[:100])
+                raise ApiError(421, "unknown_host", "This server does not answer to that name (add it with --san).")
             offered = request.query.get("token")
             if offered is not None:
-                return self._redeem(request, offered)
+                self._redeem(request, offered)
             if self.allowed(request) or request.path.startswith(PUBLIC_PREFIXES):
                 return await handler(request)
             log.warning("Refused %s %s from %s: no valid access token", request.method, request.path, request.remote)
@@ -122,8 +172,12 @@ class Access:
 
         return middleware
 
-    def _redeem(self, request: web.Request, offered: str) -> web.StreamResponse:
-        clean = request.rel_url.with_query([(k, v) for k, v in request.query.items() if k != "token"])
+    def _redeem(self, request: web.Request, offered: str) -> NoReturn:
+        """Swap a valid ``?token=`` for the cookie, and redirect to the same page without it."""
+        # Only ever our own path: "//evil.example/?token=" must not redirect off-site.
+        path = "/" + request.path.lstrip("/")
+        kept = "&".join(part for part in request.query_string.split("&") if part and not part.startswith("token="))
+        clean = URL.build(path=path, query_string=kept)
         if not self.matches(offered) and not self.allowed(request):
             log.warning("Refused a wrong access token from %s", request.remote)
             raise web.HTTPUnauthorized(text=DENIED_PAGE, content_type="text/html")
@@ -139,7 +193,7 @@ class Access:
                 samesite="Strict",
             )
         log.info("Access granted to %s", request.remote)
-        return response
+        raise response
 
 
 DENIED_PAGE = """<!doctype html>

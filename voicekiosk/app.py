@@ -12,7 +12,7 @@ from aiohttp import web
 from voicekiosk.access import Access, load_token
 from voicekiosk.assets import asset_dir
 from voicekiosk.broker import RealtimeBroker
-from voicekiosk.calls import CallRegistry
+from voicekiosk.calls import ORPHAN_GRACE, CallRegistry
 from voicekiosk.events import EventHub
 from voicekiosk.keys import ACCESS, BROKER, CALLS, EVENTS, SETTINGS, STATIC
 from voicekiosk.middleware import content_security_policy, errors_middleware, origin_middleware, security_headers
@@ -22,12 +22,18 @@ from voicekiosk.settings import Settings
 from voicekiosk.static_files import StaticFiles
 
 
-def create_app(settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> web.Application:
+def create_app(
+    settings: Settings,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    orphan_grace: float = ORPHAN_GRACE,
+) -> web.Application:
     """Build the voicekiosk web app.
 
     Args:
       settings: the configuration.
       transport: an httpx transport for the upstream (tests); default: the network.
+      orphan_grace: seconds a call may go without a page before it is hung up.
     """
     register_secret(settings.api_key)
     access = Access(settings, None if settings.open else load_token(settings.data_dir))
@@ -45,12 +51,17 @@ def create_app(settings: Settings, *, transport: httpx.AsyncBaseTransport | None
 
     async def broker_ctx(app: web.Application) -> AsyncIterator[None]:
         app[BROKER] = RealtimeBroker(settings, transport=transport)
-        app[CALLS] = CallRegistry(app[BROKER])
+        app[CALLS] = CallRegistry(app[BROKER], max_calls=settings.max_calls, orphan_grace=orphan_grace)
+        app[CALLS].start()
         app[EVENTS] = EventHub(app)
         yield
-        await app[EVENTS].close()
-        await app[CALLS].hang_up_all()
+        await app[CALLS].close()
         await app[BROKER].aclose()
+
+    async def close_sockets(app: web.Application) -> None:
+        await app[EVENTS].close()  # before cleanup: open sockets would hold shutdown up
+
+    app.on_shutdown.append(close_sockets)
 
     app.cleanup_ctx.append(broker_ctx)
     aiohttp_jinja2.setup(

@@ -27,7 +27,7 @@ from voicekiosk.settings import Settings
 log = logging.getLogger("voicekiosk.broker")
 
 JSON_BODY = {"Content-Type": "application/json"}
-CALL_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+CALL_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")  # always used with fullmatch
 # Bounded pool: a handful of kiosks need one or two connections, a burst waits for a free one.
 POOL = httpx.Limits(max_connections=16, max_keepalive_connections=16, keepalive_expiry=60)
 
@@ -145,7 +145,7 @@ class RealtimeBroker:
             raise _malformed("call", "the answer is not SDP")
         location = response.headers.get("location", "")
         call_id = location.rstrip("/").rsplit("/", 1)[-1] or None
-        if call_id is not None and not CALL_ID.match(call_id):
+        if call_id is not None and not CALL_ID.fullmatch(call_id):
             call_id = None
         if call_id is None:
             log.warning("OpenAI answered the call without a usable Location; it cannot be hung up")
@@ -153,7 +153,7 @@ class RealtimeBroker:
 
     async def hang_up(self, call_id: str) -> float:
         """End a call (``POST /realtime/calls/{id}/hangup``). A call already gone is fine."""
-        if not CALL_ID.match(call_id):
+        if not CALL_ID.fullmatch(call_id):
             raise ValueError("bad call id")
         try:
             _, ms = await self._send("POST", f"realtime/calls/{call_id}/hangup", "hang-up")
@@ -176,7 +176,7 @@ class RealtimeBroker:
             raise UpstreamError(
                 504, "upstream_timeout", f"OpenAI did not answer the {what} in time. Try again shortly."
             ) from None
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             log.warning("OpenAI %s failed: %s", what, redact(f"{type(exc).__name__}: {exc}"))
             raise UpstreamError(
                 503, "upstream_unreachable", "Cannot reach OpenAI. Check this server's network connection."

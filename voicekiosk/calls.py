@@ -1,16 +1,28 @@
-"""The calls this server knows of: which may be hung up, how many run, whom they belong to."""
+"""The calls this server knows of: which may be hung up, how many run, and which no page owns.
+
+Every call costs money while it is open, so each one must belong to a page: a page claims its
+call over ``/api/events`` once connected. A call nobody claims within ``ORPHAN_GRACE`` (the page
+crashed, lost power or its network) is hung up; so is one whose page went away for that long.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from voicekiosk.broker import RealtimeBroker
-from voicekiosk.errors import UpstreamError
+from voicekiosk.errors import ApiError, UpstreamError
 
 log = logging.getLogger("voicekiosk.server")
+
+ORPHAN_GRACE = 20.0  # seconds a call may have no page: time to connect, or to come back
+MAX_AGE = 61 * 60  # OpenAI ends every session at 60 minutes; older records are stale
+SWEEP_EVERY = 60.0
 
 
 @dataclass
@@ -18,6 +30,7 @@ class CallRecord:
     call_id: str
     client: str
     started: float = field(default_factory=time.monotonic)
+    owners: int = 0  # pages that claim it right now
     input_tokens: int = 0
     output_tokens: int = 0
 
@@ -27,26 +40,72 @@ class CallRecord:
 
 
 class CallRegistry:
-    """Active calls by id, and the way to end them. Everything runs on the event loop."""
+    """Active calls by id, the lines they take, and the way to end them (all on the event loop)."""
 
-    def __init__(self, broker: RealtimeBroker) -> None:
+    def __init__(self, broker: RealtimeBroker, *, max_calls: int, orphan_grace: float = ORPHAN_GRACE) -> None:
         self._broker = broker
+        self.max_calls = max_calls
+        self.orphan_grace = orphan_grace
         self._calls: dict[str, CallRecord] = {}
+        self._pending = 0  # calls being set up upstream right now
+        self._tasks: set[asyncio.Task[None]] = set()
 
-    def add(self, call_id: str, client: str) -> CallRecord:
-        record = self._calls.get(call_id)
-        if record is None:
-            record = self._calls[call_id] = CallRecord(call_id, client)
-        return record
+    def start(self) -> None:
+        self._spawn(self._sweep())
+
+    def __len__(self) -> int:
+        return len(self._calls)
 
     def get(self, call_id: str) -> CallRecord | None:
         return self._calls.get(call_id)
 
-    def forget(self, call_id: str) -> CallRecord | None:
-        return self._calls.pop(call_id, None)
+    @contextlib.contextmanager
+    def line(self) -> Iterator[None]:
+        """Hold a line while a call is set up.
 
-    def __len__(self) -> int:
-        return len(self._calls)
+        Raises:
+          ApiError: 429 ``busy`` when every line is taken (or being taken).
+        """
+        if len(self._calls) + self._pending >= self.max_calls:
+            raise ApiError(
+                429,
+                "busy",
+                f"All {self.max_calls} lines are busy. Try again in a moment.",
+                headers={"Retry-After": "5"},
+            )
+        self._pending += 1
+        try:
+            yield
+        finally:
+            self._pending -= 1
+
+    def add(self, call_id: str, client: str) -> CallRecord:
+        """A call that now exists upstream; hung up unless a page claims it in time."""
+        record = self._calls.get(call_id)
+        if record is None:
+            record = self._calls[call_id] = CallRecord(call_id, client)
+            self._spawn(self._hang_up_if_orphaned(call_id, "no page took it"))
+        return record
+
+    def claim(self, call_id: str, client: str, *, register: bool) -> bool:
+        """A page owns this call (``register``: a call it started itself, unknown here so far)."""
+        record = self._calls.get(call_id)
+        if record is None:
+            # Pages in browser-SDP mode post their offer to OpenAI themselves: count their calls
+            # too, within reason (a page cannot make us track unlimited ids).
+            if not register or len(self._calls) >= 2 * self.max_calls:
+                return False
+            record = self.add(call_id, client)
+        record.owners += 1
+        return True
+
+    def release(self, call_id: str) -> None:
+        """A page let go of its call without hanging up: give it ``orphan_grace`` to return."""
+        record = self._calls.get(call_id)
+        if record is not None:
+            record.owners = max(0, record.owners - 1)
+            if record.owners == 0:
+                self._spawn(self._hang_up_if_orphaned(call_id, "its page went away"))
 
     async def hang_up(self, call_id: str, *, reason: str) -> None:
         """Forget the call and tell OpenAI to end it.
@@ -63,7 +122,30 @@ class CallRegistry:
         duration = f" after {record.seconds:.0f} s" if record else ""
         log.info("hang-up %s %s%s (%.0f ms upstream)", call_id, reason, duration, ms)
 
-    async def hang_up_all(self) -> None:
-        """End every call: at shutdown nobody should pay for a session no page can use."""
+    async def close(self) -> None:
+        """Stop watching, and end every call: nobody should pay for a session no page can use."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         calls = [self.hang_up(call_id, reason="at shutdown") for call_id in list(self._calls)]
         await asyncio.gather(*calls, return_exceptions=True)
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _hang_up_if_orphaned(self, call_id: str, reason: str) -> None:
+        await asyncio.sleep(self.orphan_grace)
+        record = self._calls.get(call_id)
+        if record is None or record.owners > 0:
+            return  # ended, or a page has it
+        with contextlib.suppress(UpstreamError):  # logged by hang_up
+            await self.hang_up(call_id, reason=reason)
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_EVERY)
+            for record in [r for r in self._calls.values() if r.seconds > MAX_AGE]:
+                self._calls.pop(record.call_id, None)
+                log.info("forgot %s: older than any session can be", record.call_id)

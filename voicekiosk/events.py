@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -13,25 +12,22 @@ from aiohttp import WSMsgType, web
 from rich.markup import escape
 
 from voicekiosk.broker import CALL_ID
-from voicekiosk.errors import UpstreamError
 from voicekiosk.keys import CALLS, SETTINGS
 
 log = logging.getLogger("voicekiosk.session")
 MAX_MESSAGE = 16 * 1024
 MAX_TEXT = 2000
 RATE_PER_SECOND = 40  # a page sends a few events a second; more is a bug or abuse
-ORPHAN_GRACE = 15.0  # seconds a page may be away before its call is hung up for it
+MAX_CLAIMS = 4  # calls one page may own over its life on one socket
 
 
 class EventHub:
-    """One per app. Each page connection says which call is its own; a call whose page is gone
-    for longer than ``ORPHAN_GRACE`` is hung up, so a crashed kiosk stops costing money."""
+    """One per app: the pages' event sockets. Each page claims its call here, so the call
+    registry knows which calls still have a page (see ``calls.py``)."""
 
-    def __init__(self, app: web.Application, *, orphan_grace: float = ORPHAN_GRACE) -> None:
+    def __init__(self, app: web.Application) -> None:
         self.app = app
-        self.orphan_grace = orphan_grace
-        self._owners: dict[str, int] = {}  # call id -> number of pages claiming it
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._sockets: set[web.WebSocketResponse] = set()
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(heartbeat=20, max_msg_size=MAX_MESSAGE)
@@ -39,34 +35,35 @@ class EventHub:
         client = request.remote or "?"
         claimed: set[str] = set()
         bucket = _Bucket(RATE_PER_SECOND)
+        self._sockets.add(ws)
         try:
             async for msg in ws:
-                if msg.type != WSMsgType.TEXT:
-                    continue
-                if not bucket.take():
+                if msg.type != WSMsgType.TEXT or not bucket.take():
                     continue
                 try:
                     event = json.loads(msg.data)
-                except ValueError:
-                    continue
-                if isinstance(event, dict):
-                    self._on_event(event, client, claimed)
+                    if isinstance(event, dict):
+                        self._on_event(event, client, claimed)
+                except (ValueError, TypeError, OverflowError, RecursionError):
+                    continue  # whatever a page sends, it is only news
         finally:
+            self._sockets.discard(ws)
             for call_id in claimed:
-                self._release(call_id)
+                self.app[CALLS].release(call_id)
         return ws
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        """Close every page's socket (at shutdown: they would otherwise hold it up)."""
+        await asyncio.gather(*(ws.close() for ws in list(self._sockets)), return_exceptions=True)
 
     def _on_event(self, event: dict[str, Any], client: str, claimed: set[str]) -> None:
         kind = event.get("type")
         call_id = event.get("call_id")
-        call = call_id if isinstance(call_id, str) and CALL_ID.match(call_id) else None
-        if kind == "call" and call:
-            self._claim(call, client, claimed)
+        call = call_id if isinstance(call_id, str) and CALL_ID.fullmatch(call_id) else None
+        if kind == "call" and call and call not in claimed and len(claimed) < MAX_CLAIMS:
+            browser_sdp = self.app[SETTINGS].sdp == "browser"
+            if self.app[CALLS].claim(call, client, register=browser_sdp):
+                claimed.add(call)
         elif kind == "transcript":
             self._transcript(event, client)
         elif kind == "usage" and isinstance(event.get("usage"), dict):
@@ -79,32 +76,6 @@ class EventHub:
             log.debug("%s: %s", client, _text(event.get("state"), 40))
         elif kind == "error":
             log.warning("%s page error: %s", client, _text(event.get("message"), 300))
-
-    def _claim(self, call_id: str, client: str, claimed: set[str]) -> None:
-        if call_id in claimed:
-            return
-        claimed.add(call_id)
-        self._owners[call_id] = self._owners.get(call_id, 0) + 1
-        if self.app[SETTINGS].sdp == "browser":
-            self.app[CALLS].add(call_id, client)  # the page posted its offer itself
-
-    def _release(self, call_id: str) -> None:
-        owners = self._owners.get(call_id, 0) - 1
-        if owners > 0:
-            self._owners[call_id] = owners
-            return
-        self._owners.pop(call_id, None)
-        if self.app[CALLS].get(call_id) is not None:
-            task = asyncio.get_running_loop().create_task(self._hang_up_orphan(call_id))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-    async def _hang_up_orphan(self, call_id: str) -> None:
-        await asyncio.sleep(self.orphan_grace)
-        if call_id in self._owners or self.app[CALLS].get(call_id) is None:
-            return  # the page came back, or the call ended on its own
-        with contextlib.suppress(UpstreamError):  # logged by hang_up
-            await self.app[CALLS].hang_up(call_id, reason="its page went away")
 
     def _transcript(self, event: dict[str, Any], client: str) -> None:
         text = _text(event.get("text"), MAX_TEXT)

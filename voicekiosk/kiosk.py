@@ -94,6 +94,11 @@ def kiosk_command(browser: str, url: str, profile: Path, spki: str | None, extra
     return [*args, *extra, url]
 
 
+def browser_environment() -> dict[str, str]:
+    """Our environment minus the secrets: the browser and its renderers have no use for them."""
+    return {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY" and not k.startswith("VOICEKIOSK_")}
+
+
 class BrowserSupervisor:
     """Runs the browser until told to stop; restarts it, with back-off, whenever it exits."""
 
@@ -111,6 +116,7 @@ class BrowserSupervisor:
             try:
                 self.process = await asyncio.create_subprocess_exec(
                     *self.command,
+                    env=browser_environment(),
                     stdin=asyncio.subprocess.DEVNULL,
                     stdout=asyncio.subprocess.DEVNULL,
                     stderr=asyncio.subprocess.DEVNULL,

@@ -21,6 +21,7 @@ _HTTP_CODES = {
     404: "not_found",
     405: "method_not_allowed",
     413: "too_large",
+    421: "unknown_host",
     415: "unsupported_media_type",
     429: "too_many_requests",
 }

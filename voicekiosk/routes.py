@@ -10,6 +10,7 @@ from aiohttp import web
 from markupsafe import Markup
 
 from voicekiosk import __version__
+from voicekiosk.access import host_of
 from voicekiosk.errors import ApiError, UpstreamError
 from voicekiosk.keys import ACCESS, BROKER, CALLS, EVENTS, SETTINGS, STATIC
 from voicekiosk.middleware import content_security_policy
@@ -49,7 +50,7 @@ def setup_url(request: web.Request) -> str | None:
     settings = request.app[SETTINGS]
     if not (settings.tls and settings.http_port) or settings.cert:
         return None
-    host = request.url.host or "localhost"
+    host = host_of(request.host) or "localhost"
     return f"http://{f'[{host}]' if ':' in host else host}:{settings.http_port}/"
 
 
@@ -92,7 +93,8 @@ async def token(request: web.Request) -> web.Response:
     await request.read()  # any body is ignored, but its size is still capped
     admit_session(request)
     try:
-        secret = await request.app[BROKER].create_client_secret()
+        with request.app[CALLS].line():
+            secret = await request.app[BROKER].create_client_secret()
     except UpstreamError as exc:
         _log_failure(request, "mint", exc)
         raise
@@ -115,7 +117,8 @@ async def create_call(request: web.Request) -> web.Response:
     offer = await _read_sdp(request)
     admit_session(request)
     try:
-        call = await request.app[BROKER].create_call(offer)
+        with request.app[CALLS].line():
+            call = await request.app[BROKER].create_call(offer)
     except UpstreamError as exc:
         _log_failure(request, "call", exc)
         raise
@@ -143,15 +146,7 @@ async def hang_up(request: web.Request) -> web.Response:
 
 
 def admit_session(request: web.Request) -> None:
-    """Refuse a new session over the per-client rate or when every line is busy (429)."""
-    settings = request.app[SETTINGS]
-    if len(request.app[CALLS]) >= settings.max_calls:
-        raise ApiError(
-            429,
-            "busy",
-            f"All {settings.max_calls} lines are busy. Try again in a moment.",
-            headers={"Retry-After": "5"},
-        )
+    """Refuse a new session over the per-client rate (429); lines are held by ``CallRegistry.line``."""
     request.app[ACCESS].check_rate(client_of(request))
 
 

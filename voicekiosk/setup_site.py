@@ -13,6 +13,7 @@ import jinja2
 from aiohttp import web
 
 from voicekiosk import tls
+from voicekiosk.access import KnownHosts, host_of
 from voicekiosk.assets import asset_dir
 from voicekiosk.settings import Settings
 from voicekiosk.static_files import StaticFiles
@@ -20,6 +21,7 @@ from voicekiosk.tls import CaInfo
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 CA: web.AppKey[CaInfo] = web.AppKey("ca")
+HOSTS: web.AppKey[KnownHosts] = web.AppKey("hosts")
 PLATFORMS = ("ios", "android", "macos", "windows", "chromeos", "linux", "firefox")
 
 
@@ -43,7 +45,7 @@ def guess_platform(user_agent: str) -> str:
 
 
 def https_url(request: web.Request, port: int) -> str:
-    host = request.url.host or "localhost"
+    host = host_of(request.host) or "localhost"
     shown = f"[{host}]" if ":" in host else host
     return f"https://{shown}:{port}"
 
@@ -86,6 +88,9 @@ def _download(body: bytes, content_type: str, filename: str) -> web.Response:
 
 @web.middleware
 async def headers_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    if host_of(request.host) not in request.app[HOSTS]:
+        # We redirect to the name we were asked for: only ever to one of our own.
+        return web.Response(status=421, text="This server does not answer to that name.\n")
     response: web.StreamResponse = await handler(request)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "no-referrer")
@@ -98,6 +103,7 @@ def create_setup_app(settings: Settings, ca: CaInfo) -> web.Application:
     app = web.Application(middlewares=[headers_middleware])
     app[SETTINGS] = settings
     app[CA] = ca
+    app[HOSTS] = KnownHosts(settings)
     aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(asset_dir("templates")),

@@ -53,7 +53,7 @@ class StaticFiles:
         path = self.root / name
         try:
             stat = path.stat()
-        except OSError:
+        except (OSError, ValueError):  # ValueError: a NUL byte in the name
             return None
         if not path.is_file():
             return None
