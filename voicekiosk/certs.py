@@ -6,23 +6,15 @@ use (``ca.pem``, ``ca-key.pem``) and issues a server certificate (``server.pem``
 Devices trust the CA once; the server certificate is reissued whenever the set of names changes
 or it nears expiry, and the devices never notice.
 
-trustme issues the server certificates. The CA certificate itself is built here, because
-trustme's CA is valid until the year 3000 and has no common name; ``trustme.CA.from_pem`` then
-wraps it.
+trustme issues the server certificates; ``x509util.new_ca`` builds the CA they are issued from.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import datetime
-import getpass
-import hashlib
-import ipaddress
 import json
 import os
-import re
-import socket
 import ssl
 import sys
 from collections.abc import Iterable, Iterator
@@ -34,24 +26,25 @@ import trustme
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from voicekiosk import net, tls
+from voicekiosk import net, tls, x509util
 from voicekiosk.errors import StartupError
 from voicekiosk.settings import Settings
 
-CA_VALIDITY = datetime.timedelta(days=3650)
+# Re-exported (``as``): callers use these as ``certs.<name>``.
+from voicekiosk.x509util import canonical_identity as canonical_identity
+from voicekiosk.x509util import sha256_fingerprint as sha256_fingerprint
+from voicekiosk.x509util import spki_sha256_b64 as spki_sha256_b64
+
 # Apple platforms reject TLS server certificates valid for more than 825 days, even under a
 # user-installed root (https://support.apple.com/en-us/103769); mkcert stays under it too.
 LEAF_VALIDITY = datetime.timedelta(days=800)
 RENEW_BEFORE = datetime.timedelta(days=30)
-# Tolerates a device whose clock is a little behind ours.
-BACKDATE = datetime.timedelta(hours=1)
 ROTATE_HINT = "run `voicekiosk cert rotate` to make a new CA (devices must then trust the new one)"
 
-_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
 _WILDCARD_HOSTS = {"", "0.0.0.0", "::"}
+_now = x509util.utcnow  # the clock, by a name tests can patch here
 
 
 @dataclass(frozen=True)
@@ -84,123 +77,6 @@ class CertInfo:
     leaf_not_after: datetime.datetime | None
 
 
-def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC)
-
-
-def sha256_fingerprint(cert_pem: bytes) -> str:
-    """SHA-256 of the (first) certificate's DER, as colon-separated hex (``AB:12:...``).
-
-    Raises:
-      ValueError: ``cert_pem`` holds no PEM certificate.
-    """
-    digest = x509.load_pem_x509_certificate(cert_pem).fingerprint(hashes.SHA256())
-    return digest.hex(":").upper()
-
-
-def spki_sha256_b64(cert_pem: bytes) -> str:
-    """Base64 SHA-256 of the certificate's SubjectPublicKeyInfo.
-
-    This is the value Chromium's ``--ignore-certificate-errors-spki-list`` takes.
-
-    Raises:
-      ValueError: ``cert_pem`` holds no PEM certificate.
-    """
-    spki = (
-        x509.load_pem_x509_certificate(cert_pem)
-        .public_key()
-        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    )
-    return base64.b64encode(hashlib.sha256(spki).digest()).decode("ascii")
-
-
-def canonical_identity(text: str) -> str | None:
-    """An IP address in its canonical form, or a host name as a lowercase A-label; None if invalid."""
-    text = text.strip().strip("[]")
-    try:
-        return str(ipaddress.ip_address(text.split("%", 1)[0]))
-    except ValueError:
-        pass
-    try:
-        name = text.rstrip(".").lower().encode("idna").decode("ascii")
-    except UnicodeError:
-        return None
-    labels = name.split(".")
-    if labels[0] == "*" and len(labels) > 2:
-        labels = labels[1:]
-    if not all(_LABEL.fullmatch(label) for label in labels) or len(name) > 253:
-        return None
-    return name
-
-
-def _public_der(key: Any) -> bytes:
-    return bytes(key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo))
-
-
-def _new_ca() -> tuple[bytes, bytes]:
-    """A fresh self-signed CA: (cert PEM, unencrypted key PEM)."""
-    host = socket.gethostname() or "localhost"
-    try:
-        unit = f"{getpass.getuser()}@{host}"
-    except (KeyError, OSError):
-        unit = host
-    name = x509.Name(
-        [
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "voicekiosk local CA"),
-            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, unit[:64]),
-            x509.NameAttribute(NameOID.COMMON_NAME, f"voicekiosk CA on {host}"[:64]),
-        ]
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = _now()
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - BACKDATE)
-        .not_valid_after(now + CA_VALIDITY)
-        # path_length=0: this CA signs server certificates only, never another CA.
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    return cert.public_bytes(serialization.Encoding.PEM), key_pem
-
-
-def _write(path: Path, data: bytes, mode: int) -> None:
-    """Write atomically (temp file + rename) with ``mode`` from the first byte on."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-        with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), mode)
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise StartupError(f"cannot write {path}: {exc.strerror or exc}") from None
-
-
 class CertStore:
     """The CA and server certificate kept in one data directory.
 
@@ -231,10 +107,10 @@ class CertStore:
             self._ensure_dir()
             with self._lock():
                 if not self.ca_path.exists() and not self.ca_key_path.exists():
-                    cert_pem, key_pem = _new_ca()
+                    cert_pem, key_pem = x509util.new_ca()
                     # Key first: a crash in between leaves a key without a cert, never the reverse.
-                    _write(self.ca_key_path, key_pem, 0o600)
-                    _write(self.ca_path, cert_pem, 0o644)
+                    x509util.write_atomic(self.ca_key_path, key_pem, 0o600)
+                    x509util.write_atomic(self.ca_path, cert_pem, 0o644)
                 self._ca, self._ca_cert = self._load_ca()
         return self._ca
 
@@ -250,21 +126,14 @@ class CertStore:
             key_pem = self.ca_key_path.read_bytes()
         except OSError as exc:
             raise StartupError(f"cannot read the CA in {self.data_dir}: {exc.strerror or exc}") from None
-        try:
-            cert = x509.load_pem_x509_certificate(cert_pem)
-        except ValueError:
-            raise StartupError(f"{self.ca_path} is not a PEM certificate: {ROTATE_HINT}") from None
-        try:
-            key = serialization.load_pem_private_key(key_pem, password=None)
-        except (ValueError, TypeError):
-            raise StartupError(f"{self.ca_key_path} is not an unencrypted PEM private key: {ROTATE_HINT}") from None
-        if _public_der(key.public_key()) != _public_der(cert.public_key()):
-            raise StartupError(f"{self.ca_key_path} does not belong to {self.ca_path}: {ROTATE_HINT}")
-        try:
-            constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
-        except x509.ExtensionNotFound:
-            constraints = None
-        if constraints is None or not constraints.ca:
+        cert = x509util.load_pair(
+            cert_pem,
+            key_pem,
+            bad_cert=f"{self.ca_path} is not a PEM certificate: {ROTATE_HINT}",
+            bad_key=f"{self.ca_key_path} is not an unencrypted PEM private key: {ROTATE_HINT}",
+            mismatch=f"{self.ca_key_path} does not belong to {self.ca_path}: {ROTATE_HINT}",
+        )
+        if not x509util.is_ca(cert):
             raise StartupError(f"{self.ca_path} is not a CA certificate: {ROTATE_HINT}")
         if cert.not_valid_after_utc <= _now():
             raise StartupError(
@@ -304,16 +173,20 @@ class CertStore:
         except OSError as exc:
             raise StartupError(f"cannot create {dest_dir}: {exc.strerror or exc}") from None
         pem_path, der_path = dest_dir / "voicekiosk-ca.pem", dest_dir / "voicekiosk-ca.cer"
-        _write(pem_path, pem, 0o644)
-        _write(der_path, der, 0o644)
+        x509util.write_atomic(pem_path, pem, 0o644)
+        x509util.write_atomic(der_path, der, 0o644)
         return pem_path, der_path
 
-    def apple_profile(self) -> bytes:
-        """An Apple configuration profile (``.mobileconfig``) that installs the CA on iOS/macOS."""
+    def ca_info(self) -> tls.CaInfo:
+        """The CA as devices see it: path, common name, subject and fingerprint."""
         subject = self._ca_certificate().subject
         names = subject.get_attributes_for_oid(NameOID.COMMON_NAME)
         name = str(names[0].value) if names else "voicekiosk local CA"
-        return tls.apple_profile(tls.CaInfo(self.ca_path, name, subject.rfc4514_string(), self.ca_sha256()))
+        return tls.CaInfo(self.ca_path, name, subject.rfc4514_string(), self.ca_sha256())
+
+    def apple_profile(self) -> bytes:
+        """An Apple configuration profile (``.mobileconfig``) that installs the CA on iOS/macOS."""
+        return tls.apple_profile(self.ca_info())
 
     def rotate(self) -> Path | None:
         """Retire the CA and server certificate and make a new CA.
@@ -387,25 +260,17 @@ class CertStore:
                 return current
             now = _now()
             not_after = min(now + LEAF_VALIDITY, self._ca_certificate().not_valid_after_utc)
-            leaf = ca.issue_cert(
-                *wanted,
-                organization_name="voicekiosk",
-                organization_unit_name=f"voicekiosk server on {socket.gethostname() or 'localhost'}"[:64],
-                # trustme's default notBefore is 2000-01-01, which Apple would count in the lifetime.
-                not_before=now - BACKDATE,
-                not_after=not_after,
-            )
-            cert_pem = b"".join(blob.bytes() for blob in leaf.cert_chain_pems)
+            cert_pem, key_pem = x509util.issue_server_cert(ca, wanted, now - x509util.BACKDATE, not_after)
             cert = x509.load_pem_x509_certificate(cert_pem)
-            _write(self.key_path, leaf.private_key_pem.bytes(), 0o600)
-            _write(self.cert_path, cert_pem, 0o644)
+            x509util.write_atomic(self.key_path, key_pem, 0o600)
+            x509util.write_atomic(self.cert_path, cert_pem, 0o644)
             meta = {
                 "identities": list(wanted),
                 "serial": format(cert.serial_number, "x"),
                 "not_after": cert.not_valid_after_utc.isoformat(),
                 "ca_sha256": self.ca_sha256(),
             }
-            _write(self.meta_path, (json.dumps(meta, indent=2) + "\n").encode(), 0o644)
+            x509util.write_atomic(self.meta_path, (json.dumps(meta, indent=2) + "\n").encode(), 0o644)
             return ServerCert(self.cert_path, self.key_path, wanted, cert.serial_number, cert.not_valid_after_utc, True)
 
     def _current_leaf(self, wanted: tuple[str, ...]) -> ServerCert | None:
@@ -424,7 +289,7 @@ class CertStore:
             or ca_sha256 != self.ca_sha256()
             or cert.serial_number != serial
             or cert.not_valid_after_utc - _now() <= RENEW_BEFORE
-            or _public_der(key.public_key()) != _public_der(cert.public_key())
+            or x509util.public_der(key.public_key()) != x509util.public_der(cert.public_key())
         ):
             return None
         try:
@@ -449,12 +314,7 @@ class CertStore:
             pass
         else:
             leaf_sha256, spki = sha256_fingerprint(cert_pem), spki_sha256_b64(cert_pem)
-            leaf_not_after = cert.not_valid_after_utc
-            with contextlib.suppress(x509.ExtensionNotFound):
-                san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-                names = tuple(str(v) for v in san.get_values_for_type(x509.DNSName)) + tuple(
-                    str(v) for v in san.get_values_for_type(x509.IPAddress)
-                )
+            leaf_not_after, names = cert.not_valid_after_utc, x509util.san_names(cert)
         return CertInfo(
             data_dir=self.data_dir,
             ca_path=self.ca_path,
@@ -518,7 +378,7 @@ def server_files(settings: Settings) -> dict[str, Any]:
     if settings.cert is not None or settings.key is not None:
         if settings.cert is None or settings.key is None:
             raise StartupError("--cert and --key go together: give both or neither")
-        _check_own(settings.cert, settings.key)
+        x509util.check_own_pair(settings.cert, settings.key)
         cert_path, key_path, ca = settings.cert, settings.key, None
     else:
         extra = list(settings.san)
@@ -528,14 +388,8 @@ def server_files(settings: Settings) -> dict[str, Any]:
         store = CertStore(settings.data_dir)
         leaf = store.server_cert(extra)
         cert_path, key_path = leaf.cert_path, leaf.key_path
-        subject = store._ca_certificate().subject
-        names = subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-        ca = {
-            "path": str(store.ca_path),
-            "name": str(names[0].value) if names else "voicekiosk local CA",
-            "subject": subject.rfc4514_string(),
-            "sha256": store.ca_sha256(),
-        }
+        info = store.ca_info()
+        ca = {"path": str(info.path), "name": info.name, "subject": info.subject, "sha256": info.sha256}
     try:
         spki = spki_sha256_b64(cert_path.read_bytes())
     except (OSError, ValueError) as exc:
@@ -550,44 +404,4 @@ def server_ssl_context(settings: Settings) -> ssl.SSLContext:
       StartupError: as ``server_files``.
     """
     files = server_files(settings)
-    context = _context(Path(files["cert"]), Path(files["key"]))
-    return context
-
-
-def _context(cert_path: Path, key_path: Path) -> ssl.SSLContext:
-    def no_password() -> str:
-        # Without a callback OpenSSL would prompt on the terminal for an encrypted key.
-        raise StartupError(f"--key: {key_path} is encrypted; voicekiosk needs an unencrypted key")
-
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    try:
-        ctx.load_cert_chain(cert_path, key_path, password=no_password)
-    except ssl.SSLError as exc:
-        raise StartupError(f"cannot load {cert_path} with {key_path}: {exc.reason or exc}") from None
-    except OSError as exc:
-        raise StartupError(f"cannot read {cert_path} or {key_path}: {exc.strerror or exc}") from None
-    return ctx
-
-
-def _check_own(cert_path: Path, key_path: Path) -> None:
-    """Check a user-supplied pair with clear messages before handing it to OpenSSL."""
-    try:
-        cert_pem, key_pem = cert_path.read_bytes(), key_path.read_bytes()
-    except OSError as exc:
-        raise StartupError(f"--cert/--key: cannot read {exc.filename}: {exc.strerror or exc}") from None
-    try:
-        cert = x509.load_pem_x509_certificate(cert_pem)
-    except ValueError:
-        raise StartupError(f"--cert: {cert_path} holds no PEM certificate") from None
-    try:
-        key = serialization.load_pem_private_key(key_pem, password=None)
-    except TypeError:
-        raise StartupError(f"--key: {key_path} is encrypted; voicekiosk needs an unencrypted key") from None
-    except ValueError:
-        raise StartupError(f"--key: {key_path} holds no PEM private key") from None
-    if _public_der(key.public_key()) != _public_der(cert.public_key()):
-        raise StartupError(f"--key: {key_path} is not the key of the certificate in {cert_path}")
-    if cert.not_valid_after_utc <= _now():
-        raise StartupError(f"--cert: {cert_path} expired on {cert.not_valid_after_utc:%Y-%m-%d}")
-    _context(cert_path, key_path)  # and OpenSSL must take it too
+    return x509util.server_context(Path(files["cert"]), Path(files["key"]))

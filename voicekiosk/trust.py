@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from voicekiosk.certs import sha256_fingerprint
 from voicekiosk.errors import StartupError
+from voicekiosk.x509util import sha256_fingerprint
 
 DEBIAN_ANCHORS = Path("/usr/local/share/ca-certificates")
 MACOS_KEYCHAIN = "/Library/Keychains/System.keychain"
