@@ -1,0 +1,153 @@
+"""What the fake agent puts on the wire, as pure helpers: GA Realtime event payloads and ids, and the
+ICE side of a call (which host addresses aioice gathers, which offered candidates are let through)."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import aioice.ice
+
+from voicekiosk import net
+from voicekiosk.fake.server import described
+from voicekiosk.fake.voice import Samples
+
+__all__ = [
+    "Response",
+    "merge",
+    "new_id",
+    "patch_host_addresses",
+    "session_object",
+    "strip_candidates",
+    "transcription_usage",
+    "usage",
+    "user_item",
+]
+
+LOOPBACK = ("127.0.0.1", "::1")
+TURN_DEFAULTS: dict[str, Any] = {"type": "server_vad", "threshold": 0.5, "prefix_padding_ms": 300}
+TURN_DEFAULTS |= {"idle_timeout_ms": None, "create_response": True, "interrupt_response": True}
+
+
+# -- network ----------------------------------------------------------------------------------
+
+
+def patch_host_addresses(*, loopback_only: bool) -> None:
+    """Make aioice gather 127.0.0.1 (it leaves loopback out), plus LAN IPv4 unless ``loopback_only``.
+
+    This replaces ``aioice.ice.get_host_addresses`` for the whole process.
+    """
+
+    def host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+        if loopback_only:
+            return ["127.0.0.1"]
+        return ["127.0.0.1", *(a for a in net.lan_addresses() if ":" not in a and not a.startswith("169.254."))]
+
+    aioice.ice.get_host_addresses = host_addresses
+
+
+def strip_candidates(sdp: str) -> tuple[str, int]:
+    """Drop every ``a=candidate`` line whose address is not loopback; returns the SDP and the count."""
+    kept, dropped = [], 0
+    for line in sdp.splitlines(keepends=True):
+        fields = line.split()
+        if line.startswith("a=candidate:") and (len(fields) < 5 or fields[4] not in LOOPBACK):
+            dropped += 1
+        else:
+            kept.append(line)
+    return "".join(kept), dropped
+
+
+# -- event payloads ---------------------------------------------------------------------------
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(10)}"
+
+
+def session_object(session: dict[str, Any], silence_ms: int) -> dict[str, Any]:
+    """The session as ``session.created`` shows it: GA shape, server defaults filled in."""
+    obj = described(copy.deepcopy(session))
+    obj.update(expires_at=int(time.time()) + 3600, tracing=None, prompt=None, include=None)
+    audio_in = obj["audio"]["input"]
+    audio_in.setdefault("transcription", None)
+    audio_in.setdefault("noise_reduction", None)
+    audio_in.setdefault("turn_detection", {**TURN_DEFAULTS, "silence_duration_ms": silence_ms})
+    obj["audio"]["output"].setdefault("speed", 1)
+    return obj
+
+
+def merge(base: dict[str, Any], update: dict[str, Any]) -> None:
+    """Update nested dicts in place, as ``session.update`` does."""
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            merge(base[key], value)
+        else:
+            base[key] = value
+
+
+def user_item(item_id: str) -> dict[str, Any]:
+    """A committed user turn as ``conversation.item.added`` shows it: audio, no transcript yet."""
+    item: dict[str, Any] = {"id": item_id, "object": "realtime.item", "type": "message", "role": "user"}
+    return item | {"status": "completed", "content": [{"type": "input_audio", "transcript": None}]}
+
+
+def transcription_usage(heard_s: float, transcript: str) -> dict[str, Any]:
+    """The ``usage`` of a user turn's transcription: ~10 audio tokens per second heard, one per word."""
+    tokens = {"input_tokens": max(1, round(heard_s * 10)), "output_tokens": len(transcript.split())}
+    spent: dict[str, Any] = {"type": "tokens", "total_tokens": sum(tokens.values()), **tokens}
+    spent["input_token_details"] = {"text_tokens": 0, "audio_tokens": tokens["input_tokens"]}
+    return spent
+
+
+def usage(heard_s: float, words: int, spoken_s: float, turn: int) -> dict[str, Any]:
+    """GA ``usage`` with plausible counts: ~10 tokens per second heard, ~20 per second spoken."""
+    text_in, audio_in = 120 + 40 * turn, max(1, round(heard_s * 10))
+    text_out, audio_out = max(1, round(words * 1.3)), max(1, round(spoken_s * 20))
+    cached = min(64 * turn, text_in)
+    details_in: dict[str, Any] = {
+        "text_tokens": text_in,
+        "audio_tokens": audio_in,
+        "image_tokens": 0,
+        "cached_tokens": cached,
+    }
+    details_in["cached_tokens_details"] = {"text_tokens": cached, "audio_tokens": 0, "image_tokens": 0}
+    return {
+        "total_tokens": text_in + audio_in + text_out + audio_out,
+        "input_tokens": text_in + audio_in,
+        "output_tokens": text_out + audio_out,
+        "input_token_details": details_in,
+        "output_token_details": {"text_tokens": text_out, "audio_tokens": audio_out},
+    }
+
+
+@dataclass
+class Response:
+    """One assistant response of a call: its ids, what it says, and how far it got."""
+
+    id: str
+    item_id: str
+    text: str
+    clip: Samples
+    heard_s: float
+    turn: int
+    spoken: list[str] = field(default_factory=list)  # transcript deltas sent so far
+    task: asyncio.Task[None] | None = None
+
+    def where(self) -> dict[str, Any]:
+        return {"response_id": self.id, "item_id": self.item_id, "output_index": 0, "content_index": 0}
+
+    def item(self, status: str, content: list[dict[str, Any]]) -> dict[str, Any]:
+        item = {"id": self.item_id, "object": "realtime.item", "type": "message", "status": status}
+        return {**item, "role": "assistant", "content": content}
+
+    def payload(self, status: str, *, voice: Any, conversation: str, **extra: Any) -> dict[str, Any]:
+        """The ``realtime.response`` object of ``response.created`` and ``response.done``."""
+        audio = {"output": {"format": {"type": "audio/pcm", "rate": 24000}, "voice": voice}}
+        obj: dict[str, Any] = {"object": "realtime.response", "id": self.id, "status": status, "output": []}
+        obj |= {"conversation_id": conversation, "output_modalities": ["audio"], "max_output_tokens": "inf"}
+        return obj | {"status_details": None, "audio": audio, "usage": None, "metadata": None, **extra}
