@@ -124,3 +124,27 @@ def test_help_names_every_env_var():
     assert result.exit_code == 0
     for name in ("VOICEKIOSK_PORT", "VOICEKIOSK_HOST", "VOICEKIOSK_SDP", "VOICEKIOSK_MODEL"):
         assert name in result.output
+
+
+def test_cert_rotate_asks_first_and_then_makes_a_new_ca(tmp_path: Path):
+    from voicekiosk.certs import CertStore
+
+    runner = CliRunner()
+    assert runner.invoke(cli, ["cert", "--data-dir", str(tmp_path)]).exit_code == 0
+    before = CertStore(tmp_path).ca_sha256()
+    refused = runner.invoke(cli, ["cert", "--data-dir", str(tmp_path), "rotate"], input="n\n")
+    assert refused.exit_code == 1 and "Aborted" in refused.output
+    assert CertStore(tmp_path).ca_sha256() == before
+    done = runner.invoke(cli, ["cert", "--data-dir", str(tmp_path), "rotate"], input="y\n")
+    assert done.exit_code == 0 and "New CA" in done.output
+    assert CertStore(tmp_path).ca_sha256() != before
+
+
+def test_cert_shows_names_fingerprints_and_expiry(tmp_path: Path):
+    result = CliRunner().invoke(cli, ["cert", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 0
+    for label in ("CA SHA-256", "SPKI (base64)", "names", "cert expires", "localhost", "127.0.0.1"):
+        assert label in result.output
+    exported = CliRunner().invoke(cli, ["cert", "--data-dir", str(tmp_path), "export", str(tmp_path / "out")])
+    assert exported.exit_code == 0
+    assert (tmp_path / "out" / "voicekiosk-ca.pem").read_text().startswith("-----BEGIN CERTIFICATE-----")

@@ -178,13 +178,25 @@ class RealtimeBroker:
             ) from None
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             log.warning("OpenAI %s failed: %s", what, redact(f"{type(exc).__name__}: {exc}"))
-            raise UpstreamError(
-                503, "upstream_unreachable", "Cannot reach OpenAI. Check this server's network connection."
-            ) from None
+            message = "Cannot reach OpenAI. Check this server's network connection."
+            if _caused_by(exc, ssl.SSLCertVerificationError):
+                message = "Cannot verify OpenAI's certificate. Check ca_bundle or SSL_CERT_FILE on the server."
+            raise UpstreamError(503, "upstream_unreachable", message) from None
         ms = (time.perf_counter() - started) * 1000
         if response.is_success:
             return response, ms
         raise _status_error(response, what)
+
+
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    seen: BaseException | None = exc
+    for _ in range(10):  # a bounded walk down the cause chain
+        if seen is None:
+            return False
+        if isinstance(seen, kind):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _status_error(response: httpx.Response, what: str) -> UpstreamError:
