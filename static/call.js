@@ -101,6 +101,7 @@ export class Call {
 
   #whenOpen() {
     if (this.dc.readyState === "open") return Promise.resolve(); // boot.js got there first
+    if (this.dc.readyState === "closed") return Promise.reject(new Problem("dropped")); // and lost it
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => fail(new Problem("connect_timeout")), CONNECT_TIMEOUT_MS);
       const fail = (problem) => {
