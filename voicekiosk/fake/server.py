@@ -180,8 +180,6 @@ class FakeOpenAI:
             return None
         if ephemeral_ok and token in self.keys and self.keys[token][0] > time.time():
             return None
-        if request.headers.get("OpenAI-Beta"):
-            return beta_disabled()
         return error(401, "invalid_api_key", "Incorrect API key provided.")
 
     # -- endpoints --------------------------------------------------------------------------
@@ -198,7 +196,12 @@ class FakeOpenAI:
         session = body.get("session", {"type": "realtime", "model": "gpt-realtime"})
         problem = check_session(session)
         expires = body.get("expires_after", {"anchor": "created_at", "seconds": 600})
-        if not problem and (expires.get("anchor") != "created_at" or not 10 <= expires.get("seconds", 0) <= 7200):
+        if not problem and (
+            not isinstance(expires, dict)
+            or expires.get("anchor") != "created_at"
+            or not isinstance(expires.get("seconds"), int)
+            or not 10 <= expires["seconds"] <= 7200
+        ):
             problem = "expires_after"
         if problem:
             return error(400, "invalid_value", f"Invalid value for '{problem}'.", param=problem)
