@@ -149,6 +149,11 @@ class BrowserSupervisor:
         await self.terminate()
         return None
 
+    async def restart(self, command: Sequence[str]) -> None:
+        """Run ``command`` from now on: the current browser is ended and ``run`` starts it."""
+        self.command = list(command)
+        await self.terminate()
+
     async def terminate(self) -> None:
         process = self.process
         if process is None or process.returncode is not None:
@@ -173,18 +178,24 @@ async def run_kiosk(settings: Settings, console: Console, *, browser_args: Seque
     check_display()
     stop = asyncio.Event()
     tasks: list[asyncio.Task[None]] = []
+    scheme = "https" if settings.tls else "http"
+    host = "localhost" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    url = f"{scheme}://{f'[{host}]' if ':' in host else host}:{settings.port}/?autostart"
+    profile = settings.data_dir / "kiosk-profile"
+    supervisor = BrowserSupervisor([])
 
     async def ready(endpoints: list[Endpoint], files: TlsFiles | None) -> None:
-        scheme = "https" if settings.tls else "http"
-        host = "localhost" if settings.host in ("0.0.0.0", "::", "") else settings.host
-        url = f"{scheme}://{f'[{host}]' if ':' in host else host}:{settings.port}/?autostart"
         spki = files.spki if files else None  # the browser trusts this key and no other
-        command = kiosk_command(browser, url, settings.data_dir / "kiosk-profile", spki, browser_args)
-        tasks.append(asyncio.create_task(BrowserSupervisor(command).run(stop)))
+        supervisor.command = kiosk_command(browser, url, profile, spki, browser_args)
+        tasks.append(asyncio.create_task(supervisor.run(stop)))
         log.info("kiosk: %s on %s", Path(browser).name, url)
 
+    async def reissued(files: TlsFiles) -> None:
+        # The browser was told to trust the old certificate's key: start it anew with the new one.
+        await supervisor.restart(kiosk_command(browser, url, profile, files.spki, browser_args))
+
     try:
-        await serve(settings, console, ready=ready, stop=stop)
+        await serve(settings, console, ready=ready, reissued=reissued, stop=stop)
     finally:
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)

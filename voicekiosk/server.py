@@ -9,6 +9,7 @@ import errno
 import ipaddress
 import logging
 import signal
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
@@ -23,6 +24,7 @@ from voicekiosk.setup_site import create_setup_app
 from voicekiosk.tls import TlsFiles
 
 log = logging.getLogger("voicekiosk.server")
+FOLLOW_EVERY = 30.0  # seconds between looks at this machine's addresses
 
 
 def is_loopback(host: str) -> bool:
@@ -89,9 +91,16 @@ async def serve(
     console: Console,
     *,
     ready: Callable[[list[Endpoint], TlsFiles | None], Awaitable[None]] | None = None,
+    reissued: Callable[[TlsFiles], Awaitable[None]] | None = None,
     stop: asyncio.Event | None = None,
+    follow_every: float = FOLLOW_EVERY,
 ) -> None:
     """Serve until ``stop`` is set or SIGINT/SIGTERM arrives.
+
+    Args:
+      ready: called once listening, with the URLs and the certificate files.
+      reissued: called when the certificate was reissued for new addresses.
+      follow_every: seconds between looks at this machine's addresses.
 
     Raises:
       StartupError: the port is taken, the certificate cannot be loaded, ...
@@ -122,12 +131,53 @@ async def serve(
                     loop.add_signal_handler(sig, stop.set)
             if ready:
                 await ready(found, files)
+            follower = None
+            if ssl_context and files and files.ca:
+
+                async def changed(lan: list[str], new: TlsFiles) -> None:
+                    console.print(banner(effective, endpoints(settings, lan, app[ACCESS].token)))
+                    if reissued:
+                        await reissued(new)
+
+                follower = asyncio.create_task(follow_addresses(settings, ssl_context, lan, follow_every, changed))
             await stop.wait()
             log.info("stopping: hanging up open calls")
+            if follower:
+                follower.cancel()
         finally:
             if setup_runner:
                 await setup_runner.cleanup()
             await runner.cleanup()
+
+
+async def follow_addresses(
+    settings: Settings,
+    context: ssl.SSLContext,
+    known: list[str],
+    every: float,
+    changed: Callable[[list[str], TlsFiles], Awaitable[None]],
+) -> None:
+    """When this machine's addresses change (DHCP, another Wi-Fi), reissue the certificate and
+    load it into the running server, so phones keep working without a restart.
+
+    ``tls.prepare`` runs in a forked child and blocks the loop for its ~0.2 s: rare enough.
+    """
+    from voicekiosk import net, tls
+
+    while True:
+        await asyncio.sleep(every)
+        now = net.lan_addresses()
+        if now == known:
+            continue
+        try:
+            files = tls.prepare(settings)
+            context.load_cert_chain(files.cert, files.key)  # new handshakes get the new certificate
+        except (StartupError, OSError, ssl.SSLError) as exc:
+            log.error("addresses changed, but the certificate could not be reissued: %s", exc)
+            continue  # tried again at the next look
+        known = now
+        log.info("addresses now %s: certificate reissued", ", ".join(now) or "loopback only")
+        await changed(now, files)
 
 
 async def _bind(site: web.TCPSite, port: int) -> None:

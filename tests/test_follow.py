@@ -1,0 +1,80 @@
+"""A server that runs for days follows its machine's addresses: a new one gets a certificate."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SCRIPT = textwrap.dedent(
+    """
+    import asyncio, io, json, ssl, subprocess, sys
+    from pathlib import Path
+    from rich.console import Console
+    from voicekiosk.server import serve
+    from voicekiosk.settings import Settings
+
+    def sh(command):
+        subprocess.run(command.split(), check=True)
+
+    async def handshake(host, cafile):
+        context = ssl.create_default_context(cafile=cafile)  # only our CA
+        reader, writer = await asyncio.open_connection(host, 18443, ssl=context)
+        writer.close()
+        await writer.wait_closed()
+
+    async def main(data):
+        settings = Settings(data_dir=data, api_key=None, host="0.0.0.0", port=18443, http_port=0)
+        stop, up, reissued = asyncio.Event(), asyncio.Event(), []
+        async def ready(found, files):
+            up.set()
+        async def on_reissue(files):
+            reissued.append(files.spki)
+        out = io.StringIO()
+        task = asyncio.create_task(serve(settings, Console(file=out), ready=ready, reissued=on_reissue,
+                                         stop=stop, follow_every=0.2))
+        await asyncio.wait_for(up.wait(), 20)
+        cafile = str(data / "ca.pem")
+        await handshake("127.0.0.1", cafile)
+        sh("ip link add vk0 type veth peer name vk1")
+        sh("ip addr add 192.0.2.10/24 dev vk0")
+        sh("ip link set vk0 up")
+        sh("ip link set vk1 up")
+        for _ in range(100):
+            if reissued:
+                break
+            await asyncio.sleep(0.05)
+        await handshake("192.0.2.10", cafile)  # the running server now has a certificate for it
+        stop.set()
+        await asyncio.wait_for(task, 20)
+        print(json.dumps({"reissued": len(reissued), "banner_again": out.getvalue().count("https://192.0.2.10:18443/")}))
+
+    sh("ip link set lo up")
+    asyncio.run(main(Path(sys.argv[1])))
+    """
+)
+
+
+def _can_unshare() -> bool:
+    return subprocess.run(["unshare", "--net", "true"], capture_output=True).returncode == 0
+
+
+@pytest.mark.skipif(not _can_unshare(), reason="needs root for unshare --net")
+def test_a_new_address_gets_a_certificate_without_a_restart(tmp_path: Path):
+    proc = subprocess.run(
+        ["unshare", "--net", sys.executable, "-c", SCRIPT, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    seen = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert seen["reissued"] == 1
+    assert seen["banner_again"] >= 1  # the terminal shows the new URL (and its QR codes)
