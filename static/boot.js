@@ -15,10 +15,10 @@
   }
 
   /** Apply a successful SDP answer; a failed one is left for call.js to explain. */
-  async function answered(pc, outcome) {
+  async function answered(pc, outcome, live) {
     if (!outcome.response?.ok) return outcome;
     try {
-      await pc.setRemoteDescription({ type: "answer", sdp: await outcome.response.text() });
+      await live(pc.setRemoteDescription({ type: "answer", sdp: await outcome.response.text() }));
     } catch (error) {
       return { ...outcome, error }; // e.g. hung up meanwhile: call.js still ends the call upstream
     }
@@ -36,14 +36,22 @@
     const backlog = []; // events that arrive before call.js takes the channel over
     dc.onmessage = (event) => backlog.push(event.data);
     const key = config.sdp === "browser" ? attempt("mint", config.token_url, { method: "POST" }) : null;
-    let offered;
+    let offered, abort;
     const described = new Promise((resolve) => (offered = resolve)); // the local offer is set
-    const exchange = pc.createOffer().then(async (offer) => {
-      await pc.setLocalDescription(offer);
-      offered();
+    // A closed peer connection leaves its pending operations unsettled forever: race them
+    // against abort(), which call.js calls when it closes the call.
+    const aborted = new Promise((resolve) => (abort = resolve));
+    const live = (operation) => Promise.race([operation, aborted.then(() => Promise.reject(new Error("closed")))]);
+    const exchange = live(pc.createOffer()).then(async (offer) => {
+      // The offer travels while it is being set locally (that takes tens of ms in Chromium);
+      // the answer is applied once both are done.
+      const local = live(pc.setLocalDescription(offer)).then(offered);
+      local.catch(() => {}); // settled below, or moot when minting failed
+      // If it failed (closed meanwhile) the outcome still carries the call's id: call.js hangs up.
+      const settle = (outcome) => local.then(() => answered(pc, outcome, live), (error) => ({ ...outcome, error }));
       const sdp = { method: "POST", body: offer.sdp };
       if (!key) {
-        return answered(pc, await attempt("call", config.call_url, { ...sdp, headers: { "Content-Type": "application/sdp" } }));
+        return settle(await attempt("call", config.call_url, { ...sdp, headers: { "Content-Type": "application/sdp" } }));
       }
       const minted = await key;
       if (!minted.response?.ok) return minted;
@@ -55,9 +63,9 @@
       }
       // Only Authorization and Content-Type: OpenAI's CORS preflight allows no custom header.
       const headers = { Authorization: `Bearer ${value}`, "Content-Type": "application/sdp" };
-      return answered(pc, await attempt("upstream", calls_url, { ...sdp, headers }));
+      return settle(await attempt("upstream", calls_url, { ...sdp, headers }));
     });
-    return { pc, sender: audio.sender, remote: audio.receiver.track, dc, exchange, backlog, described };
+    return { pc, sender: audio.sender, remote: audio.receiver.track, dc, exchange, backlog, described, abort };
   }
 
   const boot = { config, openCall, mic: MIC, early: null, tapped: false };

@@ -66,9 +66,10 @@ export class Call {
     this.ended = true;
     this.endedBy = problem;
     clearTimeout(this.graceTimer);
-    const { pc, dc } = this.opened ?? {};
+    const { pc, dc, abort } = this.opened ?? {};
     dc?.close();
     pc?.close();
+    abort?.(); // a closed connection's pending operations would never settle
     this.#hangUp();
     this.onEnd(problem);
   }

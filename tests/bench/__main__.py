@@ -85,7 +85,7 @@ async def main(skip_page: bool, runs: int) -> dict[str, Any]:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="voicekiosk benchmarks")
     parser.add_argument("--no-page", action="store_true", help="skip the browser figures")
-    parser.add_argument("--runs", type=int, default=5, help="page connect runs per configuration")
+    parser.add_argument("--runs", type=int, default=15, help="page connect runs per configuration")
     options = parser.parse_args()
     figures = asyncio.run(main(options.no_page, options.runs))
     table = Table("figure", "measured", "goal", "", title=f"voicekiosk bench ({figures['when']})")
