@@ -250,3 +250,12 @@ async def _poll_health(data_dir: Path, port: int) -> dict:
         except httpx.HTTPError:
             continue
     raise AssertionError("the server never answered")
+
+
+def test_loopback_is_recognised_in_every_spelling():
+    from voicekiosk.net import is_loopback
+
+    for host in ("127.0.0.1", "127.9.0.1", "::1", "[::1]", "::1%lo", "::ffff:127.0.0.1", "localhost", "LOCALHOST"):
+        assert is_loopback(host), host
+    for host in ("192.0.2.10", "::ffff:192.0.2.1", "localhost.example", "0.0.0.0", "", None):
+        assert not is_loopback(host), host

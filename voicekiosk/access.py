@@ -62,18 +62,6 @@ def load_token(data_dir: Path, *, rotate: bool = False) -> str:
     return token
 
 
-def is_loopback(address: str | None) -> bool:
-    if not address:
-        return False
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
-    return ip.is_loopback
-
-
 def host_of(header: str) -> str:
     """The host name or address of a Host header (no port, no brackets, lower case)."""
     header = header.strip().lower()
@@ -93,7 +81,7 @@ class KnownHosts:
 
     def __init__(self, settings: Settings) -> None:
         fixed = [*net.loopback_names(), *net.host_names(), *settings.san]
-        if settings.host not in ("0.0.0.0", "::", ""):
+        if not settings.binds_all:
             fixed.append(settings.host)
         self._fixed = {_canonical(name) for name in fixed}
         self._lan: set[str] = set()
@@ -127,7 +115,7 @@ class Access:
         self._starts: dict[str, deque[float]] = {}
 
     def allowed(self, request: web.Request) -> bool:
-        if self.settings.open or self.token is None or is_loopback(request.remote):
+        if self.settings.open or self.token is None or net.is_loopback(request.remote):
             return True
         return self.matches(request.cookies.get(COOKIE))
 

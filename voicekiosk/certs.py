@@ -43,7 +43,6 @@ LEAF_VALIDITY = datetime.timedelta(days=800)
 RENEW_BEFORE = datetime.timedelta(days=30)
 ROTATE_HINT = "run `voicekiosk cert rotate` to make a new CA (devices must then trust the new one)"
 
-_WILDCARD_HOSTS = {"", "0.0.0.0", "::"}
 _now = x509util.utcnow  # the clock, by a name tests can patch here
 
 
@@ -383,7 +382,7 @@ def server_files(settings: Settings) -> dict[str, Any]:
     else:
         extra = list(settings.san)
         # A specific --host is a name clients use too; a wildcard bind address is not.
-        if settings.host.strip("[]") not in _WILDCARD_HOSTS and canonical_identity(settings.host):
+        if not settings.binds_all and canonical_identity(settings.host):
             extra.append(settings.host)
         store = CertStore(settings.data_dir)
         leaf = store.server_cert(extra)

@@ -179,7 +179,7 @@ async def run_kiosk(settings: Settings, console: Console, *, browser_args: Seque
     stop = asyncio.Event()
     tasks: list[asyncio.Task[None]] = []
     scheme = "https" if settings.tls else "http"
-    host = "localhost" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    host = "localhost" if settings.binds_all else settings.host
     url = f"{scheme}://{f'[{host}]' if ':' in host else host}:{settings.port}/?autostart"
     profile = settings.data_dir / "kiosk-profile"
     supervisor = BrowserSupervisor([])

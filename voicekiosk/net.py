@@ -34,6 +34,21 @@ def loopback_names() -> list[str]:
     return ["localhost", "127.0.0.1", "::1"]
 
 
+def is_loopback(host: str | None) -> bool:
+    """True for ``localhost`` and any loopback address (zone suffix and IPv4-mapped form too)."""
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        ip = ipaddress.ip_address(host.strip("[]").split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    return ip.is_loopback
+
+
 def host_names() -> list[str]:
     """This machine's host name, lowercased, and its mDNS ``.local`` name.
 

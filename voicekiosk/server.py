@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import dataclasses
 import errno
-import ipaddress
 import logging
 import signal
 import ssl
@@ -15,6 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 from rich.console import Console
 
+from voicekiosk import net
 from voicekiosk.app import create_app
 from voicekiosk.console import Endpoint, banner
 from voicekiosk.errors import StartupError
@@ -25,15 +25,6 @@ from voicekiosk.tls import TlsFiles
 
 log = logging.getLogger("voicekiosk.server")
 FOLLOW_EVERY = 30.0  # seconds between looks at this machine's addresses
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def endpoints(settings: Settings, lan: list[str], token: str | None) -> list[Endpoint]:
@@ -49,12 +40,12 @@ def endpoints(settings: Settings, lan: list[str], token: str | None) -> list[End
         setup = url(host, settings.http_port, "http") if with_setup else None
         return Endpoint(label, url(host, settings.port) + query, setup, qr=True)
 
-    if settings.host in ("0.0.0.0", "::", ""):
+    if settings.binds_all:
         found = [Endpoint("this machine", url("localhost", settings.port))]
         ipv4_only = settings.host == "0.0.0.0"
         found += [remote(f"LAN {a}", a) for a in lan if not (ipv4_only and ":" in a)]
         return found
-    if is_loopback(settings.host):
+    if net.is_loopback(settings.host):
         return [Endpoint("this machine", url(settings.host, settings.port))]
     return [remote("listening on", settings.host)]
 
@@ -105,7 +96,7 @@ async def serve(
     Raises:
       StartupError: the port is taken, the certificate cannot be loaded, ...
     """
-    from voicekiosk import net, tls  # imported late: the CLI's other commands start faster
+    from voicekiosk import tls  # imported late: the CLI's other commands start faster
 
     stop = stop or asyncio.Event()
     files = tls.prepare(settings) if settings.tls else None
@@ -162,7 +153,7 @@ async def follow_addresses(
 
     ``tls.prepare`` runs in a forked child and blocks the loop for its ~0.2 s: rare enough.
     """
-    from voicekiosk import net, tls
+    from voicekiosk import tls
 
     while True:
         await asyncio.sleep(every)
@@ -197,9 +188,9 @@ def startup_notes(settings: Settings, lan: list[str]) -> list[str]:
     notes = []
     if not settings.api_key and not settings.demo:
         notes.append("No OpenAI API key: set OPENAI_API_KEY and restart. The page will say so.")
-    if settings.host in ("0.0.0.0", "::") and not lan:
+    if settings.binds_all and not lan:
         notes.append("No LAN address found: only this machine can open the page.")
-    if settings.open and not is_loopback(settings.host):
+    if settings.open and not net.is_loopback(settings.host):
         notes.append("--open: any device on the network can talk, and you pay for it.")
     return notes
 

@@ -72,6 +72,11 @@ class Settings:
     sources: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
+    def binds_all(self) -> bool:
+        """Listening on every address (0.0.0.0 or ::) rather than one named host."""
+        return self.host.strip("[]") in ("0.0.0.0", "::", "")
+
+    @property
     def calls_url(self) -> str:
         return f"{self.openai_base_url}/realtime/calls"
 
