@@ -500,7 +500,7 @@ def test_trust_installs_into_temp_stores(
     real_anchors = sorted(trust.DEBIAN_ANCHORS.glob("*")) if trust.DEBIAN_ANCHORS.is_dir() else []
     nick = "voicekiosk CA " + certs.sha256_fingerprint(ca_pem.read_bytes()).replace(":", "")[:8]
 
-    results = trust.install_trust(
+    steps = trust.trust_commands(
         ca_pem,
         home=home,
         system_dir=anchors,
@@ -508,6 +508,7 @@ def test_trust_installs_into_temp_stores(
         which=which_in(bin_dir, "certutil", "update-ca-certificates"),
         euid=os.geteuid(),
     )
+    results = trust.install_trust(steps)
     assert [(r.step.store, r.status) for r in results] == [
         ("system CA store", "done"),
         ("Chrome/Chromium (NSS)", "done"),
@@ -528,9 +529,10 @@ def test_trust_without_tools_or_rights_gives_commands(ca_pem: Path, home: Path, 
     anchors = tmp_path / "anchors"
     anchors.mkdir()
     ca = str(ca_pem.resolve())
-    results = trust.install_trust(
+    steps = trust.trust_commands(
         ca_pem, home=home, system_dir=anchors, platform="linux", which=lambda _: None, euid=1000
     )
+    results = trust.install_trust(steps)
     assert {r.status for r in results} == {"manual"}
     system, chrome, firefox = (r.step for r in results)
     assert system.shell() == (f"sudo install -m 0644 {ca} {anchors}/voicekiosk.crt && sudo update-ca-certificates")
@@ -559,7 +561,7 @@ def test_trust_creates_a_missing_chrome_nssdb(ca_pem: Path, tmp_path: Path, fake
         (str(bin_dir / "certutil"), "-d"),
     ]
     assert chrome.commands[1][2:] == (f"sql:{home}/.pki/nssdb", "-N", "--empty-password")
-    results = trust.install_trust(ca_pem, home=home, system_dir=tmp_path / "none", platform="linux", which=which)
+    results = trust.install_trust(steps)
     assert [r.status for r in results] == ["done"]
     assert (home / ".pki" / "nssdb").is_dir()
 
@@ -580,9 +582,10 @@ def test_trust_reports_a_failing_tool(ca_pem: Path, home: Path, tmp_path: Path) 
     bin_dir.mkdir()
     (bin_dir / "certutil").write_text("#!/bin/sh\necho 'SEC_ERROR_BAD_DATABASE' >&2\nexit 255\n")
     (bin_dir / "certutil").chmod(0o755)
-    results = trust.install_trust(
+    steps = trust.trust_commands(
         ca_pem, home=home, system_dir=tmp_path / "none", platform="linux", which=which_in(bin_dir, "certutil")
     )
+    results = trust.install_trust(steps)
     assert [r.status for r in results] == ["failed", "failed"]
     assert "exited 255: SEC_ERROR_BAD_DATABASE" in results[0].detail
 

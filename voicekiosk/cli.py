@@ -198,12 +198,12 @@ def cert_rotate(settings: Settings, yes: bool) -> None:
 def trust(**flags: Any) -> None:
     """Add the local CA to this machine's trust stores (or print the commands to do so)."""
     from voicekiosk.certs import CertStore
-    from voicekiosk.trust import install_trust
+    from voicekiosk.trust import install_trust, trust_commands
 
     settings = build_settings(flags)
     store = CertStore(settings.data_dir)
     store.ca()
-    results = install_trust(store.ca_path)
+    results = install_trust(trust_commands(store.ca_path))
     if not results:
         click.echo(f"No trust store known on this system: import {store.ca_path} by hand.")
     for result in results:

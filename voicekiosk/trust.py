@@ -12,7 +12,7 @@ import shlex
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -137,24 +137,9 @@ def _browser_step(store: str, commands: Commands, certutil: str | None, db: Path
     return Step(store, commands, True)
 
 
-def install_trust(
-    ca_pem_path: Path,
-    *,
-    home: Path | None = None,
-    system_dir: Path = DEBIAN_ANCHORS,
-    platform: str = sys.platform,
-    which: Which = shutil.which,
-    euid: int | None = None,
-) -> list[TrustResult]:
-    """Run every step of ``trust_commands`` that can run here; report the others as manual.
-
-    Args are as for `trust_commands`.
-
-    Raises:
-      StartupError: ``ca_pem_path`` is not a readable PEM certificate.
-    """
+def install_trust(steps: Iterable[Step]) -> list[TrustResult]:
+    """Run each of ``steps`` (from `trust_commands`) that can run here; report the others as manual."""
     results = []
-    steps = trust_commands(ca_pem_path, home=home, system_dir=system_dir, platform=platform, which=which, euid=euid)
     for step in steps:
         if not step.runnable:
             results.append(TrustResult(step, "manual", step.note))
