@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import socket
 import ssl
+import subprocess
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -70,6 +73,35 @@ async def client(make_client: ClientFactory) -> TestClient:
 
 
 TEST_NAMES = {"voicekiosk.test": "127.0.0.1"}  # a non-localhost name: pages there are not secure contexts
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def require_namespaces() -> None:
+    """Skip (fail, in CI) unless this process may make network namespaces (root, unshare)."""
+    if subprocess.run(["unshare", "--net", "true"], capture_output=True).returncode != 0:
+        if os.environ.get("CI"):
+            pytest.fail("unshare --net is not permitted: CI runs the tests as root")
+        pytest.skip("needs root for unshare --net")
+
+
+def in_own_namespace(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """``python *args`` in a network namespace of its own (only what it makes inside exists).
+
+    Asserts that it exited 0; the namespace dies with it.
+    """
+    require_namespaces()
+    proc = subprocess.run(
+        ["unshare", "--net", sys.executable, *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def last_json(proc: subprocess.CompletedProcess[str]) -> Any:
+    """What a namespace script reported: the JSON on its last line of output."""
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def require_isolated_browser() -> None:

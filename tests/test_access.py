@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import plistlib
 import signal
@@ -19,7 +18,7 @@ from aiohttp.test_utils import TestClient
 from click.testing import CliRunner
 from cryptography import x509
 
-from tests.conftest import free_port, require_isolated_browser
+from tests.conftest import free_port, in_own_namespace, last_json, require_isolated_browser
 from tests.test_broker import OFFER
 from voicekiosk.certs import CertStore
 from voicekiosk.cli import cli
@@ -169,23 +168,8 @@ LAN_SCRIPT = textwrap.dedent(
 )
 
 
-def _can_unshare() -> bool:
-    return subprocess.run(["unshare", "--net", "true"], capture_output=True).returncode == 0
-
-
-@pytest.mark.skipif(not _can_unshare() and not os.environ.get("CI"), reason="needs root for unshare --net")
 def test_token_flow_from_a_lan_address_in_a_private_namespace(tmp_path: Path):
-    import json
-
-    proc = subprocess.run(
-        ["unshare", "--net", sys.executable, "-c", LAN_SCRIPT, str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-    )
-    assert proc.returncode == 0, proc.stderr
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out = last_json(in_own_namespace("-c", LAN_SCRIPT, str(tmp_path), timeout=60))
     assert out["page"] == 401
     assert out["api"] == [401, "unauthorized"]
     assert out["wrong"] == 401
@@ -200,15 +184,7 @@ def test_token_flow_from_a_lan_address_in_a_private_namespace(tmp_path: Path):
 def test_a_phone_on_the_lan_goes_from_the_qr_code_to_talking(tmp_path: Path, mic_wav: Path):
     """tests/lan_phone.py, in a namespace of its own with 192.0.2.10: QR link, cookie, tap, talk."""
     require_isolated_browser()
-    proc = subprocess.run(
-        ["unshare", "--net", sys.executable, "-m", "tests.lan_phone", str(tmp_path), str(mic_wav)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    seen = json.loads(proc.stdout.strip().splitlines()[-1])
+    seen = last_json(in_own_namespace("-m", "tests.lan_phone", str(tmp_path), str(mic_wav), timeout=120))
     assert seen["url_after_redirect"] == "https://192.0.2.10:18443/"  # the token left the URL
     assert seen["cookie"] == ["voicekiosk_access"]
     assert seen["secure"] is True

@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from tests.conftest import require_namespaces
 from voicekiosk import certs, net, trust
 from voicekiosk.certs import CertStore, server_ssl_context, spki_sha256_b64
 from voicekiosk.errors import StartupError
@@ -433,9 +434,7 @@ def netns() -> Iterator[list[str]]:
     unshare, ip = shutil.which("unshare"), shutil.which("ip")
     if not unshare or not ip:
         pytest.skip("needs unshare (util-linux) and ip (iproute2)")
-    probe = subprocess.run([unshare, "--net", "true"], capture_output=True, text=True, check=False)
-    if probe.returncode != 0:
-        pytest.skip(f"unshare --net is not permitted here: {probe.stderr.strip()}")
+    require_namespaces()
     yield [unshare, "--net"]
 
 

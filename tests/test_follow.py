@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
-import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import in_own_namespace, last_json
 
 SCRIPT = textwrap.dedent(
     """
@@ -61,20 +56,7 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def _can_unshare() -> bool:
-    return subprocess.run(["unshare", "--net", "true"], capture_output=True).returncode == 0
-
-
-@pytest.mark.skipif(not _can_unshare(), reason="needs root for unshare --net")
 def test_a_new_address_gets_a_certificate_without_a_restart(tmp_path: Path):
-    proc = subprocess.run(
-        ["unshare", "--net", sys.executable, "-c", SCRIPT, str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=90,
-        cwd=ROOT,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    seen = json.loads(proc.stdout.strip().splitlines()[-1])
+    seen = last_json(in_own_namespace("-c", SCRIPT, str(tmp_path), timeout=90))
     assert seen["reissued"] == 1
     assert seen["banner_again"] >= 1  # the terminal shows the new URL (and its QR codes)
