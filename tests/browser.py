@@ -84,10 +84,19 @@ def chromium_args(
 
 
 # Installed before the page's own scripts: records every peer connection, every data-channel
-# event with its time, and samples the agent's received audio energy every 20 ms.
+# event with its time, every (un)muting of a media element, and samples the agent's received
+# audio energy every 20 ms.
 PROBE = """
 (() => {
-  const probe = (window.__probe = { pcs: [], events: [], energy: [], connected: null });
+  const probe = (window.__probe = { pcs: [], events: [], energy: [], connected: null, muted: [] });
+  const muted = Object.getOwnPropertyDescriptor(HTMLMediaElement.prototype, "muted");
+  Object.defineProperty(HTMLMediaElement.prototype, "muted", {
+    ...muted,
+    set(value) {
+      probe.muted.push({ t: performance.now(), muted: Boolean(value) });
+      muted.set.call(this, value);
+    },
+  });
   const Native = window.RTCPeerConnection;
   window.RTCPeerConnection = class extends Native {
     constructor(...args) {

@@ -116,37 +116,33 @@ async def test_barge_in_silences_the_agent_at_once_and_marks_its_caption(chromiu
     silent_after = _silence_after(probe["energy"], barge)
     assert silent_after <= 300, f"agent audio still heard {silent_after:.0f} ms after speech_started"
     assert any(e["type"] == "output_audio_buffer.cleared" for e in probe["events"])
-    assert await page.evaluate("document.getElementById('agent-audio').muted") in (True, False)
+    # The page itself silences the agent's audio the moment you speak over it.
+    assert any(m["muted"] and 0 <= m["t"] - barge < 50 for m in probe["muted"]), probe["muted"]
     assert watch.errors == []
     await context.close()
 
 
-async def test_a_call_dropped_by_the_peer_is_reconnected(chromium, serve_page, fake, answerer):
+@pytest.mark.parametrize(
+    ("mode", "noticed_within"),
+    [
+        ("close", 10),  # the peer hangs up: the data channel closes at once
+        ("error", 15),  # the session's end (60 minutes) arrives as a fatal error event
+        ("blackhole", 30),  # silence: `disconnected` after 5-10 s (ICE consent), then our grace
+    ],
+)
+async def test_dropped_ended_and_silent_calls_are_reconnected(
+    chromium, serve_page, fake, answerer, mode, noticed_within
+):
     url = await serve_page()
     context = await chromium.new_context()
     page, watch = await open_page(context, url)
     await wait_state(page, "listening", "user-speaking", "thinking", "agent-speaking")
-    dropped = await answerer.drop(mode="close")
-    await wait_state(page, "reconnecting", timeout=10)
+    dropped = await answerer.drop(mode=mode)
+    await wait_state(page, "reconnecting", timeout=noticed_within)
     await wait_state(page, "listening", "user-speaking", "thinking", "agent-speaking", timeout=15)
     assert await page.evaluate("window.__probe.pcs.length") == 2
     # The page told the server, which hung the old call up.
     await wait_for(lambda: _async(dropped in [r.body for r in fake.recorded("hangup")]), what="hang-up")
-    assert watch.errors == []
-    await context.close()
-
-
-@pytest.mark.parametrize("mode", ["error", "blackhole"])
-async def test_session_end_and_silent_peers_are_survived(chromium, serve_page, answerer, mode):
-    url = await serve_page()
-    context = await chromium.new_context()
-    page, watch = await open_page(context, url)
-    await wait_state(page, "listening", "user-speaking", "thinking", "agent-speaking")
-    await answerer.drop(mode=mode)
-    # A silent peer shows as `disconnected` only after 5-10 s (ICE consent), then our grace.
-    await wait_state(page, "reconnecting", timeout=30)
-    await wait_state(page, "listening", "user-speaking", "thinking", "agent-speaking", timeout=15)
-    assert await page.evaluate("window.__probe.pcs.length") == 2
     assert watch.errors == []
     await context.close()
 
