@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import mimetypes
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,13 +21,21 @@ from aiohttp import web
 class StaticFile:
     stamp: tuple[int, int]  # (mtime_ns, size) of the file it was read from
     body: bytes
-    etag: str
     content_type: str
+    etag: str
+    csp_hash: str  # "'sha256-…'": pins this file's text, inlined in a page, in a CSP
 
-    @property
-    def csp_hash(self) -> str:
-        """``'sha256-…'``: pins this file's text, inlined in a page, in a Content-Security-Policy."""
-        return "'sha256-" + base64.b64encode(hashlib.sha256(self.body).digest()).decode() + "'"
+    @classmethod
+    def read(cls, path: Path, stamp: tuple[int, int]) -> StaticFile:
+        body = path.read_bytes()
+        digest = hashlib.sha256(body).digest()  # once, for both validators
+        return cls(
+            stamp,
+            body,
+            mimetypes.guess_type(path.name)[0] or "application/octet-stream",
+            etag='"' + digest.hex()[:20] + '"',
+            csp_hash="'sha256-" + base64.b64encode(digest).decode() + "'",
+        )
 
 
 class StaticFiles:
@@ -52,16 +61,13 @@ class StaticFiles:
             return None
         path = self.root / name
         try:
-            stat = path.stat()
+            info = path.stat()
         except (OSError, ValueError):  # ValueError: a NUL byte in the name
             return None
-        if not path.is_file():
+        if not stat.S_ISREG(info.st_mode):
             return None
-        stamp = (stat.st_mtime_ns, stat.st_size)
+        stamp = (info.st_mtime_ns, info.st_size)
         entry = self._cache.get(name)
         if entry is None or entry.stamp != stamp:
-            body = path.read_bytes()
-            content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
-            etag = '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
-            entry = self._cache[name] = StaticFile(stamp, body, etag, content_type)
+            entry = self._cache[name] = StaticFile.read(path, stamp)
         return entry
