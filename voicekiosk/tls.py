@@ -7,7 +7,6 @@ the server keeps only what it needs: file paths and a few facts, loaded with the
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import plistlib
@@ -79,11 +78,6 @@ def server_context(files: TlsFiles) -> ssl.SSLContext:
     except (OSError, ssl.SSLError) as exc:
         raise StartupError(f"cannot load {files.cert} with {files.key}: {exc}") from None
     return context
-
-
-def fingerprint(der: bytes) -> str:
-    """SHA-256 of a DER certificate as colon-separated upper-case hex (``AB:12:…``)."""
-    return hashlib.sha256(der).digest().hex(":").upper()
 
 
 def apple_profile(ca: CaInfo) -> bytes:
