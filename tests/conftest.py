@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from voicekiosk.app import create_app
 from voicekiosk.fake import FakeOpenAI
 from voicekiosk.settings import Settings
+from voicekiosk.web.app import create_app
 
 pytest_plugins = ["tests.audio"]  # the mic_wav fixture
 
@@ -130,11 +130,11 @@ class Https:
 @pytest.fixture
 def https_settings(settings: Settings) -> Https:
     """Settings for serving over real TLS from a fresh local CA in this test's data dir."""
-    from voicekiosk.certs import CertStore, server_ssl_context, spki_sha256_b64
+    from voicekiosk.tls.context import prepare, server_context
 
     tls = dataclasses.replace(settings, tls=True, rate=1000, max_calls=20)
-    context = server_ssl_context(tls)
-    return Https(tls, context, spki_sha256_b64(CertStore(tls.data_dir).cert_path.read_bytes()))
+    files = prepare(tls)
+    return Https(tls, server_context(files), files.spki)
 
 
 async def close_browser(browser) -> None:

@@ -16,11 +16,11 @@ from pathlib import Path
 from aiohttp import web
 
 from tests.browser import CHROMIUM, PROBE, audio_energy, chromium_args, ice_addresses, wait_for, wait_state
-from voicekiosk.app import create_app
-from voicekiosk.certs import server_ssl_context, spki_sha256_b64
 from voicekiosk.fake import FakeOpenAI
 from voicekiosk.fake.agent import AgentAnswerer
 from voicekiosk.settings import Settings
+from voicekiosk.tls.context import prepare, server_context
+from voicekiosk.web.app import create_app
 
 LAN = "192.0.2.10"
 
@@ -53,10 +53,11 @@ async def main(data_dir: Path, mic: Path) -> dict[str, object]:
         data_dir=data_dir, host="0.0.0.0", port=18443, api_key=fake.api_key,
         openai_base_url="http://127.0.0.1:18700/v1", rate=100,
     )  # fmt: skip
-    tls = server_ssl_context(settings)
+    files = prepare(settings)
+    tls = server_context(files)
     app_runner = await serve(create_app(settings), "0.0.0.0", settings.port, tls)
     token = (data_dir / "access-token").read_text().strip()
-    spki = spki_sha256_b64((data_dir / "server.pem").read_bytes())
+    spki = files.spki
     seen: dict[str, object] = {}
     try:
         async with async_playwright() as playwright:

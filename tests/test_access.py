@@ -20,10 +20,10 @@ from cryptography import x509
 
 from tests.conftest import free_port, in_own_namespace, last_json, require_isolated_browser
 from tests.test_broker import OFFER
-from voicekiosk.certs import CertStore
 from voicekiosk.cli import cli
-from voicekiosk.setup_site import create_setup_app
-from voicekiosk.tls import prepare
+from voicekiosk.tls.context import prepare
+from voicekiosk.tls.store import CertStore
+from voicekiosk.web.setup_site import create_setup_app
 
 SDP = {"Content-Type": "application/sdp"}
 ROOT = Path(__file__).resolve().parent.parent
@@ -126,8 +126,8 @@ LAN_SCRIPT = textwrap.dedent(
     from pathlib import Path
     import httpx
     from aiohttp import web
-    from voicekiosk.app import create_app
-    from voicekiosk.certs import server_ssl_context
+    from voicekiosk.web.app import create_app
+    from voicekiosk.tls.context import prepare, server_context
     from voicekiosk.settings import Settings
 
     def sh(*cmd):
@@ -144,7 +144,7 @@ LAN_SCRIPT = textwrap.dedent(
         settings = Settings(data_dir=data, api_key=None, host="0.0.0.0", port=18443)
         runner = web.AppRunner(create_app(settings))
         await runner.setup()
-        await web.TCPSite(runner, "0.0.0.0", 18443, ssl_context=server_ssl_context(settings)).start()
+        await web.TCPSite(runner, "0.0.0.0", 18443, ssl_context=server_context(prepare(settings))).start()
         token = (data / "access-token").read_text().strip()
         ctx = ssl.create_default_context(cafile=str(data / "ca.pem"))
         out = {}

@@ -7,8 +7,8 @@ import dataclasses
 import time
 
 from tests.test_broker import OFFER
-from voicekiosk.app import create_app
-from voicekiosk.keys import CALLS
+from voicekiosk.web.app import create_app
+from voicekiosk.web.appkeys import CALLS
 
 SDP = {"Content-Type": "application/sdp"}
 

@@ -34,10 +34,15 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tests.conftest import require_namespaces
-from voicekiosk import certs, net, trust
-from voicekiosk.certs import CertStore, server_ssl_context, spki_sha256_b64
+from voicekiosk import net
 from voicekiosk.errors import StartupError
 from voicekiosk.settings import Settings
+from voicekiosk.tls import trust
+from voicekiosk.tls.certificates import canonical_identity, sha256_fingerprint, spki_sha256_b64
+from voicekiosk.tls.context import prepare, server_context
+from voicekiosk.tls.leaf import server_cert
+from voicekiosk.tls.profile import apple_profile
+from voicekiosk.tls.store import CertStore
 
 REPO = Path(__file__).resolve().parent.parent
 SAN = "kiosk.example"
@@ -136,7 +141,7 @@ def sni_name(which: str) -> str:
 
 @pytest.mark.parametrize("name", ["localhost", "127.0.0.1", "hostname", "hostname.local", SAN])
 async def test_handshake_on_ipv4_loopback_verifies_with_only_our_ca(tls_settings: Settings, name: str) -> None:
-    ctx = server_ssl_context(tls_settings)
+    ctx = server_context(prepare(tls_settings))
     async with tls_server(ctx, "127.0.0.1") as port:
         answer, _ = await fetch("127.0.0.1", port, trusting(tls_settings.data_dir / "ca.pem"), sni_name(name))
     assert answer == b"ok"
@@ -145,20 +150,20 @@ async def test_handshake_on_ipv4_loopback_verifies_with_only_our_ca(tls_settings
 async def test_handshake_on_ipv6_loopback_verifies_with_only_our_ca(tls_settings: Settings) -> None:
     if not ipv6_loopback():
         pytest.skip("this machine has no IPv6 loopback (::1)")
-    ctx = server_ssl_context(tls_settings)
+    ctx = server_context(prepare(tls_settings))
     async with tls_server(ctx, "::1") as port:
         answer, _ = await fetch("::1", port, trusting(tls_settings.data_dir / "ca.pem"), "::1")
     assert answer == b"ok"
 
 
 async def test_host_names_are_in_the_certificate(tls_settings: Settings) -> None:
-    server_ssl_context(tls_settings)
+    server_context(prepare(tls_settings))
     names = sans(leaf_of(tls_settings.data_dir / "server.pem"))
     assert {"localhost", "127.0.0.1", "::1", SAN, *net.host_names()} <= names
 
 
 async def test_a_fresh_ca_and_a_foreign_name_fail(tls_settings: Settings, tmp_path: Path) -> None:
-    ctx = server_ssl_context(tls_settings)
+    ctx = server_context(prepare(tls_settings))
     stranger = tmp_path / "stranger.pem"
     trustme.CA().cert_pem.write_to_path(stranger)
     async with tls_server(ctx, "127.0.0.1") as port:
@@ -171,12 +176,12 @@ async def test_a_fresh_ca_and_a_foreign_name_fail(tls_settings: Settings, tmp_pa
 
 
 async def test_spki_hash_is_the_served_certificates(tls_settings: Settings) -> None:
-    ctx = server_ssl_context(tls_settings)
+    ctx = server_context(prepare(tls_settings))
     async with tls_server(ctx, "127.0.0.1") as port:
         _, served = await fetch("127.0.0.1", port, trusting(tls_settings.data_dir / "ca.pem"), "localhost")
     info = CertStore(tls_settings.data_dir).describe()
     assert spki_sha256_b64(served) == info.spki_sha256
-    assert certs.sha256_fingerprint(served) == info.leaf_sha256
+    assert sha256_fingerprint(served) == info.leaf_sha256
     openssl = shutil.which("openssl")
     if openssl:  # the recipe Chromium documents for --ignore-certificate-errors-spki-list
         pub = subprocess.run([openssl, "x509", "-pubkey", "-noout"], input=served, capture_output=True, check=True)
@@ -190,7 +195,7 @@ async def test_spki_hash_is_the_served_certificates(tls_settings: Settings) -> N
 
 
 def test_ca_persists_with_private_modes(store: CertStore, data_dir: Path) -> None:
-    store.server_cert()
+    server_cert(store)
     assert CertStore(data_dir).ca_sha256() == store.ca_sha256()
     assert mode(data_dir) == 0o700
     assert mode(data_dir / "ca-key.pem") == 0o600
@@ -211,7 +216,7 @@ def test_ca_names_itself_and_has_a_sane_lifetime(store: CertStore) -> None:
 
 
 def test_leaf_lifetime_is_under_apples_limit(store: CertStore) -> None:
-    leaf = leaf_of(store.server_cert().cert_path)
+    leaf = leaf_of(server_cert(store).cert_path)
     now = datetime.datetime.now(datetime.UTC)
     assert leaf.not_valid_after_utc - leaf.not_valid_before_utc <= datetime.timedelta(days=825)
     assert now - datetime.timedelta(days=1) < leaf.not_valid_before_utc <= now
@@ -220,40 +225,40 @@ def test_leaf_lifetime_is_under_apples_limit(store: CertStore) -> None:
 
 
 def test_leaf_is_kept_until_the_names_change(store: CertStore, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    first = store.server_cert()
-    again = CertStore(data_dir).server_cert()
+    first = server_cert(store)
+    again = server_cert(CertStore(data_dir))
     assert first.reissued and not again.reissued and again.serial == first.serial
 
-    with_san = CertStore(data_dir).server_cert([SAN])
+    with_san = server_cert(CertStore(data_dir), [SAN])
     assert with_san.reissued and with_san.serial != first.serial
     assert SAN in sans(leaf_of(with_san.cert_path))
-    assert not CertStore(data_dir).server_cert([SAN.upper()]).reissued  # same name, other spelling
+    assert not server_cert(CertStore(data_dir), [SAN.upper()]).reissued  # same name, other spelling
 
     monkeypatch.setattr(net, "lan_addresses", lambda: ["198.51.100.7"])
-    moved = CertStore(data_dir).server_cert([SAN])
+    moved = server_cert(CertStore(data_dir), [SAN])
     assert moved.reissued and "198.51.100.7" in sans(leaf_of(moved.cert_path))
 
-    assert CertStore(data_dir).server_cert().reissued  # the --san went away
+    assert server_cert(CertStore(data_dir)).reissued  # the --san went away
 
 
-def test_leaf_is_reissued_30_days_before_expiry(store: CertStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    first = store.server_cert()
-    monkeypatch.setattr(certs, "_now", lambda: first.not_after - datetime.timedelta(days=29))
-    renewed = store.server_cert()
+def test_leaf_is_reissued_30_days_before_expiry(store: CertStore) -> None:
+    first = server_cert(store)
+    later = CertStore(store.data_dir, clock=lambda: first.not_after - datetime.timedelta(days=29))
+    renewed = server_cert(later)
     assert renewed.reissued and renewed.not_after > first.not_after
 
 
 def test_damaged_leaf_files_are_reissued(store: CertStore, data_dir: Path) -> None:
-    first = store.server_cert()
+    first = server_cert(store)
     (data_dir / "server-key.pem").write_bytes(b"garbage")
-    assert CertStore(data_dir).server_cert().serial != first.serial
+    assert server_cert(CertStore(data_dir)).serial != first.serial
 
 
 def test_missing_ca_key_is_an_error_not_a_new_ca(store: CertStore, data_dir: Path) -> None:
     ca_pem = store.ca_pem()
     (data_dir / "ca-key.pem").unlink()
     with pytest.raises(StartupError, match=r"ca-key\.pem is missing.*voicekiosk cert rotate"):
-        CertStore(data_dir).server_cert()
+        server_cert(CertStore(data_dir))
     assert (data_dir / "ca.pem").read_bytes() == ca_pem
     assert not (data_dir / "ca-key.pem").exists()
 
@@ -275,25 +280,25 @@ def test_foreign_ca_key_is_an_error(store: CertStore, data_dir: Path) -> None:
 
 
 def test_rotate_makes_a_new_ca_and_retires_the_old(store: CertStore, data_dir: Path) -> None:
-    old_leaf = store.server_cert()
+    old_leaf = server_cert(store)
     old_sha = store.ca_sha256()
     (data_dir / "ca-key.pem").unlink()  # rotate is also the way out of a lost key
     retired = store.rotate()
     assert retired is not None and (retired / "ca.pem").exists() and mode(retired) == 0o700
     assert not list(retired.glob("*key*"))
-    assert store.ca_sha256() != old_sha == certs.sha256_fingerprint((retired / "ca.pem").read_bytes())
-    new_leaf = CertStore(data_dir).server_cert()
+    assert store.ca_sha256() != old_sha == sha256_fingerprint((retired / "ca.pem").read_bytes())
+    new_leaf = server_cert(CertStore(data_dir))
     assert new_leaf.reissued and new_leaf.serial != old_leaf.serial
     leaf_of(new_leaf.cert_path).verify_directly_issued_by(x509.load_pem_x509_certificate(store.ca_pem()))
 
 
 def test_invalid_san_is_an_error(store: CertStore) -> None:
     with pytest.raises(StartupError, match="--san: 'bad_name' is not a host name"):
-        store.server_cert(["bad_name"])
+        server_cert(store, ["bad_name"])
 
 
 def test_describe_export_and_apple_profile(store: CertStore, data_dir: Path, tmp_path: Path) -> None:
-    store.server_cert([SAN])
+    server_cert(store, [SAN])
     info = store.describe()
     assert info.ca_sha256 == hashlib.sha256(store.ca_der()).digest().hex(":").upper()
     assert SAN in info.names and "::1" in info.names
@@ -307,8 +312,8 @@ def test_describe_export_and_apple_profile(store: CertStore, data_dir: Path, tmp
     )
     assert b"PRIVATE" not in pem_path.read_bytes() + der_path.read_bytes()
 
-    profile = store.apple_profile()
-    assert profile == CertStore(data_dir).apple_profile()  # deterministic
+    profile = apple_profile(store.ca_info())
+    assert profile == apple_profile(CertStore(data_dir).ca_info())  # deterministic
     plist = plistlib.loads(profile)
     assert plist["PayloadType"] == "Configuration"
     (root,) = plist["PayloadContent"]
@@ -316,7 +321,7 @@ def test_describe_export_and_apple_profile(store: CertStore, data_dir: Path, tmp
     assert root["PayloadContent"] == store.ca_der()
     assert uuid.UUID(root["PayloadUUID"]) != uuid.UUID(plist["PayloadUUID"])
     store.rotate()
-    assert plistlib.loads(store.apple_profile())["PayloadUUID"] != plist["PayloadUUID"]
+    assert plistlib.loads(apple_profile(store.ca_info()))["PayloadUUID"] != plist["PayloadUUID"]
 
 
 def test_host_names(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -339,7 +344,7 @@ async def test_own_certificate_is_loaded(tmp_path: Path, data_dir: Path) -> None
     leaf.cert_chain_pems[0].write_to_path(cert)
     leaf.private_key_pem.write_to_path(key)
     other.cert_pem.write_to_path(ca)
-    ctx = server_ssl_context(Settings(data_dir=data_dir, cert=cert, key=key))
+    ctx = server_context(prepare(Settings(data_dir=data_dir, cert=cert, key=key)))
     async with tls_server(ctx, "127.0.0.1") as port:
         assert (await fetch("127.0.0.1", port, trusting(ca), "localhost"))[0] == b"ok"
     assert not data_dir.exists()  # no local CA was made
@@ -347,9 +352,9 @@ async def test_own_certificate_is_loaded(tmp_path: Path, data_dir: Path) -> None
     wrong_key = tmp_path / "wrong-key.pem"
     other.issue_cert("localhost").private_key_pem.write_to_path(wrong_key)
     with pytest.raises(StartupError, match="is not the key of the certificate"):
-        server_ssl_context(Settings(data_dir=data_dir, cert=cert, key=wrong_key))
+        server_context(prepare(Settings(data_dir=data_dir, cert=cert, key=wrong_key)))
     with pytest.raises(StartupError, match="holds no PEM certificate"):
-        server_ssl_context(Settings(data_dir=data_dir, cert=key, key=key))
+        server_context(prepare(Settings(data_dir=data_dir, cert=key, key=key)))
 
 
 # -- a LAN address that appears, in a network namespace of the test's own ---------------------
@@ -360,7 +365,9 @@ NETNS_SCRIPT = textwrap.dedent(
     import trustme
     from cryptography import x509
     from voicekiosk import net
-    from voicekiosk.certs import CertStore, server_ssl_context
+    from voicekiosk.tls.context import prepare, server_context
+    from voicekiosk.tls.leaf import server_cert
+    from voicekiosk.tls.store import CertStore
     from voicekiosk.settings import Settings
 
     def ip(*args):
@@ -369,7 +376,7 @@ NETNS_SCRIPT = textwrap.dedent(
     data = pathlib.Path(sys.argv[1])
     ip("link", "set", "lo", "up")
     assert net.lan_addresses() == [], net.lan_addresses()
-    before = CertStore(data).server_cert()
+    before = server_cert(CertStore(data))
     assert "192.0.2.10" not in before.identities
 
     ip("link", "add", "vk0", "type", "veth", "peer", "name", "vk1")
@@ -379,8 +386,8 @@ NETNS_SCRIPT = textwrap.dedent(
     ip("link", "set", "vk1", "up")
     assert net.lan_addresses() == ["192.0.2.10", "2001:db8::10"], net.lan_addresses()
 
-    ctx = server_ssl_context(Settings(data_dir=data))
-    after = CertStore(data).server_cert()
+    ctx = server_context(prepare(Settings(data_dir=data)))
+    after = server_cert(CertStore(data))
     assert not after.reissued and after.serial != before.serial, (before, after)
     ext = x509.load_pem_x509_certificate(after.cert_path.read_bytes()).extensions
     ips = ext.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.IPAddress)
@@ -421,7 +428,7 @@ NETNS_SCRIPT = textwrap.dedent(
 
     ip("link", "set", "vk0", "down")
     assert "192.0.2.10" not in net.lan_addresses(), net.lan_addresses()
-    gone = CertStore(data).server_cert()
+    gone = server_cert(CertStore(data))
     assert gone.reissued and "192.0.2.10" not in gone.identities
     print("netns ok")
     """
@@ -497,7 +504,7 @@ def test_trust_installs_into_temp_stores(
     anchors = tmp_path / "anchors"
     anchors.mkdir()
     real_anchors = sorted(trust.DEBIAN_ANCHORS.glob("*")) if trust.DEBIAN_ANCHORS.is_dir() else []
-    nick = "voicekiosk CA " + certs.sha256_fingerprint(ca_pem.read_bytes()).replace(":", "")[:8]
+    nick = "voicekiosk CA " + sha256_fingerprint(ca_pem.read_bytes()).replace(":", "")[:8]
 
     steps = trust.trust_commands(
         ca_pem,
@@ -595,23 +602,23 @@ def test_trust_needs_a_readable_ca(tmp_path: Path) -> None:
 
 
 def test_identity_canonical_forms() -> None:
-    assert certs.canonical_identity("[::1]") == "::1"
-    assert certs.canonical_identity("fe80::1%eth0") == "fe80::1"
-    assert certs.canonical_identity("Café.Example.") == "xn--caf-dma.example"
-    assert certs.canonical_identity("*.kiosk.example") == "*.kiosk.example"
+    assert canonical_identity("[::1]") == "::1"
+    assert canonical_identity("fe80::1%eth0") == "fe80::1"
+    assert canonical_identity("Café.Example.") == "xn--caf-dma.example"
+    assert canonical_identity("*.kiosk.example") == "*.kiosk.example"
     for bad in ("my_pc", "-x.example", "a..b", ""):
-        assert certs.canonical_identity(bad) is None
-    assert certs.canonical_identity("2001:DB8:0::1") == "2001:db8::1"
+        assert canonical_identity(bad) is None
+    assert canonical_identity("2001:DB8:0::1") == "2001:db8::1"
 
 
 def test_prepare_keeps_cryptography_out_of_the_server_process(tmp_path: Path) -> None:
     """The server process gets the certificate facts from a forked child, never the imports."""
     script = (
-        "import json, sys; from pathlib import Path; from voicekiosk import tls; "
+        "import json, sys; from pathlib import Path; from voicekiosk.tls.context import prepare; "
         "from voicekiosk.settings import Settings; "
-        f"files = tls.prepare(Settings(data_dir=Path({str(tmp_path)!r}))); "
+        f"files = prepare(Settings(data_dir=Path({str(tmp_path)!r}))); "
         "print(json.dumps({'heavy': sorted(m for m in sys.modules if m.split('.')[0] in "
-        "('cryptography', 'trustme') or m == 'voicekiosk.certs'), 'spki': files.spki, "
+        "('cryptography', 'trustme') or m in ('voicekiosk.tls.store', 'voicekiosk.tls.leaf')), 'spki': files.spki, "
         "'cert': str(files.cert), 'ca': files.ca.name}))"
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
@@ -625,10 +632,10 @@ def test_prepare_reports_a_bad_own_certificate_as_a_startup_error(tmp_path: Path
     cert = tmp_path / "cert.pem"
     cert.write_text("not a certificate")
     script = (
-        "from pathlib import Path; from voicekiosk import tls; from voicekiosk.errors import StartupError; "
-        "from voicekiosk.settings import Settings\n"
+        "from pathlib import Path; from voicekiosk.tls.context import prepare\n"
+        "from voicekiosk.errors import StartupError; from voicekiosk.settings import Settings\n"
         f"settings = Settings(data_dir=Path({str(tmp_path)!r}), cert=Path({str(cert)!r}), key=Path({str(cert)!r}))\n"
-        "try: tls.prepare(settings)\n"
+        "try: prepare(settings)\n"
         "except StartupError as exc: print('StartupError:', exc)"
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)

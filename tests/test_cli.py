@@ -127,7 +127,7 @@ def test_help_names_every_env_var():
 
 
 def test_cert_rotate_asks_first_and_then_makes_a_new_ca(tmp_path: Path):
-    from voicekiosk.certs import CertStore
+    from voicekiosk.tls.store import CertStore
 
     runner = CliRunner()
     assert runner.invoke(cli, ["cert", "--data-dir", str(tmp_path)]).exit_code == 0

@@ -101,7 +101,7 @@ async def test_static_files_stay_inside_static(client, path):
 
 
 async def test_no_static_file_names_an_openai_host():
-    from voicekiosk.assets import asset_dir
+    from voicekiosk.web.assets import asset_dir
 
     for path in asset_dir("static").rglob("*"):
         if path.is_file():

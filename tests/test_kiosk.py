@@ -14,8 +14,9 @@ import pytest
 
 from tests.browser import CHROMIUM, chromium_args, state, wait_for
 from tests.conftest import free_port, require_isolated_browser
+from voicekiosk.browsers import find_browser
 from voicekiosk.errors import StartupError
-from voicekiosk.kiosk import BrowserSupervisor, check_display, find_browser, kiosk_command
+from voicekiosk.kiosk import BrowserSupervisor, check_display, kiosk_command
 
 
 def fake_browser(tmp_path: Path, body: str) -> Path:

@@ -7,8 +7,8 @@ import dataclasses
 import pytest
 
 from tests.browser import chromium_args, open_page, wait_for, wait_state
-from voicekiosk.app import create_app
-from voicekiosk.keys import CALLS
+from voicekiosk.web.app import create_app
+from voicekiosk.web.appkeys import CALLS
 
 
 async def problem_title(page) -> str:

@@ -8,7 +8,7 @@ import ssl
 import pytest
 import trustme
 
-from voicekiosk.app import create_app
+from voicekiosk.web.app import create_app
 
 
 @pytest.fixture

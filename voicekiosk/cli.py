@@ -17,7 +17,7 @@ from rich.text import Text
 
 from voicekiosk import __version__
 from voicekiosk.errors import ConfigError, VoicekioskError
-from voicekiosk.settings import OPTIONS, Settings, load_settings
+from voicekiosk.settings import OPTIONS, OPTIONS_BY_NAME, Option, Settings, load_settings
 
 
 class ConfigProblem(click.ClickException):
@@ -26,27 +26,40 @@ class ConfigProblem(click.ClickException):
     exit_code = 2
 
 
+def click_option(option: Option) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The click option for a setting: parsed later by ``load_settings``, so its default is None."""
+    help_text = f"{option.help} [env: {option.env}]"
+    assert option.flag is not None
+    if option.is_flag:
+        name = option.flag.removeprefix("--")
+        return click.option(f"--{name}/--no-{name}", option.name, default=None, help=help_text)
+    return click.option(
+        option.flag, option.name, default=None, multiple=option.multiple, metavar=option.parse.metavar, help=help_text
+    )
+
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="TOML file with options (default: ./voicekiosk.toml if present). [env: VOICEKIOSK_CONFIG]",
+)
+
+
 def settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """Add one click option per setting that has a flag, plus --config and -v/-q."""
     for option in reversed(OPTIONS):
-        if option.flag is None:
-            continue
-        help_text = f"{option.help} [env: {option.env}]"
-        if option.is_flag:
-            name = option.flag.removeprefix("--")
-            decorator = click.option(f"--{name}/--no-{name}", option.name, default=None, help=help_text)
-        else:
-            decorator = click.option(option.flag, option.name, default=None, multiple=option.multiple, help=help_text)
-        command = decorator(command)
+        if option.flag is not None:
+            command = click_option(option)(command)
     command = click.option("-q", "--quiet", count=True, help="Less output (repeatable).")(command)
     command = click.option("-v", "--verbose", count=True, help="More output (repeatable).")(command)
-    return click.option(
-        "--config",
-        "config_path",
-        type=click.Path(path_type=Path, dir_okay=False),
-        default=None,
-        help="TOML file with options (default: ./voicekiosk.toml if present). [env: VOICEKIOSK_CONFIG]",
-    )(command)
+    return config_option(command)
+
+
+def storage_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Just what the certificate and token commands need: where the data lives."""
+    return config_option(click_option(OPTIONS_BY_NAME["data_dir"])(command))
 
 
 def build_settings(flags: dict[str, Any]) -> Settings:
@@ -128,12 +141,6 @@ def print_table(rows: Sequence[Sequence[str]], header: Sequence[str] | None = No
     Console(emoji=False, highlight=False).print(table)
 
 
-def storage_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Just what the certificate and token commands need: where the data lives."""
-    command = click.option("--data-dir", "data_dir", default=None, help="[env: VOICEKIOSK_DATA_DIR]")(command)
-    return click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False))(command)
-
-
 @cli.group(invoke_without_command=True)
 @storage_options
 @click.pass_context
@@ -143,14 +150,15 @@ def cert(ctx: click.Context, **flags: Any) -> None:
     ctx.obj = build_settings(flags)
     if ctx.invoked_subcommand is not None:
         return
-    from voicekiosk import certs
+    from voicekiosk.tls.context import prepare, server_context
+    from voicekiosk.tls.store import CertStore
 
     settings = ctx.obj
-    certs.server_ssl_context(settings)  # issues (or reissues) the certificate if it must
-    info = certs.CertStore(settings.data_dir).describe() if not settings.cert else None
-    if info is None:
+    server_context(prepare(settings))  # issues (or reissues) the certificate if it must, and loads it
+    if settings.cert:
         print_table([("certificate", f"{settings.cert} (your own, --cert)")])
         return
+    info = CertStore(settings.data_dir).describe()
     print_table(
         [
             ("data dir", str(info.data_dir)),
@@ -172,7 +180,7 @@ def cert(ctx: click.Context, **flags: Any) -> None:
 @reports_errors
 def cert_export(settings: Settings, dest: Path) -> None:
     """Write the CA certificate as PEM and DER into DEST (default: here)."""
-    from voicekiosk.certs import CertStore
+    from voicekiosk.tls.store import CertStore
 
     pem, der = CertStore(settings.data_dir).export_ca(dest)
     click.echo(f"{pem}\n{der}")
@@ -184,7 +192,7 @@ def cert_export(settings: Settings, dest: Path) -> None:
 @reports_errors
 def cert_rotate(settings: Settings, yes: bool) -> None:
     """Make a new CA. Every device must trust the new one; the old one stops working."""
-    from voicekiosk.certs import CertStore
+    from voicekiosk.tls.store import CertStore
 
     if not yes:
         click.confirm("Make a new CA? Every phone and browser must then trust it again", abort=True)
@@ -197,8 +205,8 @@ def cert_rotate(settings: Settings, yes: bool) -> None:
 @reports_errors
 def trust(**flags: Any) -> None:
     """Add the local CA to this machine's trust stores (or print the commands to do so)."""
-    from voicekiosk.certs import CertStore
-    from voicekiosk.trust import install_trust, trust_commands
+    from voicekiosk.tls.store import CertStore
+    from voicekiosk.tls.trust import install_trust, trust_commands
 
     settings = build_settings(flags)
     store = CertStore(settings.data_dir)
@@ -220,7 +228,7 @@ def trust(**flags: Any) -> None:
 @reports_errors
 def token(rotate: bool, **flags: Any) -> None:
     """Print the access token that lets devices other than this one talk."""
-    from voicekiosk.access import load_token
+    from voicekiosk.web.access import load_token
 
     settings = build_settings(flags)
     click.echo(load_token(settings.data_dir, rotate=rotate))

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import segno
-from rich.console import Console, Group
+from rich.console import Console, ConsoleRenderable, Group
 from rich.logging import RichHandler
 from rich.panel import Panel
 from rich.table import Table
@@ -18,12 +18,31 @@ from voicekiosk.settings import Settings
 
 LEVELS = {-2: logging.ERROR, -1: logging.WARNING, 0: logging.INFO}
 MAX_QR = 3
+# A conversation line's record carries ``speaker``; its label is coloured, its text never parsed.
+SPEAKERS = {"you": ("you:", "bold cyan"), "agent": ("agent:", "bold magenta")}
+CUT_OFF = " (cut off)"
+
+
+class VoicekioskHandler(RichHandler):
+    """Rich's handler, colouring who speaks in the conversation lines."""
+
+    def render_message(self, record: logging.LogRecord, message: str) -> ConsoleRenderable:
+        text = super().render_message(record, message)
+        speaker = SPEAKERS.get(getattr(record, "speaker", ""))
+        if speaker and isinstance(text, Text):
+            label, style = speaker
+            end = text.plain.find(label)
+            if end >= 0:
+                text.stylize(style, 0, end + len(label))
+            if text.plain.endswith(CUT_OFF):
+                text.stylize("dim", len(text.plain) - len(CUT_OFF))
+        return text
 
 
 def setup_logging(verbosity: int, console: Console | None = None) -> Console:
     """Send ``voicekiosk.*`` (and aiohttp's errors) through one redacting rich handler."""
     console = console or Console(stderr=True)
-    handler = RichHandler(console=console, show_path=False, markup=False, rich_tracebacks=verbosity > 0)
+    handler = VoicekioskHandler(console=console, show_path=False, markup=False, rich_tracebacks=verbosity > 0)
     handler.addFilter(RedactingFilter())
     handler.setFormatter(logging.Formatter("%(message)s", datefmt="[%X]"))
     level = LEVELS.get(verbosity, logging.DEBUG)

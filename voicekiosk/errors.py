@@ -15,8 +15,8 @@ class StartupError(VoicekioskError):
     """The server cannot start (port taken, unreadable certificate, ...)."""
 
 
-class ApiError(Exception):
-    """An error answered to the browser as `{"error": {"code", "message"}}`."""
+class ApiError(VoicekioskError):
+    """An error answered to the browser as ``{"error": {"code", "message"}}`` with ``status``."""
 
     def __init__(self, status: int, code: str, message: str, *, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)

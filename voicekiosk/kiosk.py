@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import shutil
 import signal
 import sys
 import time
@@ -20,44 +19,16 @@ from pathlib import Path
 
 from rich.console import Console
 
-from voicekiosk.console import Endpoint
+from voicekiosk.browsers import find_browser
 from voicekiosk.errors import StartupError
-from voicekiosk.server import serve
+from voicekiosk.server import Server
 from voicekiosk.settings import Settings
-from voicekiosk.tls import TlsFiles
+from voicekiosk.tls.context import TlsFiles
 
 log = logging.getLogger("voicekiosk.kiosk")
 
-BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome", "microsoft-edge")
-MAC_BROWSERS = (
-    "/Applications/Google Chrome.app/Contents/MacOS/Google Chrome",
-    "/Applications/Chromium.app/Contents/MacOS/Chromium",
-)
 STABLE_AFTER = 60.0  # seconds a browser must live before a crash counts as a fresh one
 MAX_DELAY = 30.0
-
-
-def find_browser(configured: str | None) -> str:
-    """The Chrome/Chromium to launch: ``--browser`` if given, else the first one installed.
-
-    Raises:
-      StartupError: none can be found.
-    """
-    if configured:
-        found = shutil.which(configured) or (configured if Path(configured).is_file() else None)
-        if not found or not os.access(found, os.X_OK):
-            raise StartupError(f"--browser: {configured} is not an executable browser")
-        return found
-    for name in BROWSERS:
-        if path := shutil.which(name):
-            return path
-    for path in MAC_BROWSERS:
-        if Path(path).is_file():
-            return path
-    raise StartupError(
-        "No Chrome or Chromium found. Install one (Debian/Raspberry Pi OS: sudo apt install chromium) "
-        "or point --browser at it."
-    )
 
 
 def check_display() -> None:
@@ -176,26 +147,26 @@ async def run_kiosk(settings: Settings, console: Console, *, browser_args: Seque
     """
     browser = find_browser(settings.browser)
     check_display()
-    stop = asyncio.Event()
-    tasks: list[asyncio.Task[None]] = []
-    scheme = "https" if settings.tls else "http"
-    host = "localhost" if settings.binds_all else settings.host
-    url = f"{scheme}://{f'[{host}]' if ':' in host else host}:{settings.port}/?autostart"
+    url = settings.page_url("localhost" if settings.binds_all else settings.host, "/?autostart")
     profile = settings.data_dir / "kiosk-profile"
-    supervisor = BrowserSupervisor([])
 
-    async def ready(endpoints: list[Endpoint], files: TlsFiles | None) -> None:
-        spki = files.spki if files else None  # the browser trusts this key and no other
-        supervisor.command = kiosk_command(browser, url, profile, spki, browser_args)
-        tasks.append(asyncio.create_task(supervisor.run(stop)))
-        log.info("kiosk: %s on %s", Path(browser).name, url)
+    def command(files: TlsFiles | None) -> list[str]:
+        # The browser trusts this certificate's key and no other.
+        return kiosk_command(browser, url, profile, files.spki if files else None, browser_args)
+
+    server = Server(settings, console)
+    await server.startup()
+    supervisor = BrowserSupervisor(command(server.files))
 
     async def reissued(files: TlsFiles) -> None:
         # The browser was told to trust the old certificate's key: start it anew with the new one.
-        await supervisor.restart(kiosk_command(browser, url, profile, files.spki, browser_args))
+        await supervisor.restart(command(files))
 
+    server.on_reissue.append(reissued)
+    log.info("kiosk: %s on %s", Path(browser).name, url)
     try:
-        await serve(settings, console, ready=ready, reissued=reissued, stop=stop)
+        await supervisor.run(server.should_exit)
     finally:
-        stop.set()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        server.should_exit.set()
+        await supervisor.terminate()
+        await server.shutdown()

@@ -49,6 +49,12 @@ def is_loopback(host: str | None) -> bool:
     return ip.is_loopback
 
 
+def url(scheme: str, host: str, port: int, path: str = "/") -> str:
+    """``scheme://host:port/path``, with an IPv6 address in brackets."""
+    host = host.strip("[]")
+    return f"{scheme}://{f'[{host}]' if ':' in host else host}:{port}{path}"
+
+
 def host_names() -> list[str]:
     """This machine's host name, lowercased, and its mDNS ``.local`` name.
 

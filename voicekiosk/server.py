@@ -1,4 +1,5 @@
-"""Run the app: certificates, optional demo agent, listening sockets, banner, clean shutdown."""
+"""The server's lifecycle: TLS, the demo agent, the page and setup sites, the banner, following
+this machine's addresses, and a clean stop."""
 
 from __future__ import annotations
 
@@ -15,39 +16,163 @@ from aiohttp import web
 from rich.console import Console
 
 from voicekiosk import net
-from voicekiosk.app import create_app
 from voicekiosk.console import Endpoint, banner
 from voicekiosk.errors import StartupError
-from voicekiosk.keys import ACCESS
 from voicekiosk.settings import Settings
-from voicekiosk.setup_site import create_setup_app
-from voicekiosk.tls import TlsFiles
+from voicekiosk.tls.context import TlsFiles, load_certificate, prepare, server_context
+from voicekiosk.web.app import create_app
+from voicekiosk.web.appkeys import ACCESS
+from voicekiosk.web.setup_site import create_setup_app
 
 log = logging.getLogger("voicekiosk.server")
 FOLLOW_EVERY = 30.0  # seconds between looks at this machine's addresses
 
+Reissued = Callable[[TlsFiles], Awaitable[None]]
+
+
+class Server:
+    """One voicekiosk server.
+
+    ``serve()`` runs it until ``should_exit`` is set or SIGINT/SIGTERM arrives. Whoever runs
+    something beside it (the kiosk's browser) calls ``startup()``, waits on ``should_exit``,
+    then ``shutdown()``.
+
+    Args:
+      settings: the configuration.
+      console: where the banner goes.
+      follow_every: seconds between looks at this machine's addresses.
+    """
+
+    def __init__(self, settings: Settings, console: Console, *, follow_every: float = FOLLOW_EVERY) -> None:
+        self.settings = settings
+        self.console = console
+        self.follow_every = follow_every
+        self.should_exit = asyncio.Event()
+        self.files: TlsFiles | None = None  # the certificate being served (None without TLS)
+        self.on_reissue: list[Reissued] = []  # told when the certificate changed for new addresses
+        self._token: str | None = None
+        self._stack = contextlib.AsyncExitStack()
+        self._follower: asyncio.Task[None] | None = None
+
+    async def serve(self) -> None:
+        """Start, serve until told to stop, stop.
+
+        Raises:
+          StartupError: the port is taken, the certificate cannot be loaded, ...
+        """
+        await self.startup()
+        try:
+            await self.should_exit.wait()
+        finally:
+            await self.shutdown()
+
+    async def startup(self) -> None:
+        """Prepare TLS, listen, show the banner and start following address changes.
+
+        Raises:
+          StartupError: as ``serve``; whatever had started is stopped again.
+        """
+        settings = self.settings
+        self.files = prepare(settings) if settings.tls else None
+        context = server_context(self.files) if self.files else None
+        lan = net.lan_addresses()
+        try:
+            upstream = await self._stack.enter_async_context(demo_upstream(settings))
+            app = create_app(upstream)
+            self._token = app[ACCESS].token
+            await self._listen(app, settings.port, context, log if settings.verbosity >= 2 else None)
+            if self.files and self.files.ca and settings.has_setup_site:
+                await self._listen(create_setup_app(settings, self.files.ca), settings.http_port)
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        self.console.print(banner(upstream, endpoints(settings, lan, self._token), startup_notes(settings, lan)))
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self.should_exit.set)
+        if context and self.files and self.files.ca:
+            self._follower = asyncio.create_task(self._follow(context, lan, upstream))
+
+    async def shutdown(self) -> None:
+        """Stop following, hang up open calls, close the sites (and the demo agent)."""
+        log.info("stopping: hanging up open calls")
+        if self._follower:
+            self._follower.cancel()
+            await asyncio.gather(self._follower, return_exceptions=True)
+        await self._stack.aclose()
+
+    async def _listen(
+        self,
+        app: web.Application,
+        port: int,
+        context: ssl.SSLContext | None = None,
+        access_log: logging.Logger | None = None,
+    ) -> None:
+        runner = web.AppRunner(app, access_log=access_log)
+        await runner.setup()
+        self._stack.push_async_callback(runner.cleanup)
+        try:
+            await web.TCPSite(runner, self.settings.host, port, ssl_context=context).start()
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise StartupError(
+                    f"Port {port} is already in use. Stop the other program or choose another port "
+                    "(--port, --http-port; --http-port 0 turns the setup page off)."
+                ) from None
+            raise StartupError(f"Cannot listen on port {port}: {exc.strerror}") from None
+
+    async def _follow(self, context: ssl.SSLContext, known: list[str], upstream: Settings) -> None:
+        """When this machine's addresses change (DHCP, another Wi-Fi), reissue the certificate and
+        load it into the running server, so phones keep working without a restart.
+
+        ``prepare`` runs in a forked child and blocks the loop for its ~0.2 s: rare enough.
+        """
+        while True:
+            await asyncio.sleep(self.follow_every)
+            now = net.lan_addresses()
+            if now == known:
+                continue
+            try:
+                files = prepare(self.settings)
+                load_certificate(context, files)  # new handshakes get the new certificate
+            except (StartupError, OSError) as exc:
+                log.error("addresses changed, but the certificate could not be reissued: %s", exc)
+                continue  # tried again at the next look
+            known, self.files = now, files
+            log.info("addresses now %s: certificate reissued", ", ".join(now) or "loopback only")
+            self.console.print(banner(upstream, endpoints(self.settings, now, self._token)))
+            for listener in self.on_reissue:
+                await listener(files)
+
 
 def endpoints(settings: Settings, lan: list[str], token: str | None) -> list[Endpoint]:
     """Every URL the page can be opened at, loopback first; LAN links carry the access token."""
-    scheme = "https" if settings.tls else "http"
     query = f"?token={token}" if token else ""
-    with_setup = settings.tls and settings.http_port and not settings.cert
-
-    def url(host: str, port: int, scheme: str = scheme) -> str:
-        return f"{scheme}://{f'[{host}]' if ':' in host else host}:{port}/"
 
     def remote(label: str, host: str) -> Endpoint:
-        setup = url(host, settings.http_port, "http") if with_setup else None
-        return Endpoint(label, url(host, settings.port) + query, setup, qr=True)
+        return Endpoint(label, settings.page_url(host, "/" + query), settings.setup_url(host), qr=True)
 
     if settings.binds_all:
-        found = [Endpoint("this machine", url("localhost", settings.port))]
+        found = [Endpoint("this machine", settings.page_url("localhost"))]
         ipv4_only = settings.host == "0.0.0.0"
         found += [remote(f"LAN {a}", a) for a in lan if not (ipv4_only and ":" in a)]
         return found
     if net.is_loopback(settings.host):
-        return [Endpoint("this machine", url(settings.host, settings.port))]
+        return [Endpoint("this machine", settings.page_url(settings.host))]
     return [remote("listening on", settings.host)]
+
+
+def startup_notes(settings: Settings, lan: list[str]) -> list[str]:
+    """What the banner must warn about."""
+    notes = []
+    if not settings.api_key and not settings.demo:
+        notes.append("No OpenAI API key: set OPENAI_API_KEY and restart. The page will say so.")
+    if settings.binds_all and not lan:
+        notes.append("No LAN address found: only this machine can open the page.")
+    if settings.open and not net.is_loopback(settings.host):
+        notes.append("--open: any device on the network can talk, and you pay for it.")
+    return notes
 
 
 @contextlib.asynccontextmanager
@@ -77,123 +202,6 @@ async def demo_upstream(settings: Settings) -> AsyncIterator[Settings]:
         await runner.cleanup()
 
 
-async def serve(
-    settings: Settings,
-    console: Console,
-    *,
-    ready: Callable[[list[Endpoint], TlsFiles | None], Awaitable[None]] | None = None,
-    reissued: Callable[[TlsFiles], Awaitable[None]] | None = None,
-    stop: asyncio.Event | None = None,
-    follow_every: float = FOLLOW_EVERY,
-) -> None:
-    """Serve until ``stop`` is set or SIGINT/SIGTERM arrives.
-
-    Args:
-      ready: called once listening, with the URLs and the certificate files.
-      reissued: called when the certificate was reissued for new addresses.
-      follow_every: seconds between looks at this machine's addresses.
-
-    Raises:
-      StartupError: the port is taken, the certificate cannot be loaded, ...
-    """
-    from voicekiosk import tls  # imported late: the CLI's other commands start faster
-
-    stop = stop or asyncio.Event()
-    files = tls.prepare(settings) if settings.tls else None
-    ssl_context = tls.server_context(files) if files else None
-    lan = net.lan_addresses()
-    async with demo_upstream(settings) as effective:
-        app = create_app(effective)
-        runner = web.AppRunner(app, access_log=log if settings.verbosity >= 2 else None)
-        setup_runner = None
-        await runner.setup()
-        try:
-            await _bind(web.TCPSite(runner, settings.host, settings.port, ssl_context=ssl_context), settings.port)
-            if files and files.ca and settings.http_port:
-                setup_app = create_setup_app(settings, files.ca)
-                setup_runner = web.AppRunner(setup_app, access_log=None)
-                await setup_runner.setup()
-                await _bind(web.TCPSite(setup_runner, settings.host, settings.http_port), settings.http_port)
-            found = endpoints(settings, lan, app[ACCESS].token)
-            console.print(banner(effective, found, startup_notes(settings, lan)))
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                with contextlib.suppress(NotImplementedError, RuntimeError):
-                    loop.add_signal_handler(sig, stop.set)
-            if ready:
-                await ready(found, files)
-            follower = None
-            if ssl_context and files and files.ca:
-
-                async def changed(lan: list[str], new: TlsFiles) -> None:
-                    console.print(banner(effective, endpoints(settings, lan, app[ACCESS].token)))
-                    if reissued:
-                        await reissued(new)
-
-                follower = asyncio.create_task(follow_addresses(settings, ssl_context, lan, follow_every, changed))
-            await stop.wait()
-            log.info("stopping: hanging up open calls")
-            if follower:
-                follower.cancel()
-        finally:
-            if setup_runner:
-                await setup_runner.cleanup()
-            await runner.cleanup()
-
-
-async def follow_addresses(
-    settings: Settings,
-    context: ssl.SSLContext,
-    known: list[str],
-    every: float,
-    changed: Callable[[list[str], TlsFiles], Awaitable[None]],
-) -> None:
-    """When this machine's addresses change (DHCP, another Wi-Fi), reissue the certificate and
-    load it into the running server, so phones keep working without a restart.
-
-    ``tls.prepare`` runs in a forked child and blocks the loop for its ~0.2 s: rare enough.
-    """
-    from voicekiosk import tls
-
-    while True:
-        await asyncio.sleep(every)
-        now = net.lan_addresses()
-        if now == known:
-            continue
-        try:
-            files = tls.prepare(settings)
-            context.load_cert_chain(files.cert, files.key)  # new handshakes get the new certificate
-        except (StartupError, OSError, ssl.SSLError) as exc:
-            log.error("addresses changed, but the certificate could not be reissued: %s", exc)
-            continue  # tried again at the next look
-        known = now
-        log.info("addresses now %s: certificate reissued", ", ".join(now) or "loopback only")
-        await changed(now, files)
-
-
-async def _bind(site: web.TCPSite, port: int) -> None:
-    try:
-        await site.start()
-    except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            raise StartupError(
-                f"Port {port} is already in use. Stop the other program or choose another port "
-                "(--port, --http-port; --http-port 0 turns the setup page off)."
-            ) from None
-        raise StartupError(f"Cannot listen on port {port}: {exc.strerror}") from None
-
-
-def startup_notes(settings: Settings, lan: list[str]) -> list[str]:
-    """What the banner must warn about."""
-    notes = []
-    if not settings.api_key and not settings.demo:
-        notes.append("No OpenAI API key: set OPENAI_API_KEY and restart. The page will say so.")
-    if settings.binds_all and not lan:
-        notes.append("No LAN address found: only this machine can open the page.")
-    if settings.open and not net.is_loopback(settings.host):
-        notes.append("--open: any device on the network can talk, and you pay for it.")
-    return notes
-
-
 def run(settings: Settings, console: Console) -> None:
-    asyncio.run(serve(settings, console))
+    """``voicekiosk serve``: serve until Ctrl-C or SIGTERM."""
+    asyncio.run(Server(settings, console).serve())

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import platformdirs
 
+from voicekiosk import net
 from voicekiosk.errors import ConfigError
 
 SdpMode = Literal["server", "browser"]
@@ -80,6 +81,19 @@ class Settings:
     def calls_url(self) -> str:
         return f"{self.openai_base_url}/realtime/calls"
 
+    @property
+    def has_setup_site(self) -> bool:
+        """The plain-HTTP setup site runs: HTTPS from the local CA, and an ``--http-port``."""
+        return self.tls and bool(self.http_port) and self.cert is None
+
+    def page_url(self, host: str, path: str = "/") -> str:
+        """The talking page's URL on ``host``."""
+        return net.url("https" if self.tls else "http", host, self.port, path)
+
+    def setup_url(self, host: str) -> str | None:
+        """The setup site's URL on ``host``, or None when there is none."""
+        return net.url("http", host, self.http_port) if self.has_setup_site else None
+
     def describe(self) -> list[tuple[str, str, str]]:
         """(option, value, source) rows with every secret masked."""
         rows = []
@@ -105,7 +119,23 @@ def mask_secret(secret: str | None) -> str:
 # -- parsers: raw value (str from flag/env, or a TOML value) -> typed value, or ValueError --------
 
 
-def _int(lo: int, hi: int) -> Callable[[Any], int]:
+@dataclass(frozen=True)
+class Parser:
+    """Turns a raw value into a typed one (or raises ValueError); ``metavar`` is how help shows it."""
+
+    parse: Callable[[Any], Any]
+    metavar: str
+
+    def __call__(self, raw: Any) -> Any:
+        return self.parse(raw)
+
+
+def parser(metavar: str) -> Callable[[Callable[[Any], Any]], Parser]:
+    return lambda parse: Parser(parse, metavar)
+
+
+def _int(lo: int, hi: int) -> Parser:
+    @parser("INTEGER")
     def parse(raw: Any) -> int:
         if isinstance(raw, bool):
             raise ValueError("expected a whole number")
@@ -120,7 +150,8 @@ def _int(lo: int, hi: int) -> Callable[[Any], int]:
     return parse
 
 
-def _float(lo: float, hi: float) -> Callable[[Any], float]:
+def _float(lo: float, hi: float) -> Parser:
+    @parser("NUMBER")
     def parse(raw: Any) -> float:
         try:
             value = float(raw)
@@ -133,6 +164,7 @@ def _float(lo: float, hi: float) -> Callable[[Any], float]:
     return parse
 
 
+@parser("BOOLEAN")
 def _bool(raw: Any) -> bool:
     if isinstance(raw, bool):
         return raw
@@ -144,7 +176,8 @@ def _bool(raw: Any) -> bool:
     raise ValueError(f"{raw!r} is not true/false")
 
 
-def _choice(*choices: str) -> Callable[[Any], str]:
+def _choice(*choices: str) -> Parser:
+    @parser("[" + "|".join(choices) + "]")
     def parse(raw: Any) -> str:
         value = str(raw).strip().lower()
         if value not in choices:
@@ -154,14 +187,18 @@ def _choice(*choices: str) -> Callable[[Any], str]:
     return parse
 
 
-def _text(raw: Any) -> str:
+def _nonempty(raw: Any) -> str:
     if not isinstance(raw, str) or not raw.strip():
         raise ValueError("must not be empty")
     return raw.strip()
 
 
+_text = Parser(_nonempty, "TEXT")
+
+
+@parser("TEXT|@FILE")
 def _instructions(raw: Any) -> str:
-    text = _text(raw)
+    text = _nonempty(raw)
     if text.startswith("@"):
         path = Path(text[1:]).expanduser()
         try:
@@ -173,8 +210,9 @@ def _instructions(raw: Any) -> str:
     return text
 
 
+@parser("URL")
 def _url(raw: Any) -> str:
-    text = _text(raw).rstrip("/")
+    text = _nonempty(raw).rstrip("/")
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"{raw!r} is not an http:// or https:// URL")
@@ -183,27 +221,33 @@ def _url(raw: Any) -> str:
     return text
 
 
+@parser("PATH")
 def _path(raw: Any) -> Path:
-    return Path(_text(raw)).expanduser()
+    return Path(_nonempty(raw)).expanduser()
 
 
+@parser("FILE")
 def _existing_file(raw: Any) -> Path:
-    path = _path(raw)
+    path = Path(_nonempty(raw)).expanduser()
     if not path.is_file():
         raise ValueError(f"{path} is not a readable file")
     return path
 
 
-def _host(raw: Any) -> str:
-    text = _text(raw)
+def _one_host(raw: Any) -> str:
+    text = _nonempty(raw)
     if any(c.isspace() for c in text) or "/" in text:
         raise ValueError(f"{raw!r} is not a host name or address")
     return text.strip("[]")
 
 
+_host = Parser(_one_host, "HOST")
+
+
+@parser("NAME")
 def _names(raw: Any) -> tuple[str, ...]:
     items = raw if isinstance(raw, list | tuple) else str(raw).split(",")
-    return tuple(_host(item) for item in items if str(item).strip())
+    return tuple(_one_host(item) for item in items if str(item).strip())
 
 
 @dataclass(frozen=True)
@@ -211,7 +255,7 @@ class Option:
     """One setting: its parser, its help and how the CLI spells it."""
 
     name: str
-    parse: Callable[[Any], Any]
+    parse: Parser
     help: str
     flag: str | None = None  # None: env and file only
     is_flag: bool = False  # a --x/--no-x switch on the command line
@@ -351,7 +395,7 @@ def _read_key_file(path: Path) -> str:
 def _check_combination(settings: Settings) -> None:
     if (settings.cert is None) != (settings.key is None):
         raise ConfigError("--cert and --key go together: give both or neither")
-    if not settings.tls and settings.host not in ("127.0.0.1", "::1", "localhost"):
+    if not settings.tls and not net.is_loopback(settings.host):
         raise ConfigError(
             f"--no-tls: browsers allow the microphone over plain HTTP only on this machine; "
             f"add --host 127.0.0.1 or keep TLS (host is {settings.host})"

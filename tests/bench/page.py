@@ -21,7 +21,7 @@ from tests.bench.broker import fake_openai, process, serve_args, wait_healthy
 from tests.browser import CHROMIUM, PROBE, chromium_args
 from tests.conftest import free_port
 from tests.test_page import _silence_after
-from voicekiosk.certs import spki_sha256_b64
+from voicekiosk.tls.certificates import spki_sha256_b64
 
 BASELINE = Path(__file__).with_name("baseline.html")
 

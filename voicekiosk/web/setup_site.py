@@ -9,19 +9,19 @@ from __future__ import annotations
 from typing import Any
 
 import aiohttp_jinja2
-import jinja2
 from aiohttp import web
 
-from voicekiosk import tls
-from voicekiosk.access import KnownHosts, host_of
-from voicekiosk.assets import asset_dir
+from voicekiosk import net
 from voicekiosk.settings import Settings
-from voicekiosk.static_files import StaticFiles
-from voicekiosk.tls import CaInfo
+from voicekiosk.tls.profile import CaInfo, apple_profile
+from voicekiosk.web.appkeys import SETTINGS
+from voicekiosk.web.assets import asset_dir, setup_templates
+from voicekiosk.web.hosts import KnownHosts, host_of, hosts_middleware
+from voicekiosk.web.middleware import errors_middleware, security_headers
+from voicekiosk.web.static_files import StaticFiles
 
-SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
-CA: web.AppKey[CaInfo] = web.AppKey("ca")
-HOSTS: web.AppKey[KnownHosts] = web.AppKey("hosts")
+CA: web.AppKey[CaInfo] = web.AppKey("ca", CaInfo)
+SETUP_CSP = "default-src 'self'; frame-ancestors 'none'"
 PLATFORMS = ("ios", "android", "macos", "windows", "chromeos", "linux", "firefox")
 
 
@@ -44,17 +44,16 @@ def guess_platform(user_agent: str) -> str:
     return "linux"
 
 
-def https_url(request: web.Request, port: int) -> str:
-    host = host_of(request.host) or "localhost"
-    shown = f"[{host}]" if ":" in host else host
-    return f"https://{shown}:{port}"
+def page_url(request: web.Request, path: str = "/") -> str:
+    """The talking page (always HTTPS: this site exists for it) on the host this site was opened at."""
+    return net.url("https", host_of(request.host) or "localhost", request.app[SETTINGS].port, path)
 
 
 @aiohttp_jinja2.template("setup.html")
 async def setup_page(request: web.Request) -> dict[str, Any]:
-    settings, ca = request.app[SETTINGS], request.app[CA]
+    ca = request.app[CA]
     return {
-        "https_url": https_url(request, settings.port) + "/",
+        "https_url": page_url(request),
         "platform": guess_platform(request.headers.get("User-Agent", "")),
         "fingerprint": ca.sha256,
         "ca_name": ca.name,  # how phones list it, e.g. in iOS's Certificate Trust Settings
@@ -70,12 +69,12 @@ async def ca_der(request: web.Request) -> web.Response:
     return _download(request.app[CA].der(), "application/x-x509-ca-cert", "voicekiosk-ca.crt")
 
 
-async def apple_profile(request: web.Request) -> web.Response:
-    return _download(tls.apple_profile(request.app[CA]), "application/x-apple-aspen-config", "voicekiosk.mobileconfig")
+async def profile(request: web.Request) -> web.Response:
+    return _download(apple_profile(request.app[CA]), "application/x-apple-aspen-config", "voicekiosk.mobileconfig")
 
 
 async def to_https(request: web.Request) -> web.StreamResponse:
-    raise web.HTTPFound(https_url(request, request.app[SETTINGS].port) + str(request.rel_url))
+    raise web.HTTPFound(page_url(request, str(request.rel_url)))
 
 
 def _download(body: bytes, content_type: str, filename: str) -> web.Response:
@@ -86,33 +85,22 @@ def _download(body: bytes, content_type: str, filename: str) -> web.Response:
     )
 
 
-@web.middleware
-async def headers_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-    if host_of(request.host) not in request.app[HOSTS]:
-        # We redirect to the name we were asked for: only ever to one of our own.
-        return web.Response(status=421, text="This server does not answer to that name.\n")
-    response: web.StreamResponse = await handler(request)
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
-    response.headers.setdefault("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'")
-    return response
-
-
 def create_setup_app(settings: Settings, ca: CaInfo) -> web.Application:
     """The app served on ``--http-port``."""
-    app = web.Application(middlewares=[headers_middleware])
+    app = web.Application(
+        middlewares=[
+            security_headers(SETUP_CSP),
+            errors_middleware,
+            hosts_middleware(KnownHosts(settings)),
+        ]
+    )
     app[SETTINGS] = settings
     app[CA] = ca
-    app[HOSTS] = KnownHosts(settings)
-    aiohttp_jinja2.setup(
-        app,
-        loader=jinja2.FileSystemLoader(asset_dir("templates")),
-        autoescape=jinja2.select_autoescape(default=True),
-    )
+    setup_templates(app)
     app.router.add_get("/", setup_page)
     app.router.add_get("/ca.pem", ca_pem)
     app.router.add_get("/ca.crt", ca_der)
-    app.router.add_get("/voicekiosk.mobileconfig", apple_profile)
+    app.router.add_get("/voicekiosk.mobileconfig", profile)
     app.router.add_get("/static/{name}", StaticFiles(asset_dir("static")).handle)
     app.router.add_route("*", "/{tail:.*}", to_https)
     return app

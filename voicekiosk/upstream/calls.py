@@ -15,8 +15,8 @@ from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from voicekiosk.broker import RealtimeBroker
 from voicekiosk.errors import ApiError, UpstreamError
+from voicekiosk.upstream.realtime import RealtimeBroker
 
 log = logging.getLogger("voicekiosk.server")
 

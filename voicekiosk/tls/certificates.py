@@ -1,6 +1,6 @@
 """Pure helpers on certificates and keys: fingerprints, names, a new CA, checked key pairs.
 
-Nothing here knows about the data directory; ``certs.CertStore`` keeps the files. The CA
+Nothing here knows about the data directory; ``store.CertStore`` keeps the files. The CA
 certificate is built here rather than by trustme, because trustme's CA is valid until the year
 3000 and has no common name; ``trustme.CA.from_pem`` then wraps it.
 """
@@ -12,23 +12,19 @@ import datetime
 import getpass
 import hashlib
 import ipaddress
-import os
 import re
 import socket
-import ssl
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import trustme
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from voicekiosk.errors import StartupError
-
-if TYPE_CHECKING:
-    import trustme
 
 CA_VALIDITY = datetime.timedelta(days=3650)
 # Tolerates a device whose clock is a little behind ours.
@@ -175,25 +171,6 @@ def issue_server_cert(
     return b"".join(blob.bytes() for blob in leaf.cert_chain_pems), leaf.private_key_pem.bytes()
 
 
-def write_atomic(path: Path, data: bytes, mode: int) -> None:
-    """Write atomically (temp file + rename) with ``mode`` from the first byte on.
-
-    Raises:
-      StartupError: the file cannot be written.
-    """
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-        with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), mode)
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise StartupError(f"cannot write {path}: {exc.strerror or exc}") from None
-
-
 def load_pair(
     cert_pem: bytes, key_pem: bytes, *, bad_cert: str, bad_key: str, mismatch: str, encrypted_key: str | None = None
 ) -> x509.Certificate:
@@ -224,7 +201,7 @@ def check_own_pair(cert_path: Path, key_path: Path) -> None:
     """Check a user-supplied ``--cert``/``--key`` pair with clear messages before handing it to OpenSSL.
 
     Raises:
-      StartupError: the files cannot be read, do not match, have expired, or OpenSSL refuses them.
+      StartupError: the files cannot be read, do not match, or have expired.
     """
     try:
         cert_pem, key_pem = cert_path.read_bytes(), key_path.read_bytes()
@@ -240,26 +217,3 @@ def check_own_pair(cert_path: Path, key_path: Path) -> None:
     )
     if cert.not_valid_after_utc <= utcnow():
         raise StartupError(f"--cert: {cert_path} expired on {cert.not_valid_after_utc:%Y-%m-%d}")
-    server_context(cert_path, key_path)  # and OpenSSL must take it too
-
-
-def server_context(cert_path: Path, key_path: Path) -> ssl.SSLContext:
-    """A TLS server context (TLS 1.2 or newer) presenting this certificate and key.
-
-    Raises:
-      StartupError: OpenSSL cannot read or load the pair, or the key is encrypted.
-    """
-
-    def no_password() -> str:
-        # Without a callback OpenSSL would prompt on the terminal for an encrypted key.
-        raise StartupError(f"--key: {key_path} is encrypted; voicekiosk needs an unencrypted key")
-
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    try:
-        ctx.load_cert_chain(cert_path, key_path, password=no_password)
-    except ssl.SSLError as exc:
-        raise StartupError(f"cannot load {cert_path} with {key_path}: {exc.reason or exc}") from None
-    except OSError as exc:
-        raise StartupError(f"cannot read {cert_path} or {key_path}: {exc.strerror or exc}") from None
-    return ctx

@@ -4,22 +4,21 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import aiohttp_jinja2
 import httpx
-import jinja2
 from aiohttp import web
 
-from voicekiosk.access import Access, load_token
-from voicekiosk.assets import asset_dir
-from voicekiosk.broker import RealtimeBroker
-from voicekiosk.calls import ORPHAN_GRACE, CallRegistry
-from voicekiosk.events import EventHub
-from voicekiosk.keys import ACCESS, BROKER, CALLS, EVENTS, SETTINGS, STATIC
-from voicekiosk.middleware import content_security_policy, errors_middleware, origin_middleware, security_headers
 from voicekiosk.redact import register_secret
-from voicekiosk.routes import MAX_SDP_BYTES, routes
 from voicekiosk.settings import Settings
-from voicekiosk.static_files import StaticFiles
+from voicekiosk.upstream.calls import ORPHAN_GRACE, CallRegistry
+from voicekiosk.upstream.realtime import RealtimeBroker
+from voicekiosk.web.access import Access, load_token
+from voicekiosk.web.appkeys import ACCESS, BROKER, CALLS, EVENTS, SETTINGS, STATIC
+from voicekiosk.web.assets import asset_dir, setup_templates
+from voicekiosk.web.events import EventHub
+from voicekiosk.web.hosts import KnownHosts, hosts_middleware
+from voicekiosk.web.middleware import content_security_policy, errors_middleware, origin_middleware, security_headers
+from voicekiosk.web.routes import MAX_SDP_BYTES, routes
+from voicekiosk.web.static_files import StaticFiles
 
 
 def create_app(
@@ -42,6 +41,7 @@ def create_app(
         middlewares=[
             security_headers(content_security_policy(settings)),
             errors_middleware,
+            hosts_middleware(KnownHosts(settings)),
             access.middleware(),
             origin_middleware,
         ],
@@ -49,11 +49,11 @@ def create_app(
     app[SETTINGS] = settings
     app[ACCESS] = access
 
-    async def broker_ctx(app: web.Application) -> AsyncIterator[None]:
+    async def upstream_ctx(app: web.Application) -> AsyncIterator[None]:
         app[BROKER] = RealtimeBroker(settings, transport=transport)
         app[CALLS] = CallRegistry(app[BROKER], max_calls=settings.max_calls, orphan_grace=orphan_grace)
         app[CALLS].start()
-        app[EVENTS] = EventHub(app)
+        app[EVENTS] = EventHub(app[CALLS], browser_sdp=settings.sdp == "browser")
         yield
         await app[CALLS].close()
         await app[BROKER].aclose()
@@ -62,13 +62,8 @@ def create_app(
         await app[EVENTS].close()  # before cleanup: open sockets would hold shutdown up
 
     app.on_shutdown.append(close_sockets)
-
-    app.cleanup_ctx.append(broker_ctx)
-    aiohttp_jinja2.setup(
-        app,
-        loader=jinja2.FileSystemLoader(asset_dir("templates")),
-        autoescape=jinja2.select_autoescape(default=True),
-    )
+    app.cleanup_ctx.append(upstream_ctx)
+    setup_templates(app)
     app.router.add_routes(routes)
     app[STATIC] = StaticFiles(asset_dir("static"))
     app.router.add_get("/static/{name}", app[STATIC].handle)

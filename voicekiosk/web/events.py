@@ -9,10 +9,9 @@ import time
 from typing import Any
 
 from aiohttp import WSMsgType, web
-from rich.markup import escape
 
-from voicekiosk.broker import CALL_ID
-from voicekiosk.keys import CALLS, SETTINGS
+from voicekiosk.upstream.calls import CallRegistry
+from voicekiosk.upstream.realtime import CALL_ID
 
 log = logging.getLogger("voicekiosk.session")
 MAX_MESSAGE = 16 * 1024
@@ -23,10 +22,17 @@ MAX_CLAIMS = 4  # calls one page may own over its life on one socket
 
 class EventHub:
     """One per app: the pages' event sockets. Each page claims its call here, so the call
-    registry knows which calls still have a page (see ``calls.py``)."""
+    registry knows which calls still have a page (see ``upstream/calls.py``).
 
-    def __init__(self, app: web.Application) -> None:
-        self.app = app
+    Args:
+      calls: the app's call registry.
+      browser_sdp: pages post their offers to OpenAI themselves, so a call they claim may be
+        new to the registry (``--sdp browser``).
+    """
+
+    def __init__(self, calls: CallRegistry, *, browser_sdp: bool) -> None:
+        self.calls = calls
+        self.browser_sdp = browser_sdp
         self._sockets: set[web.WebSocketResponse] = set()
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
@@ -49,7 +55,7 @@ class EventHub:
         finally:
             self._sockets.discard(ws)
             for call_id in claimed:
-                self.app[CALLS].release(call_id)
+                self.calls.release(call_id)
         return ws
 
     async def close(self) -> None:
@@ -61,8 +67,7 @@ class EventHub:
         call_id = event.get("call_id")
         call = call_id if isinstance(call_id, str) and CALL_ID.fullmatch(call_id) else None
         if kind == "call" and call and call not in claimed and len(claimed) < MAX_CLAIMS:
-            browser_sdp = self.app[SETTINGS].sdp == "browser"
-            if self.app[CALLS].claim(call, client, register=browser_sdp):
+            if self.calls.claim(call, client, register=self.browser_sdp):
                 claimed.add(call)
         elif kind == "transcript":
             self._transcript(event, client)
@@ -81,16 +86,17 @@ class EventHub:
         text = _text(event.get("text"), MAX_TEXT)
         if not text:
             return
+        # ``speaker`` lets the terminal colour the line (console.py); the text stays plain.
         if event.get("role") == "user":
-            log.info("[bold cyan]%s you:[/] %s", escape(client), escape(text), extra={"markup": True})
+            log.info("%s you: %s", client, text, extra={"speaker": "you"})
         else:
-            cut = " [dim](cut off)[/]" if event.get("cut") else ""
-            log.info("[bold magenta]agent:[/] %s%s", escape(text), cut, extra={"markup": True})
+            cut = " (cut off)" if event.get("cut") else ""
+            log.info("agent: %s%s", text, cut, extra={"speaker": "agent"})
 
     def _usage(self, call_id: str | None, usage: dict[str, Any]) -> None:
         tokens_in = int(_number(usage.get("input_tokens")) or 0)
         tokens_out = int(_number(usage.get("output_tokens")) or 0)
-        record = self.app[CALLS].get(call_id) if call_id else None
+        record = self.calls.get(call_id) if call_id else None
         total = ""
         if record:
             record.input_tokens += tokens_in

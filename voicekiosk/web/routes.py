@@ -10,11 +10,11 @@ from aiohttp import web
 from markupsafe import Markup
 
 from voicekiosk import __version__
-from voicekiosk.access import host_of
 from voicekiosk.errors import ApiError, UpstreamError
-from voicekiosk.keys import ACCESS, BROKER, CALLS, EVENTS, SETTINGS, STATIC
-from voicekiosk.middleware import content_security_policy
 from voicekiosk.redact import redact
+from voicekiosk.web.appkeys import ACCESS, BROKER, CALLS, EVENTS, SETTINGS, STATIC
+from voicekiosk.web.hosts import host_of
+from voicekiosk.web.middleware import content_security_policy
 
 log = logging.getLogger("voicekiosk.server")
 MAX_SDP_BYTES = 64 * 1024
@@ -41,17 +41,9 @@ def page_config(request: web.Request) -> dict[str, Any]:
         "token_url": "/api/token",
         "events_url": "/api/events",
         "calls_url": settings.calls_url if settings.sdp == "browser" else None,
-        "setup_url": setup_url(request),
+        # The setup site on the host this page was opened at, if there is one.
+        "setup_url": settings.setup_url(host_of(request.host) or "localhost"),
     }
-
-
-def setup_url(request: web.Request) -> str | None:
-    """The plain-HTTP setup page on the host this page was opened at, if there is one."""
-    settings = request.app[SETTINGS]
-    if not (settings.tls and settings.http_port) or settings.cert:
-        return None
-    host = host_of(request.host) or "localhost"
-    return f"http://{f'[{host}]' if ':' in host else host}:{settings.http_port}/"
 
 
 @routes.get("/")

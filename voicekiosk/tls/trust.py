@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from voicekiosk.browsers import BROWSERS
 from voicekiosk.errors import StartupError
-from voicekiosk.x509util import sha256_fingerprint
+from voicekiosk.tls.certificates import sha256_fingerprint
 
 DEBIAN_ANCHORS = Path("/usr/local/share/ca-certificates")
 MACOS_KEYCHAIN = "/Library/Keychains/System.keychain"
-CHROMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 NSS_HINT = "certutil is missing: install libnss3-tools (Debian/Ubuntu) or nss-tools (Fedora), or run"
 
 Which = Callable[[str], "str | None"]
@@ -104,7 +104,7 @@ def trust_commands(
     tool = certutil or "certutil"
     add = ("-A", "-t", "C,,", "-n", nickname, "-i", ca)
     nssdb = home / ".pki" / "nssdb"
-    if nssdb.is_dir() or any(which(name) for name in CHROMES):
+    if nssdb.is_dir() or any(which(name) for name in BROWSERS):
         nss: Commands = ((tool, "-d", f"sql:{nssdb}", *add),)
         if not (nssdb / "cert9.db").exists():
             create = (("mkdir", "-p", str(nssdb)), (tool, "-d", f"sql:{nssdb}", "-N", "--empty-password"))

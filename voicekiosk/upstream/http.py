@@ -1,0 +1,151 @@
+"""The HTTP client every engine talks to OpenAI with, and how its failures become ours.
+
+One pooled ``httpx.AsyncClient`` per app carries the real key. Upstream failures become
+``UpstreamError``s with a stable code and a message of ours: the upstream's own text can quote
+(a masked form of) the key, so it is logged redacted and never forwarded to a browser.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import ssl
+import time
+from typing import Any
+
+import certifi
+import httpx
+
+from voicekiosk.errors import UpstreamError
+from voicekiosk.redact import redact
+from voicekiosk.settings import Settings
+
+log = logging.getLogger("voicekiosk.upstream")
+
+JSON_BODY = {"Content-Type": "application/json"}
+# Bounded pool: a handful of kiosks need one or two connections, a burst waits for a free one.
+POOL = httpx.Limits(max_connections=16, max_keepalive_connections=16, keepalive_expiry=60)
+
+
+def upstream_ssl_context(settings: Settings) -> ssl.SSLContext:
+    """Trust ``ca_bundle`` if given, else ``SSL_CERT_FILE``, else certifi's roots."""
+    cafile = settings.ca_bundle or os.environ.get("SSL_CERT_FILE") or certifi.where()
+    return ssl.create_default_context(cafile=str(cafile))
+
+
+class UpstreamClient:
+    """Sends requests to ``settings.openai_base_url`` with the real key, which never leaves here."""
+
+    def __init__(self, settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.settings = settings
+        timeout = settings.upstream_timeout
+        self._client = httpx.AsyncClient(
+            base_url=settings.openai_base_url + "/",
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0), pool=timeout),
+            limits=POOL,
+            verify=upstream_ssl_context(settings),
+            transport=transport,
+            trust_env=False,
+            headers={"User-Agent": "voicekiosk"},
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def send(self, method: str, path: str, what: str, **kwargs: Any) -> tuple[httpx.Response, float]:
+        """``method path`` upstream; the answer and the milliseconds it took.
+
+        Raises:
+          UpstreamError: no key, no answer in time, unreachable, or a refusal (``what`` names
+            the request in messages: "mint", "call", ...).
+        """
+        if not self.settings.api_key:
+            raise UpstreamError(
+                503, "no_api_key", "The server has no OpenAI API key. Set OPENAI_API_KEY and restart it."
+            )
+        headers = {"Authorization": f"Bearer {self.settings.api_key}", **kwargs.pop("headers", {})}
+        started = time.perf_counter()
+        try:
+            response = await self._client.request(method, path, headers=headers, **kwargs)
+        except httpx.TimeoutException:
+            raise UpstreamError(
+                504, "upstream_timeout", f"OpenAI did not answer the {what} in time. Try again shortly."
+            ) from None
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            log.warning("OpenAI %s failed: %s", what, redact(f"{type(exc).__name__}: {exc}"))
+            message = "Cannot reach OpenAI. Check this server's network connection."
+            if _caused_by(exc, ssl.SSLCertVerificationError):
+                message = "Cannot verify OpenAI's certificate. Check ca_bundle or SSL_CERT_FILE on the server."
+            raise UpstreamError(503, "upstream_unreachable", message) from None
+        ms = (time.perf_counter() - started) * 1000
+        if response.is_success:
+            return response, ms
+        raise _status_error(response, what)
+
+
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    seen: BaseException | None = exc
+    for _ in range(10):  # a bounded walk down the cause chain
+        if seen is None:
+            return False
+        if isinstance(seen, kind):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _status_error(response: httpx.Response, what: str) -> UpstreamError:
+    status = response.status_code
+    upstream_code = _upstream_code(response)
+    log.warning(
+        "OpenAI refused the %s: HTTP %s %s %s",
+        what,
+        status,
+        upstream_code or "",
+        redact(response.text[:300]),
+    )
+    kw: dict[str, Any] = {"upstream_status": status, "upstream_code": upstream_code}
+    if status in (401, 403):
+        return UpstreamError(502, "upstream_auth", "OpenAI rejected this server's API key. Check OPENAI_API_KEY.", **kw)
+    if status == 429:
+        retry = response.headers.get("retry-after")
+        headers = {"Retry-After": retry} if retry and retry.strip().isdigit() else {}
+        if upstream_code == "insufficient_quota":
+            message = "The OpenAI account is out of credit. Check its billing."
+        else:
+            message = "OpenAI is rate limiting this server. Try again in a moment."
+        return UpstreamError(429, "upstream_rate_limited", message, headers=headers, **kw)
+    if status >= 500:
+        return UpstreamError(502, "upstream_error", "OpenAI had an error. Try again shortly.", **kw)
+    return UpstreamError(
+        502,
+        "upstream_rejected",
+        f"OpenAI refused the {what} (HTTP {status}{', ' + upstream_code if upstream_code else ''}). "
+        "Check the model and session settings.",
+        **kw,
+    )
+
+
+def _upstream_code(response: httpx.Response) -> str | None:
+    try:
+        error = response.json().get("error")
+    except (ValueError, AttributeError):
+        return None
+    code = error.get("code") if isinstance(error, dict) else None
+    return code if isinstance(code, str) and re.fullmatch(r"[a-z0-9_.-]{1,64}", code) else None
+
+
+def json_object(response: httpx.Response, what: str) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError:
+        raise malformed(what, "the answer is not JSON") from None
+    if not isinstance(data, dict):
+        raise malformed(what, "the answer is not a JSON object")
+    return data
+
+
+def malformed(what: str, detail: str) -> UpstreamError:
+    log.warning("OpenAI's %s answer was malformed: %s", what, detail)
+    return UpstreamError(502, "upstream_malformed", f"OpenAI sent an answer we cannot use ({detail}).")

@@ -1,0 +1,133 @@
+"""The Realtime engine: mint ephemeral keys, exchange SDP for calls, hang calls up (GA API)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from voicekiosk.errors import UpstreamError
+from voicekiosk.settings import Settings
+from voicekiosk.upstream.http import JSON_BODY, UpstreamClient, json_object, malformed
+
+log = logging.getLogger("voicekiosk.upstream")
+
+CALL_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")  # always used with fullmatch
+
+
+@dataclass(frozen=True)
+class ClientSecret:
+    value: str
+    expires_at: int
+    model: str
+    upstream_ms: float
+
+
+@dataclass(frozen=True)
+class Call:
+    call_id: str | None
+    answer_sdp: str
+    upstream_ms: float
+
+
+def session_config(settings: Settings) -> dict[str, Any]:
+    """The GA session object sent with every mint and every call."""
+    turn: dict[str, Any] = {
+        "type": settings.turn_detection,
+        "create_response": True,
+        "interrupt_response": True,
+    }
+    if settings.turn_detection == "semantic_vad":
+        turn["eagerness"] = "auto"
+    noise = None if settings.noise_reduction == "off" else {"type": settings.noise_reduction}
+    return {
+        "type": "realtime",
+        "model": settings.model,
+        "instructions": settings.instructions,
+        "audio": {
+            "input": {
+                "transcription": {"model": settings.transcription_model},
+                "turn_detection": turn,
+                "noise_reduction": noise,
+            },
+            "output": {"voice": settings.voice},
+        },
+    }
+
+
+class RealtimeBroker:
+    """Calls the OpenAI Realtime REST endpoints through one ``UpstreamClient``."""
+
+    def __init__(self, settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.settings = settings
+        self.upstream = UpstreamClient(settings, transport=transport)
+        self._session = session_config(settings)
+        # Encoded once: every mint and call sends the same session.
+        self._mint_body = json.dumps(
+            {"expires_after": {"anchor": "created_at", "seconds": settings.token_ttl}, "session": self._session}
+        ).encode()
+        self._boundary = "voicekiosk-" + secrets.token_hex(12)
+        self._session_part = (
+            f'--{self._boundary}\r\nContent-Disposition: form-data; name="session"\r\n'
+            f"Content-Type: application/json\r\n\r\n{json.dumps(self._session)}\r\n--{self._boundary}--\r\n"
+        ).encode()
+
+    async def aclose(self) -> None:
+        await self.upstream.aclose()
+
+    async def create_client_secret(self) -> ClientSecret:
+        """Mint an ephemeral key (GA ``POST /realtime/client_secrets``)."""
+        response, ms = await self.upstream.send(
+            "POST", "realtime/client_secrets", "mint", content=self._mint_body, headers=JSON_BODY
+        )
+        data = json_object(response, "mint")
+        value, expires_at = data.get("value"), data.get("expires_at")
+        if not isinstance(value, str) or not value or not isinstance(expires_at, int):
+            raise malformed("mint", "no key in the answer")
+        session = data.get("session")
+        model = session.get("model") if isinstance(session, dict) else None
+        return ClientSecret(value, expires_at, model if isinstance(model, str) else self.settings.model, ms)
+
+    async def create_call(self, offer_sdp: str) -> Call:
+        """Exchange the browser's SDP offer for OpenAI's answer (GA unified interface)."""
+        offer = offer_sdp.encode()
+        if self._boundary.encode() in offer:
+            raise UpstreamError(400, "bad_sdp", "The SDP offer cannot be sent as it is.")
+        body = (
+            (
+                f'--{self._boundary}\r\nContent-Disposition: form-data; name="sdp"\r\n'
+                "Content-Type: application/sdp\r\n\r\n"
+            ).encode()
+            + offer
+            + b"\r\n"
+            + self._session_part
+        )
+        headers = {"Content-Type": f"multipart/form-data; boundary={self._boundary}", "Accept": "application/sdp"}
+        response, ms = await self.upstream.send("POST", "realtime/calls", "call", content=body, headers=headers)
+        answer = response.text
+        if not answer.startswith("v=0"):
+            raise malformed("call", "the answer is not SDP")
+        location = response.headers.get("location", "")
+        call_id = location.rstrip("/").rsplit("/", 1)[-1] or None
+        if call_id is not None and not CALL_ID.fullmatch(call_id):
+            call_id = None
+        if call_id is None:
+            log.warning("OpenAI answered the call without a usable Location; it cannot be hung up")
+        return Call(call_id, answer, ms)
+
+    async def hang_up(self, call_id: str) -> float:
+        """End a call (``POST /realtime/calls/{id}/hangup``). A call already gone is fine."""
+        if not CALL_ID.fullmatch(call_id):
+            raise UpstreamError(404, "unknown_call", "That is not a call id OpenAI could have given.")
+        try:
+            _, ms = await self.upstream.send("POST", f"realtime/calls/{call_id}/hangup", "hang-up")
+        except UpstreamError as exc:
+            if exc.upstream_status == 404:
+                return 0.0
+            raise
+        return ms

@@ -1,0 +1,19 @@
+"""Typed keys for the state every handler shares through ``request.app``."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from voicekiosk.settings import Settings
+from voicekiosk.upstream.calls import CallRegistry
+from voicekiosk.upstream.realtime import RealtimeBroker
+from voicekiosk.web.access import Access
+from voicekiosk.web.events import EventHub
+from voicekiosk.web.static_files import StaticFiles
+
+SETTINGS: web.AppKey[Settings] = web.AppKey("settings", Settings)
+BROKER: web.AppKey[RealtimeBroker] = web.AppKey("broker", RealtimeBroker)
+CALLS: web.AppKey[CallRegistry] = web.AppKey("calls", CallRegistry)
+EVENTS: web.AppKey[EventHub] = web.AppKey("events", EventHub)
+ACCESS: web.AppKey[Access] = web.AppKey("access", Access)
+STATIC: web.AppKey[StaticFiles] = web.AppKey("static", StaticFiles)
