@@ -17,7 +17,8 @@ from rich.text import Text
 
 from voicekiosk import __version__
 from voicekiosk.errors import ConfigError, VoicekioskError
-from voicekiosk.settings import OPTIONS, OPTIONS_BY_NAME, Option, Settings, load_settings
+from voicekiosk.options import OPTIONS, OPTIONS_BY_NAME, Option
+from voicekiosk.settings import Settings, load_settings
 
 
 class ConfigProblem(click.ClickException):

@@ -10,16 +10,16 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 import platformdirs
 
 from voicekiosk import net
 from voicekiosk.errors import ConfigError
+from voicekiosk.options import OPTIONS, OPTIONS_BY_NAME, Option
 
 SdpMode = Literal["server", "browser"]
 
@@ -27,7 +27,6 @@ DEFAULT_INSTRUCTIONS = (
     "You are a friendly voice assistant on a public screen. Keep answers short and spoken-style: "
     "one to three sentences. If you are interrupted, stop and listen."
 )
-VOICES = ("alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin", "cedar")
 LOCAL_CONFIG = "voicekiosk.toml"
 
 
@@ -115,197 +114,6 @@ def mask_secret(secret: str | None) -> str:
     prefix = secret.split("-", 1)[0] + "-" if secret.startswith("sk-") else secret[:3]
     return f"{prefix}…{secret[-4:]}" if len(secret) > 12 else "…"
 
-
-# -- parsers: raw value (str from flag/env, or a TOML value) -> typed value, or ValueError --------
-
-
-@dataclass(frozen=True)
-class Parser:
-    """Turns a raw value into a typed one (or raises ValueError); ``metavar`` is how help shows it."""
-
-    parse: Callable[[Any], Any]
-    metavar: str
-
-    def __call__(self, raw: Any) -> Any:
-        return self.parse(raw)
-
-
-def parser(metavar: str) -> Callable[[Callable[[Any], Any]], Parser]:
-    return lambda parse: Parser(parse, metavar)
-
-
-def _int(lo: int, hi: int) -> Parser:
-    @parser("INTEGER")
-    def parse(raw: Any) -> int:
-        if isinstance(raw, bool):
-            raise ValueError("expected a whole number")
-        try:
-            value = int(raw)
-        except (TypeError, ValueError):
-            raise ValueError(f"{raw!r} is not a whole number") from None
-        if not lo <= value <= hi:
-            raise ValueError(f"{value} is out of range ({lo}-{hi})")
-        return value
-
-    return parse
-
-
-def _float(lo: float, hi: float) -> Parser:
-    @parser("NUMBER")
-    def parse(raw: Any) -> float:
-        try:
-            value = float(raw)
-        except (TypeError, ValueError):
-            raise ValueError(f"{raw!r} is not a number") from None
-        if not lo <= value <= hi:
-            raise ValueError(f"{value} is out of range ({lo}-{hi})")
-        return value
-
-    return parse
-
-
-@parser("BOOLEAN")
-def _bool(raw: Any) -> bool:
-    if isinstance(raw, bool):
-        return raw
-    text = str(raw).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off", ""):
-        return False
-    raise ValueError(f"{raw!r} is not true/false")
-
-
-def _choice(*choices: str) -> Parser:
-    @parser("[" + "|".join(choices) + "]")
-    def parse(raw: Any) -> str:
-        value = str(raw).strip().lower()
-        if value not in choices:
-            raise ValueError(f"{raw!r} is not one of: {', '.join(choices)}")
-        return value
-
-    return parse
-
-
-def _nonempty(raw: Any) -> str:
-    if not isinstance(raw, str) or not raw.strip():
-        raise ValueError("must not be empty")
-    return raw.strip()
-
-
-_text = Parser(_nonempty, "TEXT")
-
-
-@parser("TEXT|@FILE")
-def _instructions(raw: Any) -> str:
-    text = _nonempty(raw)
-    if text.startswith("@"):
-        path = Path(text[1:]).expanduser()
-        try:
-            text = path.read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ValueError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
-        if not text:
-            raise ValueError(f"{path} is empty")
-    return text
-
-
-@parser("URL")
-def _url(raw: Any) -> str:
-    text = _nonempty(raw).rstrip("/")
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{raw!r} is not an http:// or https:// URL")
-    if parts.query or parts.fragment:
-        raise ValueError(f"{raw!r} must not have a query or fragment")
-    return text
-
-
-@parser("PATH")
-def _path(raw: Any) -> Path:
-    return Path(_nonempty(raw)).expanduser()
-
-
-@parser("FILE")
-def _existing_file(raw: Any) -> Path:
-    path = Path(_nonempty(raw)).expanduser()
-    if not path.is_file():
-        raise ValueError(f"{path} is not a readable file")
-    return path
-
-
-def _one_host(raw: Any) -> str:
-    text = _nonempty(raw)
-    if any(c.isspace() for c in text) or "/" in text:
-        raise ValueError(f"{raw!r} is not a host name or address")
-    return text.strip("[]")
-
-
-_host = Parser(_one_host, "HOST")
-
-
-@parser("NAME")
-def _names(raw: Any) -> tuple[str, ...]:
-    items = raw if isinstance(raw, list | tuple) else str(raw).split(",")
-    return tuple(_one_host(item) for item in items if str(item).strip())
-
-
-@dataclass(frozen=True)
-class Option:
-    """One setting: its parser, its help and how the CLI spells it."""
-
-    name: str
-    parse: Parser
-    help: str
-    flag: str | None = None  # None: env and file only
-    is_flag: bool = False  # a --x/--no-x switch on the command line
-    multiple: bool = False
-
-    @property
-    def env(self) -> str:
-        return "VOICEKIOSK_" + self.name.upper()
-
-    @property
-    def label(self) -> str:
-        return self.flag or self.name
-
-
-OPTIONS: tuple[Option, ...] = (
-    Option("host", _host, "Address to listen on (0.0.0.0: every IPv4 address).", "--host"),
-    Option("port", _int(1, 65535), "HTTPS port of the page and the API.", "--port"),
-    Option(
-        "openai_base_url",
-        _url,
-        "OpenAI API base URL, including /v1 (also OPENAI_BASE_URL).",
-        "--openai-base-url",
-    ),
-    Option("model", _text, "Realtime model.", "--model"),
-    Option("voice", _choice(*VOICES), "The agent's voice.", "--voice"),
-    Option("instructions", _instructions, "The agent's instructions: text, or @path to a file.", "--instructions"),
-    Option("sdp", _choice("server", "browser"), "Who posts the SDP offer to OpenAI: server or browser.", "--sdp"),
-    Option("token_ttl", _int(10, 7200), "Seconds an ephemeral key may start sessions (10-7200)."),
-    Option("transcription_model", _text, "Model that transcribes what the user says."),
-    Option("turn_detection", _choice("server_vad", "semantic_vad"), "How the model detects the end of a turn."),
-    Option("noise_reduction", _choice("far_field", "near_field", "off"), "Input noise reduction."),
-    Option("upstream_timeout", _float(1, 120), "Seconds to wait for OpenAI before giving up."),
-    Option("ca_bundle", _existing_file, "CA bundle (PEM) to verify the OpenAI endpoint with."),
-    Option("autostart", _bool, "Start talking on page load, without a click.", "--autostart", is_flag=True),
-    Option("idle_timeout", _int(0, 86400), "Hang up after this many seconds of silence (0: never)."),
-    Option("demo", _bool, "Talk to a local fake agent instead of OpenAI (no key, no network).", "--demo", True),
-    Option("verbosity", _int(-2, 3), "Terminal detail: -2 (errors only) to 3."),
-    Option("data_dir", _path, "Where the CA, certificates and access token are kept.", "--data-dir"),
-    Option("http_port", _int(0, 65535), "Plain-HTTP setup page port (0: off).", "--http-port"),
-    Option("san", _names, "Extra name or address for the certificate (repeatable).", "--san", multiple=True),
-    Option("cert", _existing_file, "Your own certificate (PEM) instead of the local CA's.", "--cert"),
-    Option("key", _existing_file, "Private key (PEM) for --cert.", "--key"),
-    Option("tls", _bool, "Serve HTTPS (--no-tls only on loopback).", "--tls", is_flag=True),
-    Option("open", _bool, "Let any device on the network talk, with no access token.", "--open", True),
-    Option("max_calls", _int(1, 100_000), "Most calls at once.", "--max-calls"),
-    Option("rate", _int(1, 10000), "New sessions per client per minute.", "--rate"),
-    Option("browser", _text, "Chrome/Chromium executable for kiosk mode.", "--browser"),
-    Option("api_key_file", _existing_file, "File holding the OpenAI API key (instead of OPENAI_API_KEY)."),
-)
-OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}
 
 # Environment names that other tools already use for the same thing.
 ENV_ALIASES = {"openai_base_url": "OPENAI_BASE_URL"}
