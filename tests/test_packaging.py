@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tarfile
 import zipfile
 from pathlib import Path
 
@@ -39,3 +40,22 @@ def test_the_wheel_ships_templates_static_and_the_voice_clips(tmp_path: Path):
     assert {"voicekiosk/fake/clips/welcome.wav", "voicekiosk/cli.py"} <= names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "voicekiosk = voicekiosk.cli:cli" in zipfile.ZipFile(wheel).read(entry_points).decode()
+    license_file = next(n for n in names if n.endswith(".dist-info/licenses/LICENSE"))
+    assert "Permission is hereby granted" in zipfile.ZipFile(wheel).read(license_file).decode()
+
+
+@pytest.mark.slow
+def test_the_sdist_carries_the_license_and_everything_the_wheel_is_built_from(tmp_path: Path):
+    subprocess.run(
+        [sys.executable, "-m", "hatchling", "build", "-t", "sdist", "-d", str(tmp_path)],
+        check=True,
+        timeout=300,
+        cwd=ROOT,
+        capture_output=True,
+    )
+    [sdist] = tmp_path.glob("voicekiosk-*.tar.gz")
+    with tarfile.open(sdist) as archive:
+        names = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
+        license_text = archive.extractfile(f"{sdist.name.removesuffix('.tar.gz')}/LICENSE").read().decode()  # type: ignore[union-attr]
+    assert "Permission is hereby granted" in license_text and "Copyright (c)" in license_text
+    assert {"templates/index.html", "static/boot.js", "voicekiosk/cli.py", "README.md", "pyproject.toml"} <= names
