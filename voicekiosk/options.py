@@ -31,34 +31,28 @@ def parser(metavar: str) -> Callable[[Callable[[Any], Any]], Parser]:
     return lambda parse: Parser(parse, metavar)
 
 
-def _int(lo: int, hi: int) -> Parser:
-    @parser("INTEGER")
-    def parse(raw: Any) -> int:
-        if isinstance(raw, bool):
-            raise ValueError("expected a whole number")
+def _number(convert: Callable[[Any], Any], lo: float, hi: float, metavar: str, noun: str) -> Parser:
+    @parser(metavar)
+    def parse(raw: Any) -> Any:
+        if isinstance(raw, bool):  # TOML true is no number
+            raise ValueError(f"expected {noun}")
         try:
-            value = int(raw)
+            value = convert(raw)
         except (TypeError, ValueError):
-            raise ValueError(f"{raw!r} is not a whole number") from None
+            raise ValueError(f"{raw!r} is not {noun}") from None
         if not lo <= value <= hi:
             raise ValueError(f"{value} is out of range ({lo}-{hi})")
         return value
 
     return parse
+
+
+def _int(lo: int, hi: int) -> Parser:
+    return _number(int, lo, hi, "INTEGER", "a whole number")
 
 
 def _float(lo: float, hi: float) -> Parser:
-    @parser("NUMBER")
-    def parse(raw: Any) -> float:
-        try:
-            value = float(raw)
-        except (TypeError, ValueError):
-            raise ValueError(f"{raw!r} is not a number") from None
-        if not lo <= value <= hi:
-            raise ValueError(f"{value} is out of range ({lo}-{hi})")
-        return value
-
-    return parse
+    return _number(float, lo, hi, "NUMBER", "a number")
 
 
 @parser("BOOLEAN")

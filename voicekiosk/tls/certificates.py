@@ -172,16 +172,27 @@ def issue_server_cert(
 
 
 def load_pair(
-    cert_pem: bytes, key_pem: bytes, *, bad_cert: str, bad_key: str, mismatch: str, encrypted_key: str | None = None
+    cert_path: Path,
+    key_path: Path,
+    *,
+    bad_cert: str,
+    bad_key: str,
+    mismatch: str,
+    encrypted_key: str | None = None,
+    label: str = "",
 ) -> x509.Certificate:
-    """The certificate in ``cert_pem``, once ``key_pem`` is known to be its unencrypted private key.
+    """The certificate in ``cert_path``, once ``key_path`` is known to hold its unencrypted private key.
 
     Each keyword is the message for one way the pair can be wrong; ``encrypted_key`` defaults
-    to ``bad_key``.
+    to ``bad_key``; ``label`` starts the message when a file cannot be read.
 
     Raises:
       StartupError: with the message for what is wrong.
     """
+    try:
+        cert_pem, key_pem = cert_path.read_bytes(), key_path.read_bytes()
+    except OSError as exc:
+        raise StartupError(f"{label}cannot read {exc.filename}: {exc.strerror or exc}") from None
     try:
         cert = x509.load_pem_x509_certificate(cert_pem)
     except ValueError:
@@ -203,13 +214,10 @@ def check_own_pair(cert_path: Path, key_path: Path) -> None:
     Raises:
       StartupError: the files cannot be read, do not match, or have expired.
     """
-    try:
-        cert_pem, key_pem = cert_path.read_bytes(), key_path.read_bytes()
-    except OSError as exc:
-        raise StartupError(f"--cert/--key: cannot read {exc.filename}: {exc.strerror or exc}") from None
     cert = load_pair(
-        cert_pem,
-        key_pem,
+        cert_path,
+        key_path,
+        label="--cert/--key: ",
         bad_cert=f"--cert: {cert_path} holds no PEM certificate",
         bad_key=f"--key: {key_path} holds no PEM private key",
         encrypted_key=f"--key: {key_path} is encrypted; voicekiosk needs an unencrypted key",

@@ -100,14 +100,9 @@ class CertStore:
             raise StartupError(
                 f"{self.ca_path} exists but its key {self.ca_key_path} is missing: restore the key, or {ROTATE_HINT}"
             )
-        try:
-            cert_pem = self.ca_path.read_bytes()
-            key_pem = self.ca_key_path.read_bytes()
-        except OSError as exc:
-            raise StartupError(f"cannot read the CA in {self.data_dir}: {exc.strerror or exc}") from None
         cert = load_pair(
-            cert_pem,
-            key_pem,
+            self.ca_path,
+            self.ca_key_path,
             bad_cert=f"{self.ca_path} is not a PEM certificate: {ROTATE_HINT}",
             bad_key=f"{self.ca_key_path} is not an unencrypted PEM private key: {ROTATE_HINT}",
             mismatch=f"{self.ca_key_path} does not belong to {self.ca_path}: {ROTATE_HINT}",
@@ -118,7 +113,7 @@ class CertStore:
             raise StartupError(
                 f"the CA in {self.ca_path} expired on {cert.not_valid_after_utc:%Y-%m-%d}: {ROTATE_HINT}"
             )
-        return trustme.CA.from_pem(cert_pem, key_pem), cert
+        return trustme.CA.from_pem(self.ca_path.read_bytes(), self.ca_key_path.read_bytes()), cert
 
     def ca_certificate(self) -> x509.Certificate:
         self.ca()
