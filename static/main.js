@@ -113,8 +113,9 @@ class App {
     const early = this.boot.early; // the call boot.js started while the page loaded, used once
     this.boot.early = null;
     const mic = this.#micTrack(early?.mic);
-    const call = (this.call = new Call(this.config, {
-      opened: early?.call,
+    const call = (this.call = new Call({
+      callUrl: this.config.call_url,
+      open: early ? () => early.call : this.boot.openCall,
       mic,
       onEvent: (event) => this.call === call && this.#onEvent(event),
       onTrack: (stream) => this.call === call && this.#onTrack(stream),
