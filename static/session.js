@@ -76,7 +76,8 @@ export class Session {
 
   /** The Start/Stop button: Stop while a conversation is wanted and not stuck on a problem. */
   toggle() {
-    return this.wanted && this.state !== "error" ? this.stop() : this.start();
+    if (this.wanted && this.state !== "error") this.stop();
+    else this.start();
   }
 
   toggleMute() {
