@@ -6,7 +6,34 @@
   const MIC = { audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true } };
   const config = JSON.parse(document.getElementById("vk-config").textContent);
 
-  /** {step, response} or {step, error}: never rejects, call.js explains each outcome. */
+  /**
+   * What boot.js hands the modules (call.js, session.js): the shapes are written down here, once.
+   * @typedef {object} Outcome one step of the offer/answer, as call.js explains it
+   * @property {"mint" | "call" | "upstream"} step minting the key, our server, or OpenAI
+   * @property {Response} [response] the HTTP answer, when there was one
+   * @property {*} [error] why there was none (or why the SDP answer could not be applied)
+   *
+   * @typedef {object} OpenedCall what openCall() returns
+   * @property {RTCPeerConnection} pc
+   * @property {RTCRtpSender} sender the microphone's sender, negotiated without a track
+   * @property {MediaStreamTrack} remote the agent's voice
+   * @property {RTCDataChannel} dc the "oai-events" channel
+   * @property {Promise<Outcome>} exchange the offer/answer (answer applied when response.ok);
+   *   rejects only if the offer cannot be made
+   * @property {string[]} backlog events that arrived before call.js took the channel over
+   * @property {Promise<void>} described the local offer is set
+   * @property {() => void} abort settles every pending operation once the call is closed
+   *
+   * @typedef {object} Boot window.voicekioskBoot, what main.js starts from
+   * @property {object} config the page config (#vk-config)
+   * @property {() => OpenedCall} openCall
+   * @property {MediaStreamConstraints} mic what to ask getUserMedia for
+   * @property {{mic: Promise<MediaStream>, call: OpenedCall} | null} early the call boot.js started, until taken
+   * @property {boolean} tapped Start was tapped before main.js loaded
+   * @property {() => void} forget stop listening for that tap
+   */
+
+  /** @returns {Promise<Outcome>} never rejects */
   function attempt(step, url, init) {
     return fetch(url, { cache: "no-store", ...init }).then(
       (response) => ({ step, response }),
@@ -26,14 +53,14 @@
   }
 
   /**
-   * A peer connection with its audio transceiver and "oai-events" channel, and `exchange`: the
-   * offer/answer, resolving to {step, response} (answer applied when response.ok) or {step, error}.
+   * A peer connection with its audio transceiver and "oai-events" channel, the offer/answer under way.
+   * @returns {OpenedCall}
    */
   function openCall() {
     const pc = new RTCPeerConnection(); // no STUN/TURN: OpenAI offers public host candidates
     const audio = pc.addTransceiver("audio", { direction: "sendrecv" });
     const dc = pc.createDataChannel("oai-events"); // before the offer, so the offer carries it
-    const backlog = []; // events that arrive before call.js takes the channel over
+    const backlog = [];
     dc.onmessage = (event) => backlog.push(event.data);
     const key = config.sdp === "browser" ? attempt("mint", config.token_url, { method: "POST" }) : null;
     let offered, abort;

@@ -4,6 +4,7 @@
 // ephemeral key while the offer is made); this carries the call on from there: failures
 // explained, the connection watched, events delivered, hang-ups told. The offer goes out while
 // the microphone prompt is still open: the mic track joins the negotiated sender when it arrives.
+// What boot.js hands over (OpenedCall, Outcome) is typed once, in boot.js.
 
 import { Problem } from "./messages.js";
 
@@ -13,15 +14,22 @@ const DISCONNECT_GRACE_MS = 4_000;
 // Server errors after which the session cannot go on.
 const FATAL_CODES = new Set(["session_expired", "session_expired_error", "invalid_session"]);
 
+/** One call from offer to hang-up; tells its owner about events, the agent's stream and the end. */
 export class Call {
   /**
-   * @param {object} config the page config
-   * @param {{opened?: object, mic: Promise<MediaStreamTrack>, onEvent: Function, onTrack: Function, onEnd: Function}} opts
-   *   `opened`: what boot.js openCall() returned, when the page already started this call.
+   * @param {object} opts
+   * @param {string} opts.callUrl the server's calls endpoint (the hang-up goes to callUrl/<id>)
+   * @param {() => OpenedCall} opts.open boot.js openCall(), or the call boot.js already opened
+   * @param {Promise<MediaStreamTrack>} opts.mic joins the call when it arrives
+   * @param {(event: {type: string}) => void} opts.onEvent each server event
+   * @param {(stream: MediaStream) => void} opts.onTrack the agent's voice
+   * @param {(problem: Problem | null) => void} opts.onEnd the call ended (null: hung up here)
    */
-  constructor(config, { opened = null, mic, onEvent, onTrack, onEnd }) {
-    this.config = config;
-    this.opened = opened;
+  constructor({ callUrl, open, mic, onEvent, onTrack, onEnd }) {
+    this.callUrl = callUrl;
+    this.open = open;
+    /** @type {OpenedCall | null} */
+    this.opened = null;
     this.mic = mic;
     this.onEvent = onEvent;
     this.onTrack = onTrack;
@@ -37,7 +45,7 @@ export class Call {
 
   /** Resolves once audio and events flow; rejects with a Problem. */
   async connect() {
-    const { pc, sender, remote, dc, exchange, backlog } = (this.opened ??= window.voicekioskBoot.openCall());
+    const { pc, sender, remote, dc, exchange, backlog } = (this.opened = this.open());
     this.pc = pc;
     this.dc = dc;
     dc.onmessage = (event) => this.#message(event.data);
@@ -53,11 +61,6 @@ export class Call {
     this.#throwIfEnded();
     this.connectedAt = performance.now();
     this.#watch();
-  }
-
-  /** Send a client event on the data channel (dropped if it is not open). */
-  send(event) {
-    if (this.dc?.readyState === "open") this.dc.send(JSON.stringify(event));
   }
 
   /** Hang up: close the peer connection and tell the server, once. */
@@ -77,11 +80,14 @@ export class Call {
   /** Tell the server the call is over (it hangs up upstream), once its id is known. */
   #hangUp() {
     if (!this.callId) return; // not answered yet: #answered hangs up when the id arrives
-    fetch(`${this.config.call_url}/${encodeURIComponent(this.callId)}`, { method: "DELETE", keepalive: true })
+    fetch(`${this.callUrl}/${encodeURIComponent(this.callId)}`, { method: "DELETE", keepalive: true })
       .catch(() => {}); // the server also hangs up calls whose page went away
   }
 
-  /** Waits for boot.js's offer/answer; throws the Problem that explains a failure. */
+  /**
+   * Waits for boot.js's offer/answer; throws the Problem that explains a failure.
+   * @param {Promise<Outcome>} exchange
+   */
   async #answered(exchange) {
     let outcome;
     try {

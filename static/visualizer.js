@@ -131,7 +131,7 @@ export class Visualizer {
   }
 
   /** The shared AudioContext, made on first use. */
-  audioContext() {
+  #audioContext() {
     this.context ??= new AudioContext({ latencyHint: "interactive" });
     this.resume();
     return this.context;
@@ -143,7 +143,7 @@ export class Visualizer {
   }
 
   show(name, stream) {
-    this.meters[name].connect(this.audioContext(), stream);
+    this.meters[name].connect(this.#audioContext(), stream);
     this.#schedule();
   }
 

@@ -1,0 +1,102 @@
+// The Realtime API's events as a conversation: captions, barge-in, what the terminal is told
+// (transcripts, turn timings, usage), and whose turn it is.
+
+/** Reads each server event of the current call; says which state the turn moves to. */
+export class Conversation {
+  /**
+   * @param {import("./view.js").View} view for the captions, the agent's audio and the detail line
+   * @param {import("./reporter.js").Reporter} reporter
+   */
+  constructor(view, reporter) {
+    this.view = view;
+    this.captions = view.captions;
+    this.reporter = reporter;
+    this.agentItem = null; // the agent transcript item being spoken
+    this.agentSpeaking = false;
+    this.speechStoppedAt = 0;
+  }
+
+  /**
+   * Handle one server event.
+   * @param {{type: string}} event
+   * @param {string} state the page's state now
+   * @param {string | null} callId the call it came on, for the reports
+   * @returns {string | undefined} the state the turn moves to, if it moves
+   */
+  handle(event, state, callId) {
+    switch (event.type) {
+      case "input_audio_buffer.speech_started":
+        if (this.agentSpeaking) this.#bargeIn();
+        this.captions.userStarted(event.item_id);
+        return "user-speaking";
+      case "input_audio_buffer.speech_stopped":
+        this.speechStoppedAt = performance.now();
+        return "thinking";
+      case "conversation.item.input_audio_transcription.completed":
+        this.captions.userText(event.item_id, event.transcript || "");
+        this.reporter.send({ type: "transcript", role: "user", text: event.transcript || "", call_id: callId });
+        return;
+      case "conversation.item.input_audio_transcription.failed":
+        this.captions.userFailed(event.item_id);
+        return;
+      case "response.output_audio_transcript.delta":
+      case "response.output_text.delta":
+        this.agentItem = event.item_id;
+        this.captions.agentDelta(event.item_id, event.delta || "");
+        return;
+      case "response.output_audio_transcript.done":
+      case "response.output_text.done":
+        this.captions.agentDone(event.item_id, event.transcript ?? event.text);
+        return;
+      case "output_audio_buffer.started":
+        this.agentSpeaking = true;
+        this.view.silenceAgent(false);
+        if (this.speechStoppedAt) {
+          this.reporter.send({ type: "turn", ms: Math.round(performance.now() - this.speechStoppedAt) });
+          this.speechStoppedAt = 0;
+        }
+        return "agent-speaking";
+      case "output_audio_buffer.stopped":
+      case "output_audio_buffer.cleared":
+        this.agentSpeaking = false;
+        return state === "agent-speaking" ? "listening" : undefined;
+      case "response.done":
+        this.#responseDone(event.response || {}, callId);
+        return !this.agentSpeaking && state === "thinking" ? "listening" : undefined;
+      case "error":
+        this.#serverError(event.error || {});
+        return;
+    }
+  }
+
+  /** The call is gone: nobody is speaking, and the next call's agent is heard. */
+  reset() {
+    this.agentSpeaking = false;
+    this.view.silenceAgent(false);
+  }
+
+  /** You spoke over the agent: silence it here at once (the server stops sending too). */
+  #bargeIn() {
+    this.agentSpeaking = false;
+    this.view.silenceAgent(true); // heard again when the next answer starts
+    if (this.agentItem) this.captions.agentCut(this.agentItem);
+  }
+
+  #responseDone(response, callId) {
+    const cut = response.status === "cancelled";
+    for (const item of response.output || []) {
+      if (item.type !== "message") continue;
+      if (cut) this.captions.agentCut(item.id);
+      const text = this.captions.text(item.id);
+      if (text) this.reporter.send({ type: "transcript", role: "agent", text, cut, call_id: callId });
+    }
+    if (response.usage) this.reporter.send({ type: "usage", usage: response.usage, call_id: callId });
+  }
+
+  #serverError(error) {
+    // Most errors leave the session usable (OpenAI: "most errors are recoverable").
+    this.reporter.send({ type: "error", message: `${error.code || error.type}: ${error.message || ""}` });
+    if (error.code === "response_cancel_not_active") return;
+    this.view.showDetail(error.message ? `(${error.message.slice(0, 80)})` : "");
+  }
+}

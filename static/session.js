@@ -1,0 +1,234 @@
+// The conversation's life: connect, back off and reconnect after a failure, pause when nobody
+// talks (and wake on a voice), and rotate sessions before OpenAI's time limit ends them.
+
+import { Backoff, STABLE_MS } from "./backoff.js";
+import { Call } from "./call.js";
+import { Problem, explain } from "./messages.js";
+import { Microphone } from "./mic.js";
+
+// A paused kiosk wakes when its microphone hears this loudness (RMS, ~-34 dBFS: speech near
+// it, not a room's hum or fans) for WAKE_MS.
+const WAKE_RMS = 0.02;
+const WAKE_MS = 300;
+// Sessions end after 60 minutes; start a fresh one before that, at a quiet moment.
+const ROTATE_AFTER_MS = 55 * 60_000;
+
+/** One state machine for the page: which call runs, what state it is in, and what comes next. */
+export class Session {
+  /**
+   * @param {Boot} boot window.voicekioskBoot (typedef in boot.js)
+   * @param {{view: import("./view.js").View, reporter: import("./reporter.js").Reporter,
+   *   conversation: import("./conversation.js").Conversation}} parts
+   */
+  constructor(boot, { view, reporter, conversation }) {
+    this.boot = boot;
+    this.config = boot.config;
+    this.view = view;
+    this.reporter = reporter;
+    this.conversation = conversation;
+    this.microphone = new Microphone(boot.mic, () => view.meters.hide("you"));
+    this.backoff = new Backoff();
+    this.wanted = false; // the user (or autostart) wants a conversation
+    /** @type {Call | null} */
+    this.call = null;
+    /** @type {MediaStream | null} the last call's remote audio */
+    this.remote = null;
+    this.state = "idle";
+    /** @type {Problem | null} the last failure shown */
+    this.problem = null;
+    this.timers = { retry: 0, countdown: 0, idle: 0, wake: 0, rotate: 0, stable: 0 };
+    this.rotateDue = false;
+
+    navigator.mediaDevices?.addEventListener?.("devicechange", () => {
+      if (this.wanted && this.state === "error" && this.problem?.code === "no_mic") this.start();
+    });
+    addEventListener("pagehide", () => this.call?.close());
+  }
+
+  /** The microphone's stream while the page holds one, else null. */
+  get mic() {
+    return this.microphone.stream;
+  }
+
+  start() {
+    this.wanted = true;
+    this.#clearTimers();
+    this.view.showProblem(null);
+    if (!window.isSecureContext || !navigator.mediaDevices?.getUserMedia) {
+      return this.#fail(new Problem("insecure", { retry: false }));
+    }
+    if (!window.RTCPeerConnection) return this.#fail(new Problem("no_webrtc", { retry: false }));
+    this.#connect(); // first: the mic prompt and the offer get going before anything else
+    // Inside the tap: browsers (iOS above all) only start playback from a gesture. The meters'
+    // AudioContext is made once the mic arrives, while the offer is in flight.
+    this.view.playAgent();
+  }
+
+  stop() {
+    this.wanted = false;
+    this.#clearTimers();
+    this.#endCall();
+    this.microphone.release();
+    this.#setMuted(false);
+    this.view.showProblem(null);
+    this.#setState("idle");
+  }
+
+  /** The Start/Stop button: Stop while a conversation is wanted and not stuck on a problem. */
+  toggle() {
+    if (this.wanted && this.state !== "error") this.stop();
+    else this.start();
+  }
+
+  toggleMute() {
+    this.#setMuted(!this.microphone.muted);
+  }
+
+  #setMuted(muted) {
+    this.microphone.setMuted(muted);
+    this.view.showMuted(muted);
+  }
+
+  /** Hang up the current call, if any (a retry tap mid-attempt must not leave one running). */
+  #endCall() {
+    const call = this.call;
+    this.call = null;
+    if (call?.callId) this.reporter.release(call.callId);
+    call?.close();
+  }
+
+  async #connect() {
+    this.#endCall();
+    this.rotateDue = false;
+    this.#setState(this.backoff.attempt ? "reconnecting" : this.mic ? "connecting" : "starting");
+    const early = this.boot.early; // the call boot.js started while the page loaded, used once
+    this.boot.early = null;
+    const mic = this.microphone.track(early?.mic, {
+      wanted: () => this.wanted,
+      onEnded: () => this.wanted && this.#lost(new Problem("no_mic", { retry: false })),
+    });
+    const call = (this.call = new Call({
+      callUrl: this.config.call_url,
+      open: early ? () => early.call : this.boot.openCall,
+      mic,
+      onEvent: (event) => this.call === call && this.#onEvent(event),
+      onTrack: (stream) => this.call === call && this.#onTrack(stream),
+      onEnd: (problem) => this.call === call && call.connectedAt && this.#lost(problem ?? new Problem("dropped")),
+    }));
+    mic.then(() => this.call === call && this.state === "starting" && this.#setState("connecting"), () => {});
+    try {
+      await Promise.all([mic, call.connect()]); // the offer goes out while the mic prompt is open
+    } catch (error) {
+      this.reporter.start();
+      if (this.call !== call) return;
+      call.close();
+      this.call = null;
+      return this.#fail(error instanceof Problem ? error : new Problem("failed", { message: String(error) }));
+    }
+    this.reporter.start();
+    if (this.call !== call) return call.close(); // superseded meanwhile (already hung up)
+    this.view.showMeters(this.mic, this.remote);
+    if (call.callId) this.reporter.claim(call.callId);
+    this.view.showCallUp();
+    this.#setState("listening");
+    this.timers.stable = setTimeout(() => this.backoff.reset(), STABLE_MS);
+    this.timers.rotate = setTimeout(() => (this.rotateDue = true), ROTATE_AFTER_MS);
+    this.#armIdle();
+  }
+
+  #onTrack(stream) {
+    this.view.playAgent(stream);
+    this.remote = stream;
+  }
+
+  #onEvent(event) {
+    const next = this.conversation.handle(event, this.state, this.call?.callId);
+    if (!next) return;
+    if (next === "listening" && this.rotateDue && this.call) {
+      // A quiet moment after the rotation time: hang up and start the next session now.
+      this.rotateDue = false;
+      return this.#lost(new Problem("session_ended"));
+    }
+    this.#setState(next);
+    if (next === "user-speaking" || next === "agent-speaking") this.#armIdle();
+  }
+
+  /** The call (or its microphone) went away after it had connected. */
+  #lost(problem) {
+    const call = this.call;
+    this.#endCall();
+    // A session that reached its end after a good run starts afresh at once; one that dies
+    // right after connecting backs off like any other failure.
+    const lasted = call?.connectedAt && performance.now() - call.connectedAt >= STABLE_MS;
+    if (problem.code === "session_ended" && lasted) this.backoff.reset();
+    this.#fail(problem);
+  }
+
+  #fail(problem) {
+    this.#clearTimers();
+    this.conversation.reset();
+    this.view.showCallDown();
+    if (!this.wanted) return;
+    this.view.showMeters(this.mic, this.call && this.remote);
+    this.problem = problem;
+    const { retry } = explain(problem);
+    this.reporter.send({ type: "error", message: `${problem.code}: ${problem.message}` });
+    this.view.showProblem(problem);
+    if (!retry) {
+      this.microphone.release(); // waiting for the user: the microphone (and its indicator) off
+      return this.#setState("error");
+    }
+    this.view.offerStop();
+    this.#countdown(this.backoff.next(problem.retryAfterMs));
+  }
+
+  #countdown(delayMs) {
+    const due = performance.now() + delayMs;
+    this.#setState("reconnecting");
+    const show = () => this.view.showCountdown(due);
+    show();
+    this.timers.countdown = setInterval(show, 250);
+    this.timers.retry = setTimeout(() => {
+      clearInterval(this.timers.countdown);
+      this.#connect();
+    }, delayMs);
+  }
+
+  /** Hang up after a while with nobody talking; wake on a tap or a voice. */
+  #armIdle() {
+    clearTimeout(this.timers.idle);
+    const seconds = this.config.idle_timeout;
+    if (seconds > 0) this.timers.idle = setTimeout(() => this.#pause(), seconds * 1000);
+  }
+
+  #pause() {
+    if (this.conversation.agentSpeaking || this.state === "user-speaking") return this.#armIdle();
+    this.#endCall();
+    this.#clearTimers();
+    this.view.showCallDown();
+    this.#setState("paused");
+    this.view.showDetail("to save cost — tap Start or just speak");
+    let loudSince = 0;
+    this.timers.wake = setInterval(() => {
+      const loud = this.view.meters.loudness("you") > WAKE_RMS;
+      loudSince = loud ? loudSince || performance.now() : 0;
+      if (loudSince && performance.now() - loudSince > WAKE_MS) this.start();
+    }, 100);
+    this.wanted = false;
+  }
+
+  #setState(state) {
+    this.state = state;
+    this.view.showState(state);
+    this.reporter.send({ type: "state", state });
+  }
+
+  #clearTimers() {
+    clearTimeout(this.timers.retry);
+    clearInterval(this.timers.countdown);
+    clearTimeout(this.timers.idle);
+    clearInterval(this.timers.wake);
+    clearTimeout(this.timers.rotate);
+    clearTimeout(this.timers.stable);
+  }
+}
