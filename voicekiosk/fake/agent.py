@@ -21,13 +21,12 @@ from aiortc import RTCConfiguration, RTCDataChannel, RTCPeerConnection, RTCSessi
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame
 
+from voicekiosk.fake.session import merge, session_object
 from voicekiosk.fake.voice import CLIPS, RATE, Samples, Script, Vad, VoiceTrack, level, load_clip
 from voicekiosk.fake.wire import (
     Response,
-    merge,
     new_id,
     patch_host_addresses,
-    session_object,
     strip_candidates,
     transcription_usage,
     usage,

@@ -19,6 +19,8 @@ from typing import Any, Literal, Protocol
 
 from aiohttp import web
 
+from voicekiosk.fake.session import described
+
 FaultKind = Literal["status", "timeout", "malformed", "close"]
 ENDPOINTS = ("client_secrets", "calls", "hangup")
 
@@ -359,30 +361,6 @@ def check_session(session: Any) -> str | None:
     if turn is not None and turn.get("type") not in ("server_vad", "semantic_vad"):
         return "session.audio.input.turn_detection.type"
     return None
-
-
-def described(session: dict[str, Any]) -> dict[str, Any]:
-    """The session object as OpenAI echoes it back."""
-    audio = session.get("audio", {})
-    return {
-        "type": "realtime",
-        "object": "realtime.session",
-        "id": "sess_" + secrets.token_hex(8),
-        "model": session.get("model", "gpt-realtime"),
-        "output_modalities": ["audio"],
-        "instructions": session.get("instructions", ""),
-        "tools": [],
-        "tool_choice": "auto",
-        "max_output_tokens": "inf",
-        "audio": {
-            "input": {"format": {"type": "audio/pcm", "rate": 24000}, **audio.get("input", {})},
-            "output": {
-                "format": {"type": "audio/pcm", "rate": 24000},
-                "voice": "alloy",
-                **audio.get("output", {}),
-            },
-        },
-    }
 
 
 def _field_text(value: Any) -> str:

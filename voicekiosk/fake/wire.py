@@ -4,24 +4,19 @@ ICE side of a call (which host addresses aioice gathers, which offered candidate
 from __future__ import annotations
 
 import asyncio
-import copy
 import secrets
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import aioice.ice
 
 from voicekiosk import net
-from voicekiosk.fake.server import described
 from voicekiosk.fake.voice import Samples
 
 __all__ = [
     "Response",
-    "merge",
     "new_id",
     "patch_host_addresses",
-    "session_object",
     "strip_candidates",
     "transcription_usage",
     "usage",
@@ -29,8 +24,6 @@ __all__ = [
 ]
 
 LOOPBACK = ("127.0.0.1", "::1")
-TURN_DEFAULTS: dict[str, Any] = {"type": "server_vad", "threshold": 0.5, "prefix_padding_ms": 300}
-TURN_DEFAULTS |= {"idle_timeout_ms": None, "create_response": True, "interrupt_response": True}
 
 
 # -- network ----------------------------------------------------------------------------------
@@ -67,27 +60,6 @@ def strip_candidates(sdp: str) -> tuple[str, int]:
 
 def new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(10)}"
-
-
-def session_object(session: dict[str, Any], silence_ms: int) -> dict[str, Any]:
-    """The session as ``session.created`` shows it: GA shape, server defaults filled in."""
-    obj = described(copy.deepcopy(session))
-    obj.update(expires_at=int(time.time()) + 3600, tracing=None, prompt=None, include=None)
-    audio_in = obj["audio"]["input"]
-    audio_in.setdefault("transcription", None)
-    audio_in.setdefault("noise_reduction", None)
-    audio_in.setdefault("turn_detection", {**TURN_DEFAULTS, "silence_duration_ms": silence_ms})
-    obj["audio"]["output"].setdefault("speed", 1)
-    return obj
-
-
-def merge(base: dict[str, Any], update: dict[str, Any]) -> None:
-    """Update nested dicts in place, as ``session.update`` does."""
-    for key, value in update.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            merge(base[key], value)
-        else:
-            base[key] = value
 
 
 def user_item(item_id: str) -> dict[str, Any]:
