@@ -12,6 +12,11 @@ TURN_DEFAULTS: dict[str, Any] = {"type": "server_vad", "threshold": 0.5, "prefix
 TURN_DEFAULTS |= {"idle_timeout_ms": None, "create_response": True, "interrupt_response": True}
 
 
+def default_session() -> dict[str, Any]:
+    """The session OpenAI assumes when a request gives none."""
+    return {"type": "realtime", "model": "gpt-realtime"}
+
+
 def described(session: dict[str, Any]) -> dict[str, Any]:
     """The session object as OpenAI echoes it back."""
     audio = session.get("audio", {})
