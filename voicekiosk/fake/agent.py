@@ -22,18 +22,9 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame
 
 from voicekiosk.fake.session import merge, session_object
+from voicekiosk.fake.transport import cut_transports, flush, patch_host_addresses, strip_candidates
 from voicekiosk.fake.voice import CLIPS, RATE, Samples, Script, Vad, VoiceTrack, level, load_clip
-from voicekiosk.fake.wire import (
-    Response,
-    new_id,
-    patch_host_addresses,
-    strip_candidates,
-    transcription_usage,
-    usage,
-    user_item,
-)
-
-__all__ = ["AgentAnswerer", "AgentCall", "Script", "patch_host_addresses", "strip_candidates"]
+from voicekiosk.fake.wire import Response, new_id, transcription_usage, usage, user_item
 
 log = logging.getLogger("voicekiosk.fake.agent")
 
@@ -92,7 +83,7 @@ class AgentCall:
             return
         if mode == "error":
             self._error("session_expired", "Your session hit the maximum duration of 60 minutes.")
-            await self._flush()
+            await flush(self.pc, self.channel)
         await self.close()
 
     def send(self, kind: str, **fields: Any) -> None:
@@ -128,21 +119,7 @@ class AgentCall:
         """Go quiet on the wire: no media, no data, no ICE or DTLS, and no goodbye either."""
         self._blackholed = True
         self.voice.stop()
-        transports = [t.sender.transport for t in self.pc.getTransceivers()]
-        if self.pc.sctp is not None:
-            transports.append(self.pc.sctp.transport)
-        for dtls in transports:
-            for protocol in getattr(getattr(dtls.transport, "_connection", None), "_protocols", []):
-                protocol.transport.close()
-
-    async def _flush(self, timeout: float = 1.0) -> None:
-        """Wait (bounded) until what went on the data channel has been sent and acknowledged."""
-        deadline, sctp = time.monotonic() + timeout, self.pc.sctp
-        while time.monotonic() < deadline:
-            queued = self.channel is not None and self.channel.bufferedAmount > 0
-            if not (queued or getattr(sctp, "_outbound_queue", None) or getattr(sctp, "_sent_queue", None)):
-                return
-            await asyncio.sleep(0.01)
+        cut_transports(self.pc)
 
     # -- data channel -----------------------------------------------------------------------
 

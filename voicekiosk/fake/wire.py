@@ -1,5 +1,5 @@
-"""What the fake agent puts on the wire, as pure helpers: GA Realtime event payloads and ids, and the
-ICE side of a call (which host addresses aioice gathers, which offered candidates are let through)."""
+"""What the fake agent says on the ``oai-events`` data channel, as pure helpers: ids and the payloads
+of GA Realtime server events (user items, responses, usage)."""
 
 from __future__ import annotations
 
@@ -8,54 +8,15 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-import aioice.ice
-
-from voicekiosk import net
 from voicekiosk.fake.voice import Samples
 
 __all__ = [
     "Response",
     "new_id",
-    "patch_host_addresses",
-    "strip_candidates",
     "transcription_usage",
     "usage",
     "user_item",
 ]
-
-LOOPBACK = ("127.0.0.1", "::1")
-
-
-# -- network ----------------------------------------------------------------------------------
-
-
-def patch_host_addresses(*, loopback_only: bool) -> None:
-    """Make aioice gather 127.0.0.1 (it leaves loopback out), plus LAN IPv4 unless ``loopback_only``.
-
-    This replaces ``aioice.ice.get_host_addresses`` for the whole process.
-    """
-
-    def host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
-        if loopback_only:
-            return ["127.0.0.1"]
-        return ["127.0.0.1", *(a for a in net.lan_addresses() if ":" not in a and not a.startswith("169.254."))]
-
-    aioice.ice.get_host_addresses = host_addresses
-
-
-def strip_candidates(sdp: str) -> tuple[str, int]:
-    """Drop every ``a=candidate`` line whose address is not loopback; returns the SDP and the count."""
-    kept, dropped = [], 0
-    for line in sdp.splitlines(keepends=True):
-        fields = line.split()
-        if line.startswith("a=candidate:") and (len(fields) < 5 or fields[4] not in LOOPBACK):
-            dropped += 1
-        else:
-            kept.append(line)
-    return "".join(kept), dropped
-
-
-# -- event payloads ---------------------------------------------------------------------------
 
 
 def new_id(prefix: str) -> str:
