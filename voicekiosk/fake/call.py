@@ -20,7 +20,7 @@ from av import AudioFrame
 from voicekiosk.fake.session import merge, session_object
 from voicekiosk.fake.transport import cut_transports, flush
 from voicekiosk.fake.voice import RATE, Samples, Script, Vad, VoiceTrack, level
-from voicekiosk.fake.wire import Response, new_id, transcription_usage, usage, user_item
+from voicekiosk.fake.wire import Response, new_id, transcription_usage, user_item
 
 log = logging.getLogger("voicekiosk.fake.agent")
 
@@ -251,7 +251,7 @@ class AgentCall:
         self.response.task = self._spawn(self._speak(self.response))
 
     async def _speak(self, resp: Response) -> None:
-        self.send("response.created", response=self._response_object(resp, "in_progress"))
+        self.send("response.created", response=resp.payload("in_progress", **self._response_context()))
         self.send("response.output_item.added", response_id=resp.id, output_index=0, item=resp.item("in_progress", []))
         self.send("response.content_part.added", **resp.where(), part={"type": "output_audio", "transcript": ""})
         done = self.voice.play(resp.clip)
@@ -279,20 +279,11 @@ class AgentCall:
             self.send("output_audio_buffer.stopped", response_id=resp.id)
 
     def _finish(self, resp: Response, played_s: float, cancelled: str | None = None) -> None:
-        """The closing events of a response, completed or (with a reason) cancelled."""
+        """Send the closing events of a response, completed or (with a reason) cancelled."""
         self.response, self._last_item = None, resp.item_id
-        transcript = "".join(resp.spoken).strip() if cancelled else resp.text
-        part = {"type": "output_audio", "transcript": transcript}
-        self.send("response.output_audio_transcript.done", **resp.where(), transcript=transcript)
-        self.send("response.content_part.done", **resp.where(), part=part)
-        item = resp.item("incomplete" if cancelled else "completed", [part])
-        self.send("response.output_item.done", response_id=resp.id, output_index=0, item=item)
-        details = {"type": "cancelled", "reason": cancelled} if cancelled else None
-        spent = usage(resp.heard_s, len(transcript.split()), played_s, resp.turn)
-        status = "cancelled" if cancelled else "completed"
-        obj = self._response_object(resp, status, status_details=details, output=[item], usage=spent)
-        self.send("response.done", response=obj)
+        for kind, fields in resp.closing(played_s, cancelled, **self._response_context()):
+            self.send(kind, **fields)
 
-    def _response_object(self, resp: Response, status: str, **extra: Any) -> dict[str, Any]:
-        voice = self.session["audio"]["output"]["voice"]
-        return resp.payload(status, voice=voice, conversation=self._conversation, **extra)
+    def _response_context(self) -> dict[str, Any]:
+        """What a response object shows of its call: the session's voice (as now) and the conversation."""
+        return {"voice": self.session["audio"]["output"]["voice"], "conversation": self._conversation}

@@ -84,3 +84,22 @@ class Response:
         obj: dict[str, Any] = {"object": "realtime.response", "id": self.id, "status": status, "output": []}
         obj |= {"conversation_id": conversation, "output_modalities": ["audio"], "max_output_tokens": "inf"}
         return obj | {"status_details": None, "audio": audio, "usage": None, "metadata": None, **extra}
+
+    def closing(
+        self, played_s: float, cancelled: str | None, *, voice: Any, conversation: str
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """The events (type, fields) that end this response, completed or (with a reason) cancelled."""
+        transcript = "".join(self.spoken).strip() if cancelled else self.text
+        part = {"type": "output_audio", "transcript": transcript}
+        item = self.item("incomplete" if cancelled else "completed", [part])
+        details = {"type": "cancelled", "reason": cancelled} if cancelled else None
+        spent = usage(self.heard_s, len(transcript.split()), played_s, self.turn)
+        status = "cancelled" if cancelled else "completed"
+        extra = {"status_details": details, "output": [item], "usage": spent}
+        done = self.payload(status, voice=voice, conversation=conversation, **extra)
+        return [
+            ("response.output_audio_transcript.done", {**self.where(), "transcript": transcript}),
+            ("response.content_part.done", {**self.where(), "part": part}),
+            ("response.output_item.done", {"response_id": self.id, "output_index": 0, "item": item}),
+            ("response.done", {"response": done}),
+        ]
