@@ -9,7 +9,7 @@ import logging
 import pytest
 
 from tests.conftest import REAL_KEY, free_port
-from voicekiosk.fake.server import CannedAnswerer
+from voicekiosk.fake.answerers import CannedAnswerer
 from voicekiosk.web.appkeys import SETTINGS
 
 OFFER = "v=0\r\no=- 42 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"

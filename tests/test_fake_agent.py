@@ -17,9 +17,10 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame
 
 from tests.audio import speech_spans
-from voicekiosk.fake.agent import AgentAnswerer, Script, patch_host_addresses, strip_candidates
+from voicekiosk.fake.agent import AgentAnswerer
 from voicekiosk.fake.server import FakeOpenAI
-from voicekiosk.fake.voice import Vad, VoiceTrack, level, load_clip
+from voicekiosk.fake.transport import patch_host_addresses, strip_candidates
+from voicekiosk.fake.voice import Script, Vad, VoiceTrack, level, load_clip
 
 LOUD = 0.01  # RMS of received agent speech is ~0.1; Opus-coded silence is ~0
 SESSION = {"type": "realtime", "model": "gpt-realtime", "audio": {"output": {"voice": "marin"}}}

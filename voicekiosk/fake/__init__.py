@@ -1,7 +1,7 @@
-"""A fake OpenAI Realtime side: REST endpoints (``server``) and, with aiortc, a talking peer."""
+"""A fake OpenAI Realtime side: the REST API (``FakeOpenAI``) and, with aiortc, a talking peer (``agent``)."""
 
 from __future__ import annotations
 
-from voicekiosk.fake.server import CannedAnswerer, FakeOpenAI, Fault
+from voicekiosk.fake.server import FakeOpenAI
 
-__all__ = ["CannedAnswerer", "FakeOpenAI", "Fault"]
+__all__ = ["FakeOpenAI"]

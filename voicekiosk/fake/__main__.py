@@ -13,7 +13,8 @@ import signal
 
 from aiohttp import web
 
-from voicekiosk.fake.server import CannedAnswerer, FakeOpenAI
+from voicekiosk.fake.answerers import CannedAnswerer
+from voicekiosk.fake.server import FakeOpenAI
 
 
 async def main(port: int, agent: bool, latency_ms: float) -> None:

@@ -15,58 +15,14 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any
 
 from aiohttp import web
 
-FaultKind = Literal["status", "timeout", "malformed", "close"]
-ENDPOINTS = ("client_secrets", "calls", "hangup")
-
-
-class Answerer(Protocol):
-    """Turns an SDP offer into an answer for a new call; the real media side of the fake."""
-
-    async def answer(self, call_id: str, offer: str, session: dict[str, Any]) -> str: ...
-
-    async def hang_up(self, call_id: str) -> bool: ...
-
-    async def close(self) -> None: ...
-
-
-class CannedAnswerer:
-    """Answers every offer with a fixed SDP and no media: enough for broker tests and benches."""
-
-    SDP = (
-        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\n"
-        "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=setup:active\r\n"
-        "a=rtpmap:111 opus/48000/2\r\na=sendrecv\r\n"
-    )
-
-    def __init__(self) -> None:
-        self.calls: set[str] = set()
-
-    async def answer(self, call_id: str, offer: str, session: dict[str, Any]) -> str:
-        self.calls.add(call_id)
-        return self.SDP
-
-    async def hang_up(self, call_id: str) -> bool:
-        if call_id not in self.calls:
-            return False
-        self.calls.discard(call_id)
-        return True
-
-    async def close(self) -> None:
-        self.calls.clear()
-
-
-@dataclass
-class Fault:
-    endpoint: str  # one of ENDPOINTS, or "*"
-    kind: FaultKind = "status"
-    status: int = 500
-    code: str = "server_error"
-    retry_after: int | None = None
-    times: int | None = None  # None: until cleared
+from voicekiosk.fake.answerers import Answerer, CannedAnswerer
+from voicekiosk.fake.checks import beta_disabled, check_expires, check_session, error, form_fields, json_body
+from voicekiosk.fake.faults import Fault, FaultKind, injected
+from voicekiosk.fake.session import default_session, described
 
 
 @dataclass
@@ -152,30 +108,10 @@ class FakeOpenAI:
         self.requests.append(Recorded(endpoint, request.method, request.path, headers, body))
 
     async def _fault(self, endpoint: str, request: web.Request) -> web.Response | None:
-        for fault in self.faults:
-            if fault.endpoint not in (endpoint, "*"):
-                continue
-            if fault.times is not None:
-                fault.times -= 1
-                if fault.times <= 0:
-                    self.faults.remove(fault)
-            if fault.kind == "timeout":
-                await asyncio.sleep(3600)
-            if fault.kind == "close":
-                if request.transport:
-                    request.transport.close()
-                raise ConnectionResetError("fault: connection closed")
-            if fault.kind == "malformed":
-                ctype = "application/sdp" if endpoint == "calls" else "application/json"
-                return web.Response(status=201 if endpoint == "calls" else 200, text="<html>oops", content_type=ctype)
-            headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
-            # Real OpenAI messages can echo a masked key; the broker must never forward them.
-            message = f"Injected fault. Incorrect API key provided: {self.api_key[:3]}****{self.api_key[-4:]}."
-            return error(fault.status, fault.code, message, headers=headers)
-        return None
+        return await injected(self.faults, endpoint, request, self.api_key)
 
     def _auth(self, request: web.Request, *, ephemeral_ok: bool = False) -> web.Response | None:
-        token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        token = _token(request)
         if token == self.api_key:
             return None
         if ephemeral_ok and token in self.keys and self.keys[token][0] > time.time():
@@ -185,7 +121,7 @@ class FakeOpenAI:
     # -- endpoints --------------------------------------------------------------------------
 
     async def _client_secrets(self, request: web.Request) -> web.StreamResponse:
-        body = await _json_body(request)
+        body = await json_body(request)
         self._record("client_secrets", request, body)
         if (denied := self._auth(request)) or (denied := await self._fault("client_secrets", request)):
             return denied
@@ -193,17 +129,9 @@ class FakeOpenAI:
             return beta_disabled()
         if not isinstance(body, dict):
             return error(400, "invalid_json", "We could not parse the JSON body of your request.")
-        session = body.get("session", {"type": "realtime", "model": "gpt-realtime"})
-        problem = check_session(session)
+        session = body.get("session", default_session())
         expires = body.get("expires_after", {"anchor": "created_at", "seconds": 600})
-        if not problem and (
-            not isinstance(expires, dict)
-            or expires.get("anchor") != "created_at"
-            or not isinstance(expires.get("seconds"), int)
-            or not 10 <= expires["seconds"] <= 7200
-        ):
-            problem = "expires_after"
-        if problem:
+        if problem := check_session(session) or check_expires(expires):
             return error(400, "invalid_value", f"Invalid value for '{problem}'.", param=problem)
         value = "ek_" + secrets.token_hex(16)
         expires_at = int(time.time()) + int(expires["seconds"])
@@ -214,7 +142,7 @@ class FakeOpenAI:
         if "model" in request.query:
             return beta_disabled()
         if request.content_type == "multipart/form-data":
-            form = {k: _field_text(v) for k, v in (await request.post()).items()}
+            form = await form_fields(request)
             self._record("calls", request, form)
             if denied := self._auth(request):
                 return denied
@@ -230,8 +158,8 @@ class FakeOpenAI:
             self._record("calls", request, offer)
             if denied := self._auth(request, ephemeral_ok=True):
                 return denied
-            token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-            session = self.keys[token][1] if token in self.keys else {"type": "realtime", "model": "gpt-realtime"}
+            token = _token(request)
+            session = self.keys[token][1] if token in self.keys else default_session()
         else:
             self._record("calls", request, None)
             return error(400, "invalid_content_type", "Send application/sdp or multipart/form-data.")
@@ -277,7 +205,7 @@ class FakeOpenAI:
 
     async def _set_faults(self, request: web.Request) -> web.Response:
         """``{"latency_ms": 150, "faults": [{"endpoint": "calls", "status": 429}, ...]}``."""
-        body = await _json_body(request)
+        body = await json_body(request)
         if not isinstance(body, dict):
             return error(400, "invalid_json", "Expected a JSON object.")
         if "latency_ms" in body:
@@ -291,7 +219,7 @@ class FakeOpenAI:
 
     async def _say(self, request: web.Request) -> web.Response:
         """``{"seconds": 12}``: the newest call talks that long (benchmarks)."""
-        body = await _json_body(request)
+        body = await json_body(request)
         say = getattr(self.answerer, "say", None)
         seconds = body.get("seconds", 10) if isinstance(body, dict) else None
         if say is None or not isinstance(seconds, int | float) or not 0 < seconds <= 600:
@@ -313,7 +241,7 @@ class FakeOpenAI:
         drop = getattr(self.answerer, "drop", None)
         if drop is None:
             return error(404, "not_supported", "This answerer has no media to drop.")
-        body = await _json_body(request)
+        body = await json_body(request)
         if not isinstance(body, dict) or body.get("mode", "close") not in ("close", "error", "blackhole"):
             return error(400, "invalid_value", "Expected {'call_id'?, 'mode': 'close' | 'error' | 'blackhole'}.")
         dropped = await drop(body.get("call_id"), body.get("mode", "close"))
@@ -322,77 +250,5 @@ class FakeOpenAI:
         return web.json_response({"call_id": dropped, "mode": body.get("mode", "close")})
 
 
-def error(
-    status: int, code: str, message: str, *, param: str | None = None, headers: dict[str, str] | None = None
-) -> web.Response:
-    kind = "invalid_request_error" if status < 500 else "server_error"
-    body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
-    return web.json_response(body, status=status, headers=headers)
-
-
-def beta_disabled() -> web.Response:
-    return error(
-        400,
-        "beta_api_shape_disabled",
-        "The Realtime Beta API is no longer supported. Please use /v1/realtime for the GA API.",
-    )
-
-
-def check_session(session: Any) -> str | None:
-    """The first field of a GA session object that OpenAI would refuse, or None."""
-    if not isinstance(session, dict):
-        return "session"
-    if session.get("type") != "realtime":
-        return "session.type"
-    if not isinstance(session.get("model"), str):
-        return "session.model"
-    for flat in ("voice", "modalities", "input_audio_transcription", "turn_detection", "temperature"):
-        if flat in session:
-            return f"session.{flat}"  # a beta (flat) field
-    audio = session.get("audio", {})
-    if not isinstance(audio, dict) or set(audio) - {"input", "output"}:
-        return "session.audio"
-    voice = audio.get("output", {}).get("voice")
-    if voice is not None and not isinstance(voice, str):
-        return "session.audio.output.voice"
-    turn = audio.get("input", {}).get("turn_detection")
-    if turn is not None and turn.get("type") not in ("server_vad", "semantic_vad"):
-        return "session.audio.input.turn_detection.type"
-    return None
-
-
-def described(session: dict[str, Any]) -> dict[str, Any]:
-    """The session object as OpenAI echoes it back."""
-    audio = session.get("audio", {})
-    return {
-        "type": "realtime",
-        "object": "realtime.session",
-        "id": "sess_" + secrets.token_hex(8),
-        "model": session.get("model", "gpt-realtime"),
-        "output_modalities": ["audio"],
-        "instructions": session.get("instructions", ""),
-        "tools": [],
-        "tool_choice": "auto",
-        "max_output_tokens": "inf",
-        "audio": {
-            "input": {"format": {"type": "audio/pcm", "rate": 24000}, **audio.get("input", {})},
-            "output": {
-                "format": {"type": "audio/pcm", "rate": 24000},
-                "voice": "alloy",
-                **audio.get("output", {}),
-            },
-        },
-    }
-
-
-def _field_text(value: Any) -> str:
-    if isinstance(value, web.FileField):
-        value = value.file.read()
-    return value.decode("utf-8", "replace") if isinstance(value, bytes | bytearray) else str(value)
-
-
-async def _json_body(request: web.Request) -> Any:
-    try:
-        return await request.json()
-    except ValueError:
-        return None
+def _token(request: web.Request) -> str:
+    return request.headers.get("Authorization", "").removeprefix("Bearer ").strip()

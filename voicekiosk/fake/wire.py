@@ -1,93 +1,26 @@
-"""What the fake agent puts on the wire, as pure helpers: GA Realtime event payloads and ids, and the
-ICE side of a call (which host addresses aioice gathers, which offered candidates are let through)."""
+"""What the fake agent says on the ``oai-events`` data channel, as pure helpers: ids and the payloads
+of GA Realtime server events (user items, responses, usage)."""
 
 from __future__ import annotations
 
 import asyncio
-import copy
 import secrets
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import aioice.ice
-
-from voicekiosk import net
-from voicekiosk.fake.server import described
 from voicekiosk.fake.voice import Samples
 
 __all__ = [
     "Response",
-    "merge",
     "new_id",
-    "patch_host_addresses",
-    "session_object",
-    "strip_candidates",
     "transcription_usage",
     "usage",
     "user_item",
 ]
 
-LOOPBACK = ("127.0.0.1", "::1")
-TURN_DEFAULTS: dict[str, Any] = {"type": "server_vad", "threshold": 0.5, "prefix_padding_ms": 300}
-TURN_DEFAULTS |= {"idle_timeout_ms": None, "create_response": True, "interrupt_response": True}
-
-
-# -- network ----------------------------------------------------------------------------------
-
-
-def patch_host_addresses(*, loopback_only: bool) -> None:
-    """Make aioice gather 127.0.0.1 (it leaves loopback out), plus LAN IPv4 unless ``loopback_only``.
-
-    This replaces ``aioice.ice.get_host_addresses`` for the whole process.
-    """
-
-    def host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
-        if loopback_only:
-            return ["127.0.0.1"]
-        return ["127.0.0.1", *(a for a in net.lan_addresses() if ":" not in a and not a.startswith("169.254."))]
-
-    aioice.ice.get_host_addresses = host_addresses
-
-
-def strip_candidates(sdp: str) -> tuple[str, int]:
-    """Drop every ``a=candidate`` line whose address is not loopback; returns the SDP and the count."""
-    kept, dropped = [], 0
-    for line in sdp.splitlines(keepends=True):
-        fields = line.split()
-        if line.startswith("a=candidate:") and (len(fields) < 5 or fields[4] not in LOOPBACK):
-            dropped += 1
-        else:
-            kept.append(line)
-    return "".join(kept), dropped
-
-
-# -- event payloads ---------------------------------------------------------------------------
-
 
 def new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(10)}"
-
-
-def session_object(session: dict[str, Any], silence_ms: int) -> dict[str, Any]:
-    """The session as ``session.created`` shows it: GA shape, server defaults filled in."""
-    obj = described(copy.deepcopy(session))
-    obj.update(expires_at=int(time.time()) + 3600, tracing=None, prompt=None, include=None)
-    audio_in = obj["audio"]["input"]
-    audio_in.setdefault("transcription", None)
-    audio_in.setdefault("noise_reduction", None)
-    audio_in.setdefault("turn_detection", {**TURN_DEFAULTS, "silence_duration_ms": silence_ms})
-    obj["audio"]["output"].setdefault("speed", 1)
-    return obj
-
-
-def merge(base: dict[str, Any], update: dict[str, Any]) -> None:
-    """Update nested dicts in place, as ``session.update`` does."""
-    for key, value in update.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            merge(base[key], value)
-        else:
-            base[key] = value
 
 
 def user_item(item_id: str) -> dict[str, Any]:
@@ -151,3 +84,22 @@ class Response:
         obj: dict[str, Any] = {"object": "realtime.response", "id": self.id, "status": status, "output": []}
         obj |= {"conversation_id": conversation, "output_modalities": ["audio"], "max_output_tokens": "inf"}
         return obj | {"status_details": None, "audio": audio, "usage": None, "metadata": None, **extra}
+
+    def closing(
+        self, played_s: float, cancelled: str | None, *, voice: Any, conversation: str
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """The events (type, fields) that end this response, completed or (with a reason) cancelled."""
+        transcript = "".join(self.spoken).strip() if cancelled else self.text
+        part = {"type": "output_audio", "transcript": transcript}
+        item = self.item("incomplete" if cancelled else "completed", [part])
+        details = {"type": "cancelled", "reason": cancelled} if cancelled else None
+        spent = usage(self.heard_s, len(transcript.split()), played_s, self.turn)
+        status = "cancelled" if cancelled else "completed"
+        extra = {"status_details": details, "output": [item], "usage": spent}
+        done = self.payload(status, voice=voice, conversation=conversation, **extra)
+        return [
+            ("response.output_audio_transcript.done", {**self.where(), "transcript": transcript}),
+            ("response.content_part.done", {**self.where(), "part": part}),
+            ("response.output_item.done", {"response_id": self.id, "output_index": 0, "item": item}),
+            ("response.done", {"response": done}),
+        ]

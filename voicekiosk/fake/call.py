@@ -1,0 +1,289 @@
+"""One call of the fake agent: its aiortc peer, the GA events on its ``oai-events`` data channel, the
+VAD that finds the caller's turns (by level only, no speech recognition), and the replies it speaks,
+barge-in included."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any, Literal, Protocol
+
+from aiortc import RTCDataChannel, RTCPeerConnection
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from av import AudioFrame
+
+from voicekiosk.fake.session import merge, session_object
+from voicekiosk.fake.transport import cut_transports, flush
+from voicekiosk.fake.voice import RATE, Samples, Script, Vad, VoiceTrack, level
+from voicekiosk.fake.wire import Response, new_id, transcription_usage, user_item
+
+log = logging.getLogger("voicekiosk.fake.agent")
+
+DropMode = Literal["close", "error", "blackhole"]
+
+
+class Owner(Protocol):
+    """What a call asks of the answerer that owns it."""
+
+    vad_threshold: float
+    silence_ms: int
+    script: Script
+
+    def reply(self, turn: int) -> tuple[str, Samples]: ...
+
+    def reap(self, call: AgentCall) -> None: ...
+
+
+class AgentCall:
+    """One call: its peer connection, data channel, VAD and the response being spoken."""
+
+    def __init__(self, call_id: str, pc: RTCPeerConnection, session: dict[str, Any], owner: Owner):
+        self.call_id = call_id
+        self.pc = pc
+        self.session = session_object(session, owner.silence_ms)
+        self.voice = VoiceTrack()
+        self.vad = Vad(owner.vad_threshold, owner.silence_ms)
+        self.events: list[tuple[float, str, str]] = []  # (monotonic, "in" | "out", event type)
+        self.barge_ins: list[float] = []  # when the VAD cut the agent's audio
+        self.channel: RTCDataChannel | None = None
+        self.response: Response | None = None
+        self.closed = False
+        self._owner = owner
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._turns, self._heard = itertools.count(), itertools.count()
+        self._conversation = new_id("conv")
+        self._last_item: str | None = None
+        self._speech_item = ""
+        self._blackholed = False
+        self._configure()
+        pc.on("datachannel", self._on_datachannel)
+        pc.on("track", self._on_track)
+        pc.on("connectionstatechange", self._on_state)
+
+    @property
+    def turn_detection(self) -> dict[str, Any] | None:
+        turn: dict[str, Any] | None = self.session["audio"]["input"].get("turn_detection")
+        return turn
+
+    async def close(self) -> None:
+        if self.closed:
+            return
+        self.closed, self.response = True, None
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self.voice.stop()
+        await self.pc.close()
+
+    async def drop(self, mode: DropMode) -> None:
+        if mode == "blackhole":
+            self._blackhole()
+            return
+        if mode == "error":
+            self._error("session_expired", "Your session hit the maximum duration of 60 minutes.")
+            await flush(self.pc, self.channel)
+        await self.close()
+
+    def send(self, kind: str, **fields: Any) -> None:
+        if self._blackholed or self.channel is None or self.channel.readyState != "open":
+            return
+        self.channel.send(json.dumps({"type": kind, "event_id": new_id("event"), **fields}))
+        self.events.append((time.monotonic(), "out", kind))
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.create_task(coro)
+        if self.closed:
+            task.cancel()
+        self._tasks.add(task)
+        task.add_done_callback(self._reap)
+        return task
+
+    def _reap(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()):
+            log.error("fake agent task failed on %s", self.call_id, exc_info=exc)
+
+    def _configure(self) -> None:
+        turn = self.turn_detection or {}
+        self.vad.silence_ms = int(turn.get("silence_duration_ms", self._owner.silence_ms))
+
+    def _on_state(self) -> None:
+        if self.pc.connectionState in ("failed", "closed") and not self.closed:
+            self._owner.reap(self)
+
+    def _blackhole(self) -> None:
+        """Go quiet on the wire: no media, no data, no ICE or DTLS, and no goodbye either."""
+        self._blackholed = True
+        self.voice.stop()
+        cut_transports(self.pc)
+
+    # -- data channel -----------------------------------------------------------------------
+
+    def _on_datachannel(self, channel: RTCDataChannel) -> None:
+        if channel.label != "oai-events":
+            return
+        self.channel = channel
+        channel.on("message", self._on_message)
+        if channel.readyState == "open":
+            self.send("session.created", session=self.session)
+        else:
+            channel.on("open", lambda: self.send("session.created", session=self.session))
+
+    def _on_message(self, message: str | bytes) -> None:
+        try:
+            event = json.loads(message)
+        except ValueError:
+            event = None
+        kind = event.get("type") if isinstance(event, dict) else None
+        self.events.append((time.monotonic(), "in", kind if isinstance(kind, str) else "invalid"))
+        if not isinstance(event, dict) or not isinstance(kind, str):
+            self._error("invalid_event", "The event must be a JSON object with a 'type' field.")
+            return
+        handlers: dict[str, Callable[[dict[str, Any]], None]] = {
+            "session.update": self._session_update,
+            "response.create": self._response_create,
+            "response.cancel": self._response_cancel,
+            "output_audio_buffer.clear": self._output_clear,
+            "input_audio_buffer.clear": lambda e: self.send("input_audio_buffer.cleared"),
+        }
+        if (handler := handlers.get(kind)) is None:
+            message = f"Invalid value: '{kind}'. Supported values are: {', '.join(sorted(handlers))}."
+            self._error("invalid_event", message, param="type", event_id=event.get("event_id"))
+        else:
+            handler(event)
+
+    def _error(self, code: str, message: str, *, param: str | None = None, event_id: Any = None) -> None:
+        error = {"type": "invalid_request_error", "code": code, "message": message, "param": param}
+        self.send("error", error={**error, "event_id": event_id})
+
+    def _session_update(self, event: dict[str, Any]) -> None:
+        if not isinstance(update := event.get("session"), dict):
+            message = "Missing required parameter: 'session'."
+            self._error("missing_required_parameter", message, param="session", event_id=event.get("event_id"))
+            return
+        merge(self.session, {k: v for k, v in update.items() if k not in ("type", "model")})
+        self._configure()
+        self.send("session.updated", session=self.session)
+
+    def _response_create(self, event: dict[str, Any]) -> None:
+        if self.response is None:
+            self._start_response(heard_s=0.0)
+            return
+        message = f"Conversation already has an active response in progress: {self.response.id}."
+        self._error("conversation_already_has_active_response", message, event_id=event.get("event_id"))
+
+    def _response_cancel(self, event: dict[str, Any]) -> None:
+        if self.response is not None:
+            self._interrupt("client_cancelled", cleared=False)
+            return
+        message = "Cancellation failed: no active response found"
+        self._error("response_cancel_not_active", message, event_id=event.get("event_id"))
+
+    def _output_clear(self, event: dict[str, Any]) -> None:
+        # The fake makes its audio in real time, so clearing the buffer also ends the response.
+        if self.response is not None:
+            self._interrupt("client_cancelled", cleared=True)
+        else:
+            self.voice.cut()
+            self.send("output_audio_buffer.cleared")
+
+    # -- listening --------------------------------------------------------------------------
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        if track.kind == "audio":
+            self._spawn(self._listen(track))
+
+    async def _listen(self, track: MediaStreamTrack) -> None:
+        with contextlib.suppress(MediaStreamError):
+            while True:
+                frame = await track.recv()
+                if not isinstance(frame, AudioFrame):
+                    continue
+                edge = self.vad.feed(level(frame.to_ndarray()), round(1000 * frame.samples / frame.sample_rate))
+                if edge == "start" and self.turn_detection is not None:
+                    self._speech_started()
+                elif edge == "stop" and self.turn_detection is not None:
+                    self._speech_stopped()
+
+    def _speech_started(self) -> None:
+        barge_in = self.response is not None and (self.turn_detection or {}).get("interrupt_response", True)
+        if barge_in:
+            self.voice.cut()  # first, so that the very next 20 ms frame is silence
+            self.barge_ins.append(time.monotonic())
+        self._speech_item = new_id("item")
+        start_ms = self.vad.speech_start_ms
+        self.send("input_audio_buffer.speech_started", audio_start_ms=start_ms, item_id=self._speech_item)
+        if barge_in:
+            self._interrupt("turn_detected", cleared=True)
+
+    def _speech_stopped(self) -> None:
+        item_id, previous = self._speech_item, self._last_item
+        self._last_item = item_id
+        self.send("input_audio_buffer.speech_stopped", audio_end_ms=self.vad.speech_end_ms, item_id=item_id)
+        self.send("input_audio_buffer.committed", previous_item_id=previous, item_id=item_id)
+        self.send("conversation.item.added", previous_item_id=previous, item=user_item(item_id))
+        self._spawn(self._after_turn(item_id, (self.vad.speech_end_ms - self.vad.speech_start_ms) / 1000))
+
+    async def _after_turn(self, item_id: str, heard_s: float) -> None:
+        await asyncio.sleep(0.15)
+        heard = self._owner.script.user_transcripts
+        transcript = heard[next(self._heard) % len(heard)] if heard else f"({heard_s:.1f} s of speech)"
+        spent = transcription_usage(heard_s, transcript)
+        kind = "conversation.item.input_audio_transcription.completed"
+        self.send(kind, item_id=item_id, content_index=0, transcript=transcript, usage=spent)
+        if (self.turn_detection or {}).get("create_response", True) and self.response is None:
+            self._start_response(heard_s)
+
+    # -- speaking ---------------------------------------------------------------------------
+
+    def _start_response(self, heard_s: float) -> None:
+        turn = next(self._turns)
+        text, clip = self._owner.reply(turn)
+        self.response = Response(new_id("resp"), new_id("item"), text, clip, heard_s, turn)
+        self.response.task = self._spawn(self._speak(self.response))
+
+    async def _speak(self, resp: Response) -> None:
+        self.send("response.created", response=resp.payload("in_progress", **self._response_context()))
+        self.send("response.output_item.added", response_id=resp.id, output_index=0, item=resp.item("in_progress", []))
+        self.send("response.content_part.added", **resp.where(), part={"type": "output_audio", "transcript": ""})
+        done = self.voice.play(resp.clip)
+        self.send("output_audio_buffer.started", response_id=resp.id)
+        words, seconds, start = resp.text.split(), len(resp.clip) / RATE, time.monotonic()
+        for i, word in enumerate(words):
+            await asyncio.sleep(start + seconds * i / len(words) - time.monotonic())
+            resp.spoken.append(word if i == len(words) - 1 else word + " ")
+            self.send("response.output_audio_transcript.delta", **resp.where(), delta=resp.spoken[-1])
+        await done.wait()
+        if self.response is resp:
+            self._finish(resp, seconds)
+            self.send("output_audio_buffer.stopped", response_id=resp.id)
+
+    def _interrupt(self, reason: str, *, cleared: bool) -> None:
+        if (resp := self.response) is None:
+            return
+        played = self.voice.cut()
+        if resp.task is not None:
+            resp.task.cancel()
+        if cleared:
+            self.send("output_audio_buffer.cleared", response_id=resp.id)
+        self._finish(resp, played, reason)
+        if not cleared:
+            self.send("output_audio_buffer.stopped", response_id=resp.id)
+
+    def _finish(self, resp: Response, played_s: float, cancelled: str | None = None) -> None:
+        """Send the closing events of a response, completed or (with a reason) cancelled."""
+        self.response, self._last_item = None, resp.item_id
+        for kind, fields in resp.closing(played_s, cancelled, **self._response_context()):
+            self.send(kind, **fields)
+
+    def _response_context(self) -> dict[str, Any]:
+        """What a response object shows of its call: the session's voice (as now) and the conversation."""
+        return {"voice": self.session["audio"]["output"]["voice"], "conversation": self._conversation}
