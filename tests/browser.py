@@ -6,15 +6,17 @@ tests and ``make bench``.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
-import time
-from collections.abc import Awaitable, Callable
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+import pytest
+
+from tests.helpers import wait_for
 
 CHROMIUM = Path(os.environ.get("VOICEKIOSK_TEST_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -27,6 +29,20 @@ _FALLBACK_DISABLED = (
     "HttpsFirstBalancedModeAutoEnable,LensOverlay,MediaRouter,PaintHolding,ThirdPartyStoragePartitioning,"
     "AvoidCorsURLLoaderRestartOnRedirect,OptimizationHints,NetworkTimeServiceQuerying,AimEnabled,PreconnectToSearch"
 )
+
+
+def require_isolated_browser() -> None:
+    """Skip (fail, in CI) unless Chromium is here and loopback is the only network."""
+    problem = None
+    if not CHROMIUM.exists():
+        problem = f"{CHROMIUM} is missing (sudo apt-get install chromium)"
+    elif [name for _, name in socket.if_nameindex() if name != "lo"]:
+        # Outside a private namespace Chromium would gather (and try) this machine's LAN addresses.
+        problem = "browser tests run only where loopback is the only network: use `make test`"
+    if problem:
+        if os.environ.get("CI"):
+            pytest.fail(problem)
+        pytest.skip(problem)
 
 
 def playwright_disabled_features() -> str:
@@ -159,20 +175,6 @@ async def open_page(context: Any, url: str, *, probe: bool = True) -> tuple[Any,
     return page, watch
 
 
-async def wait_for(
-    check: Callable[[], Awaitable[Any]], *, timeout: float = 15.0, interval: float = 0.05, what: str = "condition"
-) -> Any:
-    """Poll ``check`` until it returns something truthy, for at most ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {last!r})")
-
-
 async def state(page: Any) -> str:
     return str(await page.evaluate("document.querySelector('main').dataset.state"))
 
@@ -190,6 +192,15 @@ async def wait_state(page: Any, *states: str, timeout: float = 15.0) -> str:
         return str(await wait_for(check, timeout=timeout, what=f"state in {states}"))
     except AssertionError as exc:
         raise AssertionError(f"{exc}; states seen: {seen}") from None
+
+
+async def problem_title(page: Any) -> str:
+    """The title of the problem the page shows ('' when it shows none)."""
+    return str(
+        await page.evaluate(
+            "document.getElementById('problem').hidden ? '' : document.getElementById('problem-title').textContent"
+        )
+    )
 
 
 async def audio_energy(page: Any) -> float:

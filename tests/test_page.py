@@ -7,19 +7,16 @@ tests/artifacts/mic.wav: silence, "Hello there, I would like to visit the museum
 
 from __future__ import annotations
 
-import asyncio
 import bisect
-import dataclasses
 import logging
 
 import pytest
 
-from tests.browser import ARTIFACTS, audio_energy, ice_addresses, open_page, wait_for, wait_state
-from tests.conftest import REAL_KEY
+from tests.browser import ARTIFACTS, audio_energy, ice_addresses, open_page, problem_title, wait_state
+from tests.helpers import REAL_KEY, wait_for
 from voicekiosk.fake import FakeOpenAI
 from voicekiosk.fake.agent import AgentAnswerer
 from voicekiosk.fake.voice import Script
-from voicekiosk.web.app import create_app
 from voicekiosk.web.appkeys import CALLS
 
 pytestmark = pytest.mark.browser
@@ -40,12 +37,11 @@ def fake(answerer: AgentAnswerer) -> FakeOpenAI:
 
 
 @pytest.fixture
-def serve_page(aiohttp_server, https_settings):
-    """Start our app over HTTPS (settings overridable) and give the page URL with ?autostart."""
+def serve_page(serve_app):
+    """Serve our app over HTTPS (settings overridable) and give the page URL with ?autostart."""
 
     async def start(**overrides) -> str:
-        settings = dataclasses.replace(https_settings.settings, **overrides)
-        server = await aiohttp_server(create_app(settings), ssl=https_settings.context)
+        server = await serve_app(https=True, **overrides)
         start.app = server.app  # for tests that look inside
         return str(server.make_url("/?autostart"))
 
@@ -76,7 +72,7 @@ async def test_the_agent_talks_and_both_captions_appear(chromium, serve_page, fa
     assert watch.foreign_urls() == []
     assert watch.errors == []
     # The terminal shows the conversation and what it cost, as the page reported it.
-    await wait_for(lambda: _async("usage rtc_" in caplog.text), what="usage in the terminal")
+    await wait_for(lambda: "usage rtc_" in caplog.text, what="usage in the terminal")
     assert f"you: {HEARD[0]}" in caplog.text
     assert "agent: " in caplog.text
     await context.close()
@@ -88,7 +84,7 @@ async def test_it_hangs_up_when_nobody_talks_and_wakes_when_someone_does(chromiu
     page, watch = await open_page(context, url)
     # The fake mic falls silent for 4.5 s after its second sentence: long enough to pause.
     await wait_state(page, "paused", timeout=25)
-    await wait_for(lambda: _async(len(fake.recorded("hangup")) == 1), what="the idle call hung up")
+    await wait_for(lambda: len(fake.recorded("hangup")) == 1, what="the idle call hung up")
     assert "tap Start or just speak" in await page.text_content("#state-detail")
     # Then the mic speaks again, and the page connects by itself.
     await wait_state(page, "listening", "user-speaking", "thinking", "agent-speaking", timeout=25)
@@ -142,7 +138,7 @@ async def test_dropped_ended_and_silent_calls_are_reconnected(
     await wait_state(page, "listening", "user-speaking", "thinking", "agent-speaking", timeout=15)
     assert await page.evaluate("window.__probe.pcs.length") == 2
     # The page told the server, which hung the old call up.
-    await wait_for(lambda: _async(dropped in [r.body for r in fake.recorded("hangup")]), what="hang-up")
+    await wait_for(lambda: dropped in [r.body for r in fake.recorded("hangup")], what="hang-up")
     assert watch.errors == []
     await context.close()
 
@@ -174,12 +170,12 @@ async def test_failures_are_explained_and_recover_when_they_clear(
     fake.add_fault(endpoint, **fault)
     context = await chromium.new_context()
     page, watch = await open_page(context, url)
-    await wait_for(lambda: _problem(page), timeout=10, what="the problem shown")
-    assert await _problem(page) == title
+    await wait_for(lambda: problem_title(page), timeout=10, what="the problem shown")
+    assert await problem_title(page) == title
     assert await page.is_visible("#retry")
     fake.clear_faults()
     await wait_state(page, "listening", "user-speaking", "thinking", "agent-speaking", timeout=20)
-    assert not await _problem(page)
+    assert not await problem_title(page)
     before = await audio_energy(page)
     await wait_for(lambda: _more_energy(page, before), timeout=20, what="the agent's audio after recovery")
     # Failed requests show as "Failed to load resource" in the console; nothing else may.
@@ -197,13 +193,14 @@ async def test_retry_now_mid_attempt_leaves_one_call_not_two(chromium, serve_pag
     fake.clear_faults()
     fake.latency = 0.8  # every attempt is still upstream when the next tap comes
     for _ in range(3):
-        await page.click("#retry")
-        await asyncio.sleep(0.3)
+        # The next tap comes once this one's offer is on its way, well within the 0.8 s upstream.
+        async with page.expect_request(lambda r: r.method == "POST" and "/api/call" in r.url, timeout=10_000):
+            await page.click("#retry")
     await wait_state(page, "listening", "user-speaking", "thinking", "agent-speaking", timeout=20)
     # The superseded attempts' calls are hung up as soon as their answers arrive.
     answered = len(fake.recorded("calls")) - 1  # the first attempt failed at the fault
     assert answered >= 2
-    await wait_for(lambda: _async(len(fake.recorded("hangup")) == answered - 1), timeout=10, what="hang-ups")
+    await wait_for(lambda: len(fake.recorded("hangup")) == answered - 1, timeout=10, what="hang-ups")
     assert len(serve_page.app[CALLS]) == 1
     assert await page.evaluate("window.__probe.pcs.filter((pc) => pc.connectionState !== 'closed').length") == 1
     assert [e for e in watch.errors if "Failed to load resource" not in e] == []
@@ -220,7 +217,7 @@ async def test_stop_hangs_up_and_releases_the_microphone(chromium, serve_page, f
     assert await page.evaluate("window.voicekiosk.mic.getAudioTracks()[0].enabled") is False
     await page.click("#start")  # now labelled Stop
     await wait_state(page, "idle")
-    await wait_for(lambda: _async(len(fake.recorded("hangup")) == 1), what="the hang-up upstream")
+    await wait_for(lambda: len(fake.recorded("hangup")) == 1, what="the hang-up upstream")
     assert await page.evaluate("window.voicekiosk.mic") is None
     await context.close()
 
@@ -228,18 +225,8 @@ async def test_stop_hangs_up_and_releases_the_microphone(chromium, serve_page, f
 # -- helpers --------------------------------------------------------------------------------
 
 
-async def _async(value):
-    return value
-
-
 async def _line(page, selector: str) -> str:
     return await page.evaluate(f"(document.querySelector('{selector}')?.firstChild?.nodeValue || '').trim()")
-
-
-async def _problem(page) -> str:
-    return await page.evaluate(
-        "document.getElementById('problem').hidden ? '' : document.getElementById('problem-title').textContent"
-    )
 
 
 async def _more_energy(page, before: float) -> bool:
