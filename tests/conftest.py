@@ -13,12 +13,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from tests.helpers import REAL_KEY
-from voicekiosk import net
 from voicekiosk.fake import FakeOpenAI
 from voicekiosk.settings import Settings
 from voicekiosk.web.app import create_app
 
-pytest_plugins = ["tests.audio"]  # the mic_wav fixture
+pytest_plugins = ["tests.audio", "tests.certs"]  # mic_wav; data_dir, store, tls_settings, no_lan
 
 
 @pytest.fixture
@@ -90,12 +89,6 @@ async def client(make_client: ClientFactory) -> TestClient:
 
 
 TEST_NAMES = {"voicekiosk.test": "127.0.0.1"}  # a non-localhost name: pages there are not secure contexts
-
-
-@pytest.fixture
-def no_lan(monkeypatch: pytest.MonkeyPatch) -> None:
-    """This machine has no LAN addresses, as far as the code under test can see (never use real ones)."""
-    monkeypatch.setattr(net, "lan_addresses", lambda: [])
 
 
 @dataclasses.dataclass(frozen=True)
