@@ -6,6 +6,7 @@ tests and ``make bench``.
 
 from __future__ import annotations
 
+import bisect
 import os
 import re
 import socket
@@ -222,3 +223,30 @@ async def ice_addresses(page: Any) -> set[str]:
             }"""
         )
     )
+
+
+def silence_after(samples: list[dict], t0: float, window: float = 200.0) -> float:
+    """Milliseconds from ``t0`` until the agent's received audio goes quiet.
+
+    Quiet: over the next ``window`` ms it gains under 5 % of the energy it gained in the
+    ``window`` ms before ``t0``. (Chromium refreshes getStats about every 60 ms.)
+    """
+    times = [s["t"] for s in samples]
+    energy = [s["e"] for s in samples]
+
+    def at(t: float) -> float:
+        i = bisect.bisect_left(times, t)
+        if i == 0:
+            return energy[0]
+        if i >= len(times):
+            return energy[-1]
+        t1, t2, e1, e2 = times[i - 1], times[i], energy[i - 1], energy[i]
+        return e1 + (e2 - e1) * (t - t1) / max(1e-6, t2 - t1)
+
+    speaking = at(t0) - at(t0 - window)
+    assert speaking > 0, "the agent was not audible before the barge-in"
+    for step in range(0, 1000, 10):
+        t = t0 + step
+        if at(t + window) - at(t) < 0.05 * speaking:
+            return float(step)
+    raise AssertionError("the agent never went quiet")

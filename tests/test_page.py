@@ -7,12 +7,19 @@ tests/artifacts/mic.wav: silence, "Hello there, I would like to visit the museum
 
 from __future__ import annotations
 
-import bisect
 import logging
 
 import pytest
 
-from tests.browser import ARTIFACTS, audio_energy, ice_addresses, open_page, problem_title, wait_state
+from tests.browser import (
+    ARTIFACTS,
+    audio_energy,
+    ice_addresses,
+    open_page,
+    problem_title,
+    silence_after,
+    wait_state,
+)
 from tests.helpers import REAL_KEY, wait_for
 from voicekiosk.fake import FakeOpenAI
 from voicekiosk.fake.agent import AgentAnswerer
@@ -109,7 +116,7 @@ async def test_barge_in_silences_the_agent_at_once_and_marks_its_caption(chromiu
     # Let a second of received-audio samples after the barge-in accumulate.
     await wait_for(lambda: page.evaluate(f"window.__probe.energy.at(-1).t > {barge + 1000}"), what="samples")
     probe = await page.evaluate("window.__probe")
-    silent_after = _silence_after(probe["energy"], barge)
+    silent_after = silence_after(probe["energy"], barge)
     assert silent_after <= 300, f"agent audio still heard {silent_after:.0f} ms after speech_started"
     assert any(e["type"] == "output_audio_buffer.cleared" for e in probe["events"])
     # The page itself silences the agent's audio the moment you speak over it.
@@ -251,30 +258,3 @@ async def _ever_drawn(page, canvas_id: str) -> bool:
     except AssertionError:
         return False
     return True
-
-
-def _silence_after(samples: list[dict], t0: float, window: float = 200.0) -> float:
-    """Milliseconds from ``t0`` until the agent's received audio goes quiet.
-
-    Quiet: over the next ``window`` ms it gains under 5 % of the energy it gained in the
-    ``window`` ms before ``t0``. (Chromium refreshes getStats about every 60 ms.)
-    """
-    times = [s["t"] for s in samples]
-    energy = [s["e"] for s in samples]
-
-    def at(t: float) -> float:
-        i = bisect.bisect_left(times, t)
-        if i == 0:
-            return energy[0]
-        if i >= len(times):
-            return energy[-1]
-        t1, t2, e1, e2 = times[i - 1], times[i], energy[i - 1], energy[i]
-        return e1 + (e2 - e1) * (t - t1) / max(1e-6, t2 - t1)
-
-    speaking = at(t0) - at(t0 - window)
-    assert speaking > 0, "the agent was not audible before the barge-in"
-    for step in range(0, 1000, 10):
-        t = t0 + step
-        if at(t + window) - at(t) < 0.05 * speaking:
-            return float(step)
-    raise AssertionError("the agent never went quiet")
