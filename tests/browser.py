@@ -105,7 +105,12 @@ def chromium_args(
 # audio energy every 20 ms.
 PROBE = """
 (() => {
-  const probe = (window.__probe = { pcs: [], events: [], energy: [], connected: null, muted: [] });
+  const probe = (window.__probe = { pcs: [], events: [], energy: [], connected: null, muted: [], states: [] });
+  // Every state the page passes through, however briefly (a reconnect with no back-off is one
+  // task long: no poll would see it).
+  new MutationObserver((changes) => {
+    for (const c of changes) probe.states.push(c.target.dataset.state);
+  }).observe(document, { subtree: true, attributes: true, attributeFilter: ["data-state"] });
   const muted = Object.getOwnPropertyDescriptor(HTMLMediaElement.prototype, "muted");
   Object.defineProperty(HTMLMediaElement.prototype, "muted", {
     ...muted,
@@ -180,10 +185,21 @@ async def state(page: Any) -> str:
     return str(await page.evaluate("document.querySelector('main').dataset.state"))
 
 
-async def wait_state(page: Any, *states: str, timeout: float = 15.0) -> str:
+async def state_count(page: Any) -> int:
+    """How many state changes the page has made so far (for ``wait_state(since=...)``)."""
+    return int(await page.evaluate("window.__probe.states.length"))
+
+
+async def wait_state(page: Any, *states: str, timeout: float = 15.0, since: int | None = None) -> str:
+    """Wait until the page is in one of ``states``; with ``since`` (a ``state_count``), until it
+    has passed through one of them since then, however briefly."""
     seen: list[str] = []
 
     async def check() -> str | None:
+        if since is not None:
+            passed = await page.evaluate(f"window.__probe.states.slice({since})")
+            seen[:] = passed
+            return next((s for s in passed if s in states), None)
         current = await state(page)
         if not seen or seen[-1] != current:
             seen.append(current)

@@ -18,6 +18,7 @@ from tests.browser import (
     open_page,
     problem_title,
     silence_after,
+    state_count,
     wait_state,
 )
 from tests.helpers import REAL_KEY, wait_for
@@ -140,8 +141,9 @@ async def test_dropped_ended_and_silent_calls_are_reconnected(
     context = await chromium.new_context()
     page, watch = await open_page(context, url)
     await wait_state(page, "listening", "user-speaking", "thinking", "agent-speaking")
+    before = await state_count(page)
     dropped = await answerer.drop(mode=mode)
-    await wait_state(page, "reconnecting", timeout=noticed_within)
+    await wait_state(page, "reconnecting", timeout=noticed_within, since=before)
     await wait_state(page, "listening", "user-speaking", "thinking", "agent-speaking", timeout=15)
     assert await page.evaluate("window.__probe.pcs.length") == 2
     # The page told the server, which hung the old call up.
