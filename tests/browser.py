@@ -6,15 +6,18 @@ tests and ``make bench``.
 
 from __future__ import annotations
 
-import asyncio
+import bisect
 import os
 import re
-import time
-from collections.abc import Awaitable, Callable
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+import pytest
+
+from tests.helpers import wait_for
 
 CHROMIUM = Path(os.environ.get("VOICEKIOSK_TEST_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -27,6 +30,20 @@ _FALLBACK_DISABLED = (
     "HttpsFirstBalancedModeAutoEnable,LensOverlay,MediaRouter,PaintHolding,ThirdPartyStoragePartitioning,"
     "AvoidCorsURLLoaderRestartOnRedirect,OptimizationHints,NetworkTimeServiceQuerying,AimEnabled,PreconnectToSearch"
 )
+
+
+def require_isolated_browser() -> None:
+    """Skip (fail, in CI) unless Chromium is here and loopback is the only network."""
+    problem = None
+    if not CHROMIUM.exists():
+        problem = f"{CHROMIUM} is missing (sudo apt-get install chromium)"
+    elif [name for _, name in socket.if_nameindex() if name != "lo"]:
+        # Outside a private namespace Chromium would gather (and try) this machine's LAN addresses.
+        problem = "browser tests run only where loopback is the only network: use `make test`"
+    if problem:
+        if os.environ.get("CI"):
+            pytest.fail(problem)
+        pytest.skip(problem)
 
 
 def playwright_disabled_features() -> str:
@@ -88,7 +105,12 @@ def chromium_args(
 # audio energy every 20 ms.
 PROBE = """
 (() => {
-  const probe = (window.__probe = { pcs: [], events: [], energy: [], connected: null, muted: [] });
+  const probe = (window.__probe = { pcs: [], events: [], energy: [], connected: null, muted: [], states: [] });
+  // Every state the page passes through, however briefly (a reconnect with no back-off is one
+  // task long: no poll would see it).
+  new MutationObserver((changes) => {
+    for (const c of changes) probe.states.push(c.target.dataset.state);
+  }).observe(document, { subtree: true, attributes: true, attributeFilter: ["data-state"] });
   const muted = Object.getOwnPropertyDescriptor(HTMLMediaElement.prototype, "muted");
   Object.defineProperty(HTMLMediaElement.prototype, "muted", {
     ...muted,
@@ -159,28 +181,25 @@ async def open_page(context: Any, url: str, *, probe: bool = True) -> tuple[Any,
     return page, watch
 
 
-async def wait_for(
-    check: Callable[[], Awaitable[Any]], *, timeout: float = 15.0, interval: float = 0.05, what: str = "condition"
-) -> Any:
-    """Poll ``check`` until it returns something truthy, for at most ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {last!r})")
-
-
 async def state(page: Any) -> str:
     return str(await page.evaluate("document.querySelector('main').dataset.state"))
 
 
-async def wait_state(page: Any, *states: str, timeout: float = 15.0) -> str:
+async def state_count(page: Any) -> int:
+    """How many state changes the page has made so far (for ``wait_state(since=...)``)."""
+    return int(await page.evaluate("window.__probe.states.length"))
+
+
+async def wait_state(page: Any, *states: str, timeout: float = 15.0, since: int | None = None) -> str:
+    """Wait until the page is in one of ``states``; with ``since`` (a ``state_count``), until it
+    has passed through one of them since then, however briefly."""
     seen: list[str] = []
 
     async def check() -> str | None:
+        if since is not None:
+            passed = await page.evaluate(f"window.__probe.states.slice({since})")
+            seen[:] = passed
+            return next((s for s in passed if s in states), None)
         current = await state(page)
         if not seen or seen[-1] != current:
             seen.append(current)
@@ -190,6 +209,15 @@ async def wait_state(page: Any, *states: str, timeout: float = 15.0) -> str:
         return str(await wait_for(check, timeout=timeout, what=f"state in {states}"))
     except AssertionError as exc:
         raise AssertionError(f"{exc}; states seen: {seen}") from None
+
+
+async def problem_title(page: Any) -> str:
+    """The title of the problem the page shows ('' when it shows none)."""
+    return str(
+        await page.evaluate(
+            "document.getElementById('problem').hidden ? '' : document.getElementById('problem-title').textContent"
+        )
+    )
 
 
 async def audio_energy(page: Any) -> float:
@@ -211,3 +239,30 @@ async def ice_addresses(page: Any) -> set[str]:
             }"""
         )
     )
+
+
+def silence_after(samples: list[dict], t0: float, window: float = 200.0) -> float:
+    """Milliseconds from ``t0`` until the agent's received audio goes quiet.
+
+    Quiet: over the next ``window`` ms it gains under 5 % of the energy it gained in the
+    ``window`` ms before ``t0``. (Chromium refreshes getStats about every 60 ms.)
+    """
+    times = [s["t"] for s in samples]
+    energy = [s["e"] for s in samples]
+
+    def at(t: float) -> float:
+        i = bisect.bisect_left(times, t)
+        if i == 0:
+            return energy[0]
+        if i >= len(times):
+            return energy[-1]
+        t1, t2, e1, e2 = times[i - 1], times[i], energy[i - 1], energy[i]
+        return e1 + (e2 - e1) * (t - t1) / max(1e-6, t2 - t1)
+
+    speaking = at(t0) - at(t0 - window)
+    assert speaking > 0, "the agent was not audible before the barge-in"
+    for step in range(0, 1000, 10):
+        t = t0 + step
+        if at(t + window) - at(t) < 0.05 * speaking:
+            return float(step)
+    raise AssertionError("the agent never went quiet")

@@ -3,33 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
-import socket
 import ssl
-import subprocess
-import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from tests.helpers import REAL_KEY
 from voicekiosk.fake import FakeOpenAI
 from voicekiosk.settings import Settings
 from voicekiosk.web.app import create_app
 
-pytest_plugins = ["tests.audio"]  # the mic_wav fixture
-
-REAL_KEY = "sk-proj-REALKEY" + "k" * 40 + "9z8y"
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+pytest_plugins = ["tests.audio", "tests.certs"]  # mic_wav; data_dir, store, tls_settings, no_lan
 
 
 @pytest.fixture
@@ -55,16 +43,44 @@ def settings(fake_server: TestServer, tmp_path: Path) -> Settings:
 
 
 ClientFactory = Callable[..., Awaitable[TestClient]]
+ServerFactory = Callable[..., Awaitable[TestServer]]
+APP_OPTIONS = ("transport", "orphan_grace")  # create_app's own keywords; the rest are Settings
+
+
+def build_app(settings: Settings, overrides: dict[str, Any]) -> web.Application:
+    """``create_app`` with ``settings`` overridden by keyword (``APP_OPTIONS`` go to it as they are)."""
+    options = {name: overrides.pop(name) for name in APP_OPTIONS if name in overrides}
+    return create_app(dataclasses.replace(settings, **overrides), **options)
 
 
 @pytest.fixture
 def make_client(aiohttp_client: Callable[..., Awaitable[TestClient]], settings: Settings) -> ClientFactory:
-    """A test client of ``create_app``, with settings overridden by keyword."""
+    """A test client of our app: ``make_client(sdp="browser", orphan_grace=0.2, ...)``."""
 
     async def make(**overrides: Any) -> TestClient:
-        return await aiohttp_client(create_app(dataclasses.replace(settings, **overrides)))
+        return await aiohttp_client(build_app(settings, overrides))
 
     return make
+
+
+@pytest.fixture
+def serve_app(
+    aiohttp_server: Callable[..., Awaitable[TestServer]], settings: Settings, request: pytest.FixtureRequest
+) -> ServerFactory:
+    """Our app on a real loopback port, for a browser: ``await serve_app(https=True, idle_timeout=2)``.
+
+    ``https``: over TLS from a fresh local CA (``https_settings``, which ``chromium`` trusts).
+    Other keywords as ``make_client``. Stopped at the end of the test.
+    """
+
+    async def serve(*, https: bool = False, **overrides: Any) -> TestServer:
+        base, context = settings, None
+        if https:
+            tls: Https = request.getfixturevalue("https_settings")
+            base, context = tls.settings, tls.context
+        return await aiohttp_server(build_app(base, overrides), ssl=context)
+
+    return serve
 
 
 @pytest.fixture
@@ -73,51 +89,6 @@ async def client(make_client: ClientFactory) -> TestClient:
 
 
 TEST_NAMES = {"voicekiosk.test": "127.0.0.1"}  # a non-localhost name: pages there are not secure contexts
-
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def require_namespaces() -> None:
-    """Skip (fail, in CI) unless this process may make network namespaces (root, unshare)."""
-    if subprocess.run(["unshare", "--net", "true"], capture_output=True).returncode != 0:
-        if os.environ.get("CI"):
-            pytest.fail("unshare --net is not permitted: CI runs the tests as root")
-        pytest.skip("needs root for unshare --net")
-
-
-def in_own_namespace(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
-    """``python *args`` in a network namespace of its own (only what it makes inside exists).
-
-    Asserts that it exited 0; the namespace dies with it.
-    """
-    require_namespaces()
-    proc = subprocess.run(
-        ["unshare", "--net", sys.executable, *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return proc
-
-
-def last_json(proc: subprocess.CompletedProcess[str]) -> Any:
-    """What a namespace script reported: the JSON on its last line of output."""
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
-def require_isolated_browser() -> None:
-    """Skip (fail, in CI) unless Chromium is here and loopback is the only network."""
-    from tests.browser import CHROMIUM
-
-    problem = None
-    if not CHROMIUM.exists():
-        problem = f"{CHROMIUM} is missing (sudo apt-get install chromium)"
-    elif [name for _, name in socket.if_nameindex() if name != "lo"]:
-        # Outside a private namespace Chromium would gather (and try) this machine's LAN addresses.
-        problem = "browser tests run only where loopback is the only network: use `make test`"
-    if problem:
-        if os.environ.get("CI"):
-            pytest.fail(problem)
-        pytest.skip(problem)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,7 +120,7 @@ async def chromium(mic_wav: Path, https_settings: Https):
     """A headless Debian Chromium whose microphone plays ``mic_wav``; loopback only."""
     from playwright.async_api import async_playwright
 
-    from tests.browser import CHROMIUM, chromium_args
+    from tests.browser import CHROMIUM, chromium_args, require_isolated_browser
 
     require_isolated_browser()
     async with async_playwright() as playwright:
@@ -169,7 +140,7 @@ async def launch_chromium():
     """Launch Chromium with flags of the test's choosing (all closed at the end)."""
     from playwright.async_api import async_playwright
 
-    from tests.browser import CHROMIUM
+    from tests.browser import CHROMIUM, require_isolated_browser
 
     require_isolated_browser()
     async with async_playwright() as playwright:

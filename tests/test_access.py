@@ -10,6 +10,7 @@ import ssl
 import subprocess
 import sys
 import textwrap
+from importlib.metadata import version
 from pathlib import Path
 
 import httpx
@@ -18,22 +19,19 @@ from aiohttp.test_utils import TestClient
 from click.testing import CliRunner
 from cryptography import x509
 
-from tests.conftest import free_port, in_own_namespace, last_json, require_isolated_browser
-from tests.test_broker import OFFER
+from tests.browser import require_isolated_browser
+from tests.helpers import free_port, in_own_namespace, last_json, post_call, within
 from voicekiosk.cli import cli
 from voicekiosk.tls.context import prepare
 from voicekiosk.tls.store import CertStore
 from voicekiosk.web.setup_site import create_setup_app
 
-SDP = {"Content-Type": "application/sdp"}
-ROOT = Path(__file__).resolve().parent.parent
-
 
 async def test_rate_limit_per_client_answers_429_with_retry_after(make_client):
     client = await make_client(rate=3, max_calls=100)
     for _ in range(3):
-        assert (await client.post("/api/call", data=OFFER, headers=SDP)).status == 201
-    refused = await client.post("/api/call", data=OFFER, headers=SDP)
+        assert (await post_call(client)).status == 201
+    refused = await post_call(client)
     assert refused.status == 429
     assert (await refused.json())["error"]["code"] == "too_many_requests"
     assert 1 <= int(refused.headers["Retry-After"]) <= 61
@@ -41,13 +39,13 @@ async def test_rate_limit_per_client_answers_429_with_retry_after(make_client):
 
 async def test_max_calls_answers_busy_until_a_line_frees(make_client):
     client = await make_client(max_calls=2, rate=100)
-    first = await client.post("/api/call", data=OFFER, headers=SDP)
-    assert (await client.post("/api/call", data=OFFER, headers=SDP)).status == 201
-    busy = await client.post("/api/call", data=OFFER, headers=SDP)
+    first = await post_call(client)
+    assert (await post_call(client)).status == 201
+    busy = await post_call(client)
     assert busy.status == 429 and (await busy.json())["error"]["code"] == "busy"
     assert busy.headers["Retry-After"]
     assert (await client.delete(first.headers["Location"])).status == 200
-    assert (await client.post("/api/call", data=OFFER, headers=SDP)).status == 201
+    assert (await post_call(client)).status == 201
 
 
 def test_token_command_keeps_and_rotates_the_token(tmp_path: Path):
@@ -122,45 +120,40 @@ async def test_page_links_the_setup_site_for_insecure_browsers(make_client):
 
 LAN_SCRIPT = textwrap.dedent(
     """
-    import asyncio, json, ssl, subprocess, sys
+    import asyncio, io, json, ssl, sys
     from pathlib import Path
     import httpx
-    from aiohttp import web
-    from voicekiosk.web.app import create_app
-    from voicekiosk.tls.context import prepare, server_context
+    from rich.console import Console
+    from tests.helpers import LAN, add_lan, loopback_up
+    from voicekiosk.server import Server
     from voicekiosk.settings import Settings
 
-    def sh(*cmd):
-        subprocess.run(cmd, check=True)
-
-    sh("ip", "link", "set", "lo", "up")
-    sh("ip", "link", "add", "vk0", "type", "veth", "peer", "name", "vk1")
-    sh("ip", "addr", "add", "192.0.2.10/24", "dev", "vk0")
-    sh("ip", "link", "set", "vk0", "up")
-    sh("ip", "link", "set", "vk1", "up")
+    loopback_up()
+    add_lan()
 
     async def main():
         data = Path(sys.argv[1])
-        settings = Settings(data_dir=data, api_key=None, host="0.0.0.0", port=18443)
-        runner = web.AppRunner(create_app(settings))
-        await runner.setup()
-        await web.TCPSite(runner, "0.0.0.0", 18443, ssl_context=server_context(prepare(settings))).start()
+        settings = Settings(data_dir=data, api_key=None, host="0.0.0.0", port=18443, http_port=0)
+        server = Server(settings, Console(file=io.StringIO()))
+        await asyncio.wait_for(server.startup(), 30)
         token = (data / "access-token").read_text().strip()
         ctx = ssl.create_default_context(cafile=str(data / "ca.pem"))
         out = {}
-        async with httpx.AsyncClient(verify=ctx) as lan:
-            base = "https://192.0.2.10:18443"
-            out["page"] = (await lan.get(base + "/")).status_code
-            api = await lan.get(base + "/api/config")
-            out["api"] = [api.status_code, api.json()["error"]["code"]]
-            out["wrong"] = (await lan.get(base + "/?token=" + "x" * len(token))).status_code
-            granted = await lan.get(base + "/?token=" + token)
-            out["grant"] = [granted.status_code, granted.headers.get("location"), granted.headers.get("set-cookie")]
-            out["after"] = (await lan.get(base + "/")).status_code
-            out["api_after"] = (await lan.get(base + "/api/config")).status_code
-        async with httpx.AsyncClient(verify=ctx) as local:
-            out["loopback"] = (await local.get("https://127.0.0.1:18443/")).status_code
-        await runner.cleanup()
+        try:
+            async with httpx.AsyncClient(verify=ctx) as lan:
+                base = f"https://{LAN}:18443"
+                out["page"] = (await lan.get(base + "/")).status_code
+                api = await lan.get(base + "/api/config")
+                out["api"] = [api.status_code, api.json()["error"]["code"]]
+                out["wrong"] = (await lan.get(base + "/?token=" + "x" * len(token))).status_code
+                granted = await lan.get(base + "/?token=" + token)
+                out["grant"] = [granted.status_code, granted.headers.get("location"), granted.headers.get("set-cookie")]
+                out["after"] = (await lan.get(base + "/")).status_code
+                out["api_after"] = (await lan.get(base + "/api/config")).status_code
+            async with httpx.AsyncClient(verify=ctx) as local:
+                out["loopback"] = (await local.get("https://127.0.0.1:18443/")).status_code
+        finally:
+            await asyncio.wait_for(server.shutdown(), 30)
         print(json.dumps(out))
 
     asyncio.run(main())
@@ -168,6 +161,7 @@ LAN_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_token_flow_from_a_lan_address_in_a_private_namespace(tmp_path: Path):
     out = last_json(in_own_namespace("-c", LAN_SCRIPT, str(tmp_path), timeout=60))
     assert out["page"] == 401
@@ -181,6 +175,7 @@ def test_token_flow_from_a_lan_address_in_a_private_namespace(tmp_path: Path):
 
 
 @pytest.mark.browser
+@pytest.mark.slow
 def test_a_phone_on_the_lan_goes_from_the_qr_code_to_talking(tmp_path: Path, mic_wav: Path):
     """tests/lan_phone.py, in a namespace of its own with 192.0.2.10: QR link, cookie, tap, talk."""
     require_isolated_browser()
@@ -195,37 +190,42 @@ def test_a_phone_on_the_lan_goes_from_the_qr_code_to_talking(tmp_path: Path, mic
 # -- the real command, started as a user would ----------------------------------------------
 
 
-def test_serve_starts_over_https_answers_and_stops_cleanly(tmp_path: Path):
+async def test_serve_starts_over_https_answers_and_stops_cleanly(tmp_path: Path):
     port, http_port = free_port(), free_port()
     env = {**os.environ, "OPENAI_API_KEY": "", "VOICEKIOSK_DATA_DIR": str(tmp_path), "COLUMNS": "100"}
     args = ["serve", "--host", "127.0.0.1", "--port", str(port), "--http-port", str(http_port)]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "voicekiosk", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "voicekiosk", *args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
     try:
-        health = asyncio.run(_poll_health(tmp_path, port))
-        assert health == {"status": "ok", "version": health["version"], "openai": "no_api_key", "calls": 0}
+        # The banner comes once the server listens (its CA and certificate made before).
+        banner = await within(_read_until(proc, f"https://127.0.0.1:{port}/"), 30, "the banner")
+        verify = ssl.create_default_context(cafile=str(tmp_path / "ca.pem"))
+        async with httpx.AsyncClient(verify=verify) as client:
+            health = (await client.get(f"https://localhost:{port}/healthz")).json()
+        assert health == {"status": "ok", "version": version("voicekiosk"), "openai": "no_api_key", "calls": 0}
         proc.send_signal(signal.SIGTERM)
-        output = proc.communicate(timeout=10)[0].decode()
+        assert proc.stdout is not None
+        output = banner + (await within(proc.stdout.read(), 10, "the output to end")).decode()
+        await within(proc.wait(), 10, "the server to exit")
     finally:
-        proc.kill()
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
     assert proc.returncode == 0, output
-    assert f"https://127.0.0.1:{port}/" in output
     assert "OPENAI_API_KEY" in output
 
 
-async def _poll_health(data_dir: Path, port: int) -> dict:
-    for _ in range(150):
-        await asyncio.sleep(0.1)
-        if not (data_dir / "server.pem").exists():
-            continue  # the server makes its CA and certificate before it listens
-        verify = ssl.create_default_context(cafile=str(data_dir / "ca.pem"))
-        try:
-            async with httpx.AsyncClient(verify=verify) as client:
-                return (await client.get(f"https://localhost:{port}/healthz")).json()
-        except httpx.HTTPError:
-            continue
-    raise AssertionError("the server never answered")
+async def _read_until(proc: asyncio.subprocess.Process, marker: str) -> str:
+    """What ``proc`` printed, up to and including the line with ``marker``."""
+    assert proc.stdout is not None
+    text = ""
+    while marker not in text:
+        line = await proc.stdout.readline()
+        if not line:
+            raise AssertionError(f"exited ({await proc.wait()}) before printing {marker}:\n{text}")
+        text += line.decode()
+    return text
 
 
 def test_loopback_is_recognised_in_every_spelling():

@@ -8,11 +8,9 @@ import logging
 
 import pytest
 
-from tests.conftest import REAL_KEY, free_port
+from tests.helpers import OFFER, REAL_KEY, call_id, free_port, post_call
 from voicekiosk.fake.answerers import CannedAnswerer
 from voicekiosk.web.appkeys import SETTINGS
-
-OFFER = "v=0\r\no=- 42 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"
 
 
 async def test_mint_sends_ga_request_and_answers_the_page(make_client, fake):
@@ -39,13 +37,12 @@ async def test_mint_sends_ga_request_and_answers_the_page(make_client, fake):
 
 
 async def test_server_mode_exchanges_sdp_as_multipart_and_hangs_up(client, fake):
-    response = await client.post("/api/call", data=OFFER, headers={"Content-Type": "application/sdp"})
+    response = await post_call(client)
     assert response.status == 201
     assert response.content_type == "application/sdp"
     assert (await response.text()) == CannedAnswerer.SDP
-    location = response.headers["Location"]
-    call_id = location.rsplit("/", 1)[-1]
-    assert location == f"/api/call/{call_id}" and call_id.startswith("rtc_")
+    location, call = response.headers["Location"], call_id(response)
+    assert location == f"/api/call/{call}" and call.startswith("rtc_")
 
     [sent] = fake.recorded("calls")
     assert sent.headers["content-type"].startswith("multipart/form-data")
@@ -55,7 +52,7 @@ async def test_server_mode_exchanges_sdp_as_multipart_and_hangs_up(client, fake)
 
     ended = await client.delete(location)
     assert ended.status == 200
-    assert [r.body for r in fake.recorded("hangup")] == [call_id]
+    assert [r.body for r in fake.recorded("hangup")] == [call]
     again = await client.delete(location)
     assert again.status == 404
     assert (await again.json())["error"]["code"] == "unknown_call"
@@ -110,7 +107,7 @@ async def test_upstream_faults_map_to_our_errors_and_the_server_recovers(
     async def attempt():
         if endpoint == "client_secrets":
             return await client.post("/api/token")
-        return await client.post("/api/call", data=OFFER, headers={"Content-Type": "application/sdp"})
+        return await post_call(client)
 
     fake.add_fault(endpoint, times=1, **fault)
     response = await attempt()
@@ -122,7 +119,7 @@ async def test_upstream_faults_map_to_our_errors_and_the_server_recovers(
     if fault.get("retry_after"):
         assert response.headers["Retry-After"] == "7"
     # The fault has cleared: the very next request works.
-    assert (await attempt()).status in (200, 201)
+    assert (await attempt()).status == (200 if endpoint == "client_secrets" else 201)
 
 
 async def test_unreachable_upstream_is_503_and_serving_goes_on(make_client):
@@ -143,9 +140,7 @@ async def test_hundred_mints_reuse_at_most_two_upstream_connections(make_client,
 
 async def test_concurrent_calls_are_all_answered(make_client, fake):
     client = await make_client(rate=1000, max_calls=100)
-    responses = await asyncio.gather(
-        *(client.post("/api/call", data=OFFER, headers={"Content-Type": "application/sdp"}) for _ in range(40))
-    )
+    responses = await asyncio.gather(*(post_call(client) for _ in range(40)))
     assert [r.status for r in responses] == [201] * 40
     assert len({r.headers["Location"] for r in responses}) == 40
 
@@ -164,7 +159,7 @@ async def test_the_real_key_appears_in_no_response_header_or_log(make_client, fa
     await record(await client.post("/api/token"))
     fake.add_fault("client_secrets", status=401, code="invalid_api_key", times=1)
     await record(await client.post("/api/token"))
-    await record(await client.post("/api/call", data=OFFER, headers={"Content-Type": "application/sdp"}))
+    await record(await post_call(client))
     captured = capsys.readouterr()
     everything = "\n".join([*seen, caplog.text, captured.out, captured.err])
     assert "sk-proj-REALKEY" not in everything
@@ -176,7 +171,7 @@ async def test_missing_key_is_reported_not_fatal(make_client, fake):
     client = await make_client(api_key=None)
     health = await (await client.get("/healthz")).json()
     assert health["openai"] == "no_api_key"
-    response = await client.post("/api/call", data=OFFER, headers={"Content-Type": "application/sdp"})
+    response = await post_call(client)
     assert response.status == 503
     body = await response.json()
     assert body["error"]["code"] == "no_api_key" and "OPENAI_API_KEY" in body["error"]["message"]
@@ -186,7 +181,6 @@ async def test_missing_key_is_reported_not_fatal(make_client, fake):
 
 async def test_shutdown_hangs_up_open_calls(make_client, fake):
     client = await make_client()
-    response = await client.post("/api/call", data=OFFER, headers={"Content-Type": "application/sdp"})
-    call_id = response.headers["Location"].rsplit("/", 1)[-1]
+    call = call_id(await post_call(client))
     await client.close()
-    assert [r.body for r in fake.recorded("hangup")] == [call_id]
+    assert [r.body for r in fake.recorded("hangup")] == [call]

@@ -3,68 +3,68 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
+import logging
 import time
 
-from tests.test_broker import OFFER
-from voicekiosk.web.app import create_app
+from tests.helpers import call_id, post_call, wait_for
 from voicekiosk.web.appkeys import CALLS
 
-SDP = {"Content-Type": "application/sdp"}
+
+def hung_up(fake) -> list[str]:
+    return [r.body for r in fake.recorded("hangup")]
 
 
-async def wait_until(check, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.02)
-
-
-async def test_a_call_no_page_claims_is_hung_up(aiohttp_client, settings, fake):
-    client = await aiohttp_client(create_app(settings, orphan_grace=0.2))
-    response = await client.post("/api/call", data=OFFER, headers=SDP)
-    call_id = response.headers["Location"].rsplit("/", 1)[-1]
-    await wait_until(lambda: [r.body for r in fake.recorded("hangup")] == [call_id])
+async def test_a_call_no_page_claims_is_hung_up(make_client, fake):
+    client = await make_client(orphan_grace=0.2)
+    call = call_id(await post_call(client))
+    await wait_for(lambda: hung_up(fake) == [call], timeout=5, what="the orphan hung up")
     assert len(client.server.app[CALLS]) == 0
 
 
-async def test_a_claimed_call_lives_until_its_page_goes_away(aiohttp_client, settings, fake):
-    client = await aiohttp_client(create_app(settings, orphan_grace=0.3))
-    response = await client.post("/api/call", data=OFFER, headers=SDP)
-    call_id = response.headers["Location"].rsplit("/", 1)[-1]
+async def test_a_claimed_call_lives_until_its_page_goes_away(make_client, fake):
+    client = await make_client(orphan_grace=0.3)
+    claimed = call_id(await post_call(client))
     ws = await client.ws_connect("/api/events")
-    await ws.send_json({"type": "call", "call_id": call_id})
-    await asyncio.sleep(0.8)
-    assert fake.recorded("hangup") == []  # its page has it
+    await ws.send_json({"type": "call", "call_id": claimed})
+    calls = client.server.app[CALLS]
+    await wait_for(lambda: calls.get(claimed).owners == 1, timeout=5, what="the claim")
+    # A call nobody claims, made after the claimed one: once it is hung up, the claimed call's
+    # grace has run out too (same grace, started earlier), and it must still be alive.
+    orphan = call_id(await post_call(client))
+    await wait_for(lambda: hung_up(fake) == [orphan], timeout=5, what="the control call hung up")
+    assert calls.get(claimed) is not None  # its page has it
     await ws.close()
-    await wait_until(lambda: [r.body for r in fake.recorded("hangup")] == [call_id])
+    await wait_for(lambda: hung_up(fake) == [orphan, claimed], timeout=5, what="the released call hung up")
 
 
-async def test_lines_are_never_oversold_to_concurrent_requests(aiohttp_client, settings, fake):
+async def test_lines_are_never_oversold_to_concurrent_requests(make_client, fake):
     fake.latency = 0.2  # every request is still upstream when the next arrives
-    client = await aiohttp_client(create_app(dataclasses.replace(settings, max_calls=4, rate=100)))
-    responses = await asyncio.gather(*(client.post("/api/call", data=OFFER, headers=SDP) for _ in range(10)))
+    client = await make_client(max_calls=4, rate=100)
+    responses = await asyncio.gather(*(post_call(client) for _ in range(10)))
     assert sorted(r.status for r in responses) == [201] * 4 + [429] * 6
     assert len(fake.recorded("calls")) == 4
 
 
-async def test_bad_claims_are_ignored_and_bounded(aiohttp_client, settings, fake):
-    app = create_app(dataclasses.replace(settings, sdp="browser"), orphan_grace=30)
-    client = await aiohttp_client(app)
+async def test_bad_claims_are_ignored_and_bounded(make_client, fake, caplog):
+    caplog.set_level(logging.INFO, logger="voicekiosk")
+    client = await make_client(sdp="browser", orphan_grace=30)
+    calls = client.server.app[CALLS]
     ws = await client.ws_connect("/api/events")
     for junk in ("Infinity", "[" * 5000, "1" * 5000, '{"type": "call", "call_id": "rtc_x\\n"}', "{}"):
         await ws.send_str(junk)
     for n in range(10):
         await ws.send_json({"type": "call", "call_id": f"rtc_{n}"})
     await ws.send_json({"type": "transcript", "role": "user", "text": "still listening"})
-    await wait_until(lambda: len(app[CALLS]) == 4)  # at most four calls per page
-    await asyncio.sleep(0.1)
-    assert len(app[CALLS]) == 4 and not ws.closed
+    # The page's messages are handled in order: once the last one shows in the terminal, every
+    # claim before it has been counted.
+    await wait_for(lambda: "you: still listening" in caplog.text, timeout=5, what="the last message handled")
+    assert len(calls) == 4  # at most four calls per page
+    assert not ws.closed
     await ws.close()
 
 
-async def test_shutdown_is_prompt_with_pages_connected(aiohttp_client, settings):
-    client = await aiohttp_client(create_app(settings))
+async def test_shutdown_is_prompt_with_pages_connected(make_client):
+    client = await make_client()
     ws = await client.ws_connect("/api/events")
     started = time.monotonic()
     await client.close()

@@ -17,6 +17,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame
 
 from tests.audio import speech_spans
+from tests.helpers import never, wait_for
 from voicekiosk.fake.agent import AgentAnswerer
 from voicekiosk.fake.server import FakeOpenAI
 from voicekiosk.fake.transport import patch_host_addresses, strip_candidates
@@ -42,7 +43,8 @@ class Client:
         self.channel_closed = asyncio.Event()
         self.call_id = ""
         self._tasks: list[asyncio.Task[None]] = []
-        self.channel.on("message", lambda m: self.events.append((time.monotonic(), json.loads(m))))
+        self._arrived = asyncio.Event()  # set by every event that comes in
+        self.channel.on("message", self._on_message)
         self.channel.on("close", self.channel_closed.set)
         self.pc.on("track", lambda track: self._tasks.append(asyncio.create_task(self._record(track))))
 
@@ -53,6 +55,10 @@ class Client:
             offer = re.sub(r"a=(candidate:.*|end-of-candidates)\r\n", "", offer)
             assert "a=candidate" not in offer
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=await post(offer), type="answer"))
+
+    def _on_message(self, message: str) -> None:
+        self.events.append((time.monotonic(), json.loads(message)))
+        self._arrived.set()
 
     async def _record(self, track: MediaStreamTrack) -> None:
         try:
@@ -77,13 +83,20 @@ class Client:
         return [i for i, (_, e) in enumerate(self.events) if e["type"] == kind][n - 1]
 
     async def wait_for(self, kind: str, n: int = 1, timeout: float = 5.0) -> dict[str, Any]:
+        """The n-th event of ``kind``: looked for again each time an event arrives."""
         deadline = time.monotonic() + timeout
         while len(self.of(kind)) < n:
-            if time.monotonic() > deadline:
+            self._arrived.clear()
+            try:
+                await asyncio.wait_for(self._arrived.wait(), deadline - time.monotonic())
+            except TimeoutError:
                 seen = [e["type"] for _, e in self.events]
-                raise AssertionError(f"no {kind} #{n} within {timeout} s; got {seen}")
-            await asyncio.sleep(0.01)
+                raise AssertionError(f"no {kind} #{n} within {timeout} s; got {seen}") from None
         return self.of(kind)[n - 1]
+
+    def heard_since(self, kind: str, frames: int) -> bool:
+        """At least ``frames`` loud frames have arrived since the (first) event ``kind``."""
+        return self.loud_frames(self.at(kind), time.monotonic()) >= frames
 
     def loud_frames(self, start: float, end: float) -> int:
         return sum(1 for t, rms in self.audio if start <= t <= end and rms > LOUD)
@@ -96,19 +109,14 @@ class Client:
         await self.pc.close()
 
 
-async def until(condition: Callable[[], bool], timeout: float = 2.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"condition not met within {timeout} s"
-        await asyncio.sleep(0.01)
-
-
 @pytest.fixture(autouse=True)
 async def no_leftover_tasks() -> AsyncIterator[None]:
     yield
-    await asyncio.sleep(0.05)
-    leftover = asyncio.all_tasks() - {asyncio.current_task()}
-    assert not leftover, leftover
+    current = asyncio.current_task()
+    try:
+        await wait_for(lambda: not asyncio.all_tasks() - {current}, timeout=2, what="the test's tasks to end")
+    except AssertionError:
+        raise AssertionError(f"tasks left running: {asyncio.all_tasks() - {current}}") from None
 
 
 @pytest.fixture
@@ -137,6 +145,7 @@ async def connect() -> AsyncIterator[Callable[..., Awaitable[Client]]]:
         await peer.close()
 
 
+@pytest.mark.slow  # aiortc peers
 async def test_conversation_with_barge_in(agent: AgentAnswerer, connect: Any, mic_wav: Path) -> None:
     """The fixture's two utterances: reply 1 is interrupted by the second, reply 2 plays out."""
     [(start1, end1), (start2, end2)] = speech_spans(mic_wav)  # ~1.5-4.3 s and ~5.4-7.1 s
@@ -175,7 +184,7 @@ async def test_conversation_with_barge_in(agent: AgentAnswerer, connect: Any, mi
         for t, way, kind in call.events
         if way == "out" and kind == "input_audio_buffer.speech_started" and t >= barge_in
     )
-    await until(lambda: bool(call.voice.silenced))
+    await wait_for(lambda: call.voice.silenced, timeout=2, what="the agent's audio cut")
     [(cut_at, silent)] = call.voice.silenced  # (audio cut, first silent frame out)
     assert cut_at <= barge_in <= sent
     assert silent - sent < 0.1, f"agent audio went on {1000 * (silent - sent):.0f} ms after speech_started"
@@ -208,6 +217,7 @@ async def test_conversation_with_barge_in(agent: AgentAnswerer, connect: Any, mi
     assert {kind for _, way, kind in call.events if way == "out"} == set(kinds)
 
 
+@pytest.mark.slow  # aiortc peers
 async def test_through_fake_openai(aiohttp_server: Any) -> None:
     """Multipart POST /v1/realtime/calls, an offer with no candidates, client events, then /_fake/drop."""
     answerer = AgentAnswerer(loopback_only=True, script=Script(user_transcripts=["Hi"]))
@@ -253,7 +263,7 @@ async def test_through_fake_openai(aiohttp_server: Any) -> None:
             await peer.wait_for("output_audio_buffer.started")
             peer.send({"type": "response.create"})
             assert (await peer.wait_for("error", 4))["error"]["code"] == "conversation_already_has_active_response"
-            await asyncio.sleep(0.4)
+            await wait_for(lambda: peer.heard_since("output_audio_buffer.started", 5), timeout=4, what="the reply")
             peer.send({"type": "response.cancel"})
             peer.send({"type": "output_audio_buffer.clear"})
             await peer.wait_for("output_audio_buffer.cleared")
@@ -270,6 +280,7 @@ async def test_through_fake_openai(aiohttp_server: Any) -> None:
         await peer.close()
 
 
+@pytest.mark.slow  # aiortc peers
 async def test_drop_with_error(agent: AgentAnswerer, connect: Any) -> None:
     peer: Client = await connect(agent)
     assert await agent.drop(mode="error") == "rtc_test"
@@ -280,20 +291,25 @@ async def test_drop_with_error(agent: AgentAnswerer, connect: Any) -> None:
     assert await agent.drop() is None
 
 
+@pytest.mark.slow  # aiortc peers
 async def test_drop_blackhole(agent: AgentAnswerer, connect: Any) -> None:
     peer: Client = await connect(agent)
     peer.send({"type": "response.create"})
     await peer.wait_for("output_audio_buffer.started")
-    await asyncio.sleep(0.3)
+    await wait_for(lambda: peer.heard_since("output_audio_buffer.started", 5), timeout=4, what="the reply")
     assert await agent.drop("rtc_test", mode="blackhole") == "rtc_test"
-    await asyncio.sleep(0.2)  # what was in flight
-    frames, events = len(peer.audio), len(peer.events)
-    await asyncio.sleep(1.0)
-    assert (len(peer.audio), len(peer.events)) == (frames, events)
+    settled = time.monotonic() + 0.2  # what was on the wire already may still arrive until then
+
+    def arrived_later() -> list[float]:
+        return [t for t, _ in peer.audio if t > settled] + [t for t, _ in peer.events if t > settled]
+
+    # Time passing is the point: for a second after that, nothing at all arrives.
+    await never(arrived_later, within=1.2, what="audio or events after the blackhole")
     assert peer.channel.readyState == "open"  # no goodbye: the client has to notice by itself
-    await until(lambda: agent.calls["rtc_test"].closed)  # the agent's side ends and is cleaned up
+    await wait_for(lambda: agent.calls["rtc_test"].closed, timeout=2, what="the agent's side ended")
 
 
+@pytest.mark.slow  # aiortc peers
 async def test_hang_up(agent: AgentAnswerer, connect: Any) -> None:
     peer: Client = await connect(agent, "rtc_a")
     assert await agent.hang_up("rtc_a") is True

@@ -5,18 +5,18 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from tests.conftest import in_own_namespace, last_json
+import pytest
+
+from tests.helpers import in_own_namespace, last_json
 
 SCRIPT = textwrap.dedent(
     """
-    import asyncio, io, json, ssl, subprocess, sys
+    import asyncio, io, json, ssl, sys
     from pathlib import Path
     from rich.console import Console
+    from tests.helpers import LAN, add_lan, loopback_up
     from voicekiosk.server import Server
     from voicekiosk.settings import Settings
-
-    def sh(command):
-        subprocess.run(command.split(), check=True)
 
     async def handshake(host, cafile):
         context = ssl.create_default_context(cafile=cafile)  # only our CA
@@ -33,23 +33,21 @@ SCRIPT = textwrap.dedent(
         await asyncio.wait_for(server.startup(), 20)
         cafile = str(data / "ca.pem")
         await handshake("127.0.0.1", cafile)
-        sh("ip link add vk0 type veth peer name vk1")
-        sh("ip addr add 192.0.2.10/24 dev vk0")
-        sh("ip link set vk0 up")
-        sh("ip link set vk1 up")
+        add_lan()
         files = await asyncio.wait_for(reissued.get(), 5)
-        await handshake("192.0.2.10", cafile)  # the running server now has a certificate for it
+        await handshake(LAN, cafile)  # the running server now has a certificate for it
         await asyncio.wait_for(server.shutdown(), 20)
         count = 1 + reissued.qsize()
-        banner_again = out.getvalue().count("https://192.0.2.10:18443/")
+        banner_again = out.getvalue().count(f"https://{LAN}:18443/")
         print(json.dumps({"reissued": count, "spki": files.spki == server.files.spki, "banner_again": banner_again}))
 
-    sh("ip link set lo up")
+    loopback_up()
     asyncio.run(main(Path(sys.argv[1])))
     """
 )
 
 
+@pytest.mark.slow
 def test_a_new_address_gets_a_certificate_without_a_restart(tmp_path: Path):
     seen = last_json(in_own_namespace("-c", SCRIPT, str(tmp_path), timeout=90))
     assert seen["reissued"] == 1 and seen["spki"]

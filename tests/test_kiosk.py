@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import CHROMIUM, chromium_args, state, wait_for
-from tests.conftest import free_port, require_isolated_browser
+from tests.browser import CHROMIUM, chromium_args, require_isolated_browser, state
+from tests.helpers import free_port, wait_for
 from voicekiosk.browsers import find_browser
 from voicekiosk.errors import StartupError
 from voicekiosk.kiosk import BrowserSupervisor, check_display, kiosk_command
@@ -28,7 +28,7 @@ def fake_browser(tmp_path: Path, body: str) -> Path:
 
 def test_find_browser_explains_what_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("PATH", str(tmp_path))
-    if any(Path(p).is_file() for p in ("/Applications/Google Chrome.app",)):
+    if Path("/Applications/Google Chrome.app").exists():  # an app bundle is a directory
         pytest.skip("a macOS Chrome is installed")
     with pytest.raises(StartupError, match="apt install chromium"):
         find_browser(None)
@@ -65,7 +65,7 @@ async def test_a_browser_that_dies_is_restarted_with_back_off(tmp_path: Path):
     stop = asyncio.Event()
     task = asyncio.create_task(supervisor.run(stop))
     started = time.monotonic()
-    await wait_for(lambda: asyncio.sleep(0, supervisor.starts >= 3), timeout=10, what="three starts")
+    await wait_for(lambda: supervisor.starts >= 3, timeout=10, what="three starts")
     elapsed = time.monotonic() - started
     assert elapsed >= 2.5  # 1 s, then 2 s between the restarts: no tight loop
     stop.set()
@@ -78,12 +78,12 @@ async def test_stopping_ends_the_browser_and_its_children(tmp_path: Path):
     supervisor = BrowserSupervisor([str(browser)])
     stop = asyncio.Event()
     task = asyncio.create_task(supervisor.run(stop))
-    await wait_for(lambda: asyncio.sleep(0, (tmp_path / "child").exists()), timeout=10, what="the browser")
+    await wait_for(lambda: (tmp_path / "child").exists(), timeout=10, what="the browser")
     child = int((tmp_path / "child").read_text())
     stop.set()
     await asyncio.wait_for(task, 10)
     assert supervisor.process is not None and supervisor.process.returncode is not None
-    await wait_for(lambda: asyncio.sleep(0, not _alive(child)), timeout=5, what="its child to end")
+    await wait_for(lambda: not _alive(child), timeout=5, what="its child to end")
     assert supervisor.starts == 1
 
 
@@ -119,7 +119,7 @@ async def test_kiosk_mode_shows_the_talking_page_and_survives_a_browser_crash(tm
             first = await page.evaluate("performance.timeOrigin")
             # The browser dies; voicekiosk starts it again and the page connects again.
             subprocess.run(["pkill", "-KILL", "-f", _browser_pattern(cdp)], check=False)
-            await asyncio.sleep(1.5)
+            await wait_for(lambda: not _browser_running(cdp), timeout=10, what="the browser gone")
             page = await _kiosk_page(playwright, cdp, timeout=20)
             assert await page.evaluate("performance.timeOrigin") != first
             await wait_for(lambda: _state_in(page, "listening", "user-speaking", "thinking", "agent-speaking"),
@@ -131,7 +131,7 @@ async def test_kiosk_mode_shows_the_talking_page_and_survives_a_browser_crash(tm
         subprocess.run(["pkill", "-KILL", "-f", _browser_pattern(cdp)], check=False)
     assert proc.returncode == 0, output
     assert "browser exited" in output and output.count("browser started") >= 2
-    assert subprocess.run(["pgrep", "-f", _browser_pattern(cdp)], capture_output=True).returncode == 1
+    assert not _browser_running(cdp)
 
 
 def _browser_pattern(cdp: int) -> str:
@@ -139,19 +139,24 @@ def _browser_pattern(cdp: int) -> str:
     return rf"^\S*chrom\S* .*--remote-debugging-port={cdp}"
 
 
+def _browser_running(cdp: int) -> bool:
+    found = subprocess.run(["pgrep", "-f", _browser_pattern(cdp)], capture_output=True).returncode
+    assert found in (0, 1), f"pgrep failed ({found})"
+    return found == 0
+
+
 async def _kiosk_page(playwright, cdp: int, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    """The kiosk's page, once its browser answers on the DevTools port and shows it."""
+
+    async def page():
         try:
             browser = await playwright.chromium.connect_over_cdp(f"http://127.0.0.1:{cdp}", timeout=2000)
         except Exception:
-            await asyncio.sleep(0.2)
-            continue
+            return None  # not (yet, or again) listening
         pages = [p for c in browser.contexts for p in c.pages if p.url.startswith("https://")]
-        if pages:
-            return pages[0]
-        await asyncio.sleep(0.2)
-    raise AssertionError("the kiosk browser never showed the page")
+        return pages[0] if pages else None
+
+    return await wait_for(page, timeout=timeout, interval=0.2, what="the kiosk browser showing the page")
 
 
 async def _state_in(page, *states: str) -> bool:

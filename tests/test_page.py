@@ -7,19 +7,24 @@ tests/artifacts/mic.wav: silence, "Hello there, I would like to visit the museum
 
 from __future__ import annotations
 
-import asyncio
-import bisect
-import dataclasses
 import logging
 
 import pytest
 
-from tests.browser import ARTIFACTS, audio_energy, ice_addresses, open_page, wait_for, wait_state
-from tests.conftest import REAL_KEY
+from tests.browser import (
+    ARTIFACTS,
+    audio_energy,
+    ice_addresses,
+    open_page,
+    problem_title,
+    silence_after,
+    state_count,
+    wait_state,
+)
+from tests.helpers import REAL_KEY, wait_for
 from voicekiosk.fake import FakeOpenAI
 from voicekiosk.fake.agent import AgentAnswerer
 from voicekiosk.fake.voice import Script
-from voicekiosk.web.app import create_app
 from voicekiosk.web.appkeys import CALLS
 
 pytestmark = pytest.mark.browser
@@ -40,12 +45,11 @@ def fake(answerer: AgentAnswerer) -> FakeOpenAI:
 
 
 @pytest.fixture
-def serve_page(aiohttp_server, https_settings):
-    """Start our app over HTTPS (settings overridable) and give the page URL with ?autostart."""
+def serve_page(serve_app):
+    """Serve our app over HTTPS (settings overridable) and give the page URL with ?autostart."""
 
     async def start(**overrides) -> str:
-        settings = dataclasses.replace(https_settings.settings, **overrides)
-        server = await aiohttp_server(create_app(settings), ssl=https_settings.context)
+        server = await serve_app(https=True, **overrides)
         start.app = server.app  # for tests that look inside
         return str(server.make_url("/?autostart"))
 
@@ -76,7 +80,7 @@ async def test_the_agent_talks_and_both_captions_appear(chromium, serve_page, fa
     assert watch.foreign_urls() == []
     assert watch.errors == []
     # The terminal shows the conversation and what it cost, as the page reported it.
-    await wait_for(lambda: _async("usage rtc_" in caplog.text), what="usage in the terminal")
+    await wait_for(lambda: "usage rtc_" in caplog.text, what="usage in the terminal")
     assert f"you: {HEARD[0]}" in caplog.text
     assert "agent: " in caplog.text
     await context.close()
@@ -88,7 +92,7 @@ async def test_it_hangs_up_when_nobody_talks_and_wakes_when_someone_does(chromiu
     page, watch = await open_page(context, url)
     # The fake mic falls silent for 4.5 s after its second sentence: long enough to pause.
     await wait_state(page, "paused", timeout=25)
-    await wait_for(lambda: _async(len(fake.recorded("hangup")) == 1), what="the idle call hung up")
+    await wait_for(lambda: len(fake.recorded("hangup")) == 1, what="the idle call hung up")
     assert "tap Start or just speak" in await page.text_content("#state-detail")
     # Then the mic speaks again, and the page connects by itself.
     await wait_state(page, "listening", "user-speaking", "thinking", "agent-speaking", timeout=25)
@@ -113,7 +117,7 @@ async def test_barge_in_silences_the_agent_at_once_and_marks_its_caption(chromiu
     # Let a second of received-audio samples after the barge-in accumulate.
     await wait_for(lambda: page.evaluate(f"window.__probe.energy.at(-1).t > {barge + 1000}"), what="samples")
     probe = await page.evaluate("window.__probe")
-    silent_after = _silence_after(probe["energy"], barge)
+    silent_after = silence_after(probe["energy"], barge)
     assert silent_after <= 300, f"agent audio still heard {silent_after:.0f} ms after speech_started"
     assert any(e["type"] == "output_audio_buffer.cleared" for e in probe["events"])
     # The page itself silences the agent's audio the moment you speak over it.
@@ -137,12 +141,13 @@ async def test_dropped_ended_and_silent_calls_are_reconnected(
     context = await chromium.new_context()
     page, watch = await open_page(context, url)
     await wait_state(page, "listening", "user-speaking", "thinking", "agent-speaking")
+    before = await state_count(page)
     dropped = await answerer.drop(mode=mode)
-    await wait_state(page, "reconnecting", timeout=noticed_within)
+    await wait_state(page, "reconnecting", timeout=noticed_within, since=before)
     await wait_state(page, "listening", "user-speaking", "thinking", "agent-speaking", timeout=15)
     assert await page.evaluate("window.__probe.pcs.length") == 2
     # The page told the server, which hung the old call up.
-    await wait_for(lambda: _async(dropped in [r.body for r in fake.recorded("hangup")]), what="hang-up")
+    await wait_for(lambda: dropped in [r.body for r in fake.recorded("hangup")], what="hang-up")
     assert watch.errors == []
     await context.close()
 
@@ -174,12 +179,12 @@ async def test_failures_are_explained_and_recover_when_they_clear(
     fake.add_fault(endpoint, **fault)
     context = await chromium.new_context()
     page, watch = await open_page(context, url)
-    await wait_for(lambda: _problem(page), timeout=10, what="the problem shown")
-    assert await _problem(page) == title
+    await wait_for(lambda: problem_title(page), timeout=10, what="the problem shown")
+    assert await problem_title(page) == title
     assert await page.is_visible("#retry")
     fake.clear_faults()
     await wait_state(page, "listening", "user-speaking", "thinking", "agent-speaking", timeout=20)
-    assert not await _problem(page)
+    assert not await problem_title(page)
     before = await audio_energy(page)
     await wait_for(lambda: _more_energy(page, before), timeout=20, what="the agent's audio after recovery")
     # Failed requests show as "Failed to load resource" in the console; nothing else may.
@@ -197,13 +202,14 @@ async def test_retry_now_mid_attempt_leaves_one_call_not_two(chromium, serve_pag
     fake.clear_faults()
     fake.latency = 0.8  # every attempt is still upstream when the next tap comes
     for _ in range(3):
-        await page.click("#retry")
-        await asyncio.sleep(0.3)
+        # The next tap comes once this one's offer is on its way, well within the 0.8 s upstream.
+        async with page.expect_request(lambda r: r.method == "POST" and "/api/call" in r.url, timeout=10_000):
+            await page.click("#retry")
     await wait_state(page, "listening", "user-speaking", "thinking", "agent-speaking", timeout=20)
     # The superseded attempts' calls are hung up as soon as their answers arrive.
     answered = len(fake.recorded("calls")) - 1  # the first attempt failed at the fault
     assert answered >= 2
-    await wait_for(lambda: _async(len(fake.recorded("hangup")) == answered - 1), timeout=10, what="hang-ups")
+    await wait_for(lambda: len(fake.recorded("hangup")) == answered - 1, timeout=10, what="hang-ups")
     assert len(serve_page.app[CALLS]) == 1
     assert await page.evaluate("window.__probe.pcs.filter((pc) => pc.connectionState !== 'closed').length") == 1
     assert [e for e in watch.errors if "Failed to load resource" not in e] == []
@@ -220,7 +226,7 @@ async def test_stop_hangs_up_and_releases_the_microphone(chromium, serve_page, f
     assert await page.evaluate("window.voicekiosk.mic.getAudioTracks()[0].enabled") is False
     await page.click("#start")  # now labelled Stop
     await wait_state(page, "idle")
-    await wait_for(lambda: _async(len(fake.recorded("hangup")) == 1), what="the hang-up upstream")
+    await wait_for(lambda: len(fake.recorded("hangup")) == 1, what="the hang-up upstream")
     assert await page.evaluate("window.voicekiosk.mic") is None
     await context.close()
 
@@ -228,18 +234,8 @@ async def test_stop_hangs_up_and_releases_the_microphone(chromium, serve_page, f
 # -- helpers --------------------------------------------------------------------------------
 
 
-async def _async(value):
-    return value
-
-
 async def _line(page, selector: str) -> str:
     return await page.evaluate(f"(document.querySelector('{selector}')?.firstChild?.nodeValue || '').trim()")
-
-
-async def _problem(page) -> str:
-    return await page.evaluate(
-        "document.getElementById('problem').hidden ? '' : document.getElementById('problem-title').textContent"
-    )
 
 
 async def _more_energy(page, before: float) -> bool:
@@ -264,30 +260,3 @@ async def _ever_drawn(page, canvas_id: str) -> bool:
     except AssertionError:
         return False
     return True
-
-
-def _silence_after(samples: list[dict], t0: float, window: float = 200.0) -> float:
-    """Milliseconds from ``t0`` until the agent's received audio goes quiet.
-
-    Quiet: over the next ``window`` ms it gains under 5 % of the energy it gained in the
-    ``window`` ms before ``t0``. (Chromium refreshes getStats about every 60 ms.)
-    """
-    times = [s["t"] for s in samples]
-    energy = [s["e"] for s in samples]
-
-    def at(t: float) -> float:
-        i = bisect.bisect_left(times, t)
-        if i == 0:
-            return energy[0]
-        if i >= len(times):
-            return energy[-1]
-        t1, t2, e1, e2 = times[i - 1], times[i], energy[i - 1], energy[i]
-        return e1 + (e2 - e1) * (t - t1) / max(1e-6, t2 - t1)
-
-    speaking = at(t0) - at(t0 - window)
-    assert speaking > 0, "the agent was not audible before the barge-in"
-    for step in range(0, 1000, 10):
-        t = t0 + step
-        if at(t + window) - at(t) < 0.05 * speaking:
-            return float(step)
-    raise AssertionError("the agent never went quiet")

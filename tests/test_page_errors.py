@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
-from tests.browser import chromium_args, open_page, wait_for, wait_state
-from voicekiosk.web.app import create_app
+from tests.browser import chromium_args, open_page, problem_title, wait_state
+from tests.helpers import wait_for
 from voicekiosk.web.appkeys import CALLS
 
-
-async def problem_title(page) -> str:
-    return await page.evaluate(
-        "document.getElementById('problem').hidden ? '' : document.getElementById('problem-title').textContent"
-    )
+pytestmark = pytest.mark.browser
 
 
-async def test_no_api_key_is_explained_and_retried(chromium, aiohttp_server, settings):
-    server = await aiohttp_server(create_app(dataclasses.replace(settings, api_key=None)))
+async def test_no_api_key_is_explained_and_retried(chromium, serve_app):
+    server = await serve_app(api_key=None)
     context = await chromium.new_context()
     page, watch = await open_page(context, str(server.make_url("/?autostart")))
     await wait_state(page, "reconnecting")
@@ -32,8 +26,8 @@ async def test_no_api_key_is_explained_and_retried(chromium, aiohttp_server, set
     await context.close()
 
 
-async def test_insecure_context_explains_https_and_links_the_setup_page(chromium, aiohttp_server, settings):
-    server = await aiohttp_server(create_app(dataclasses.replace(settings, san=("voicekiosk.test",))))
+async def test_insecure_context_explains_https_and_links_the_setup_page(chromium, serve_app):
+    server = await serve_app(san=("voicekiosk.test",))
     context = await chromium.new_context()
     # Plain http to a name that is not localhost: not a secure context, as on a phone over the LAN.
     url = f"http://voicekiosk.test:{server.port}/"
@@ -46,8 +40,8 @@ async def test_insecure_context_explains_https_and_links_the_setup_page(chromium
     await context.close()
 
 
-async def test_start_is_keyboard_accessible(chromium, aiohttp_server, settings):
-    server = await aiohttp_server(create_app(dataclasses.replace(settings, api_key=None)))
+async def test_start_is_keyboard_accessible(chromium, serve_app):
+    server = await serve_app(api_key=None)
     context = await chromium.new_context()
     page, _ = await open_page(context, str(server.make_url("/")))
     await page.keyboard.press("Tab")
@@ -68,8 +62,8 @@ async def test_start_is_keyboard_accessible(chromium, aiohttp_server, settings):
     ],
     ids=["denied", "no-mic"],
 )
-async def test_microphone_problems_have_their_own_message(launch_chromium, aiohttp_server, settings, flags, title):
-    server = await aiohttp_server(create_app(settings))
+async def test_microphone_problems_have_their_own_message(launch_chromium, serve_app, flags, title):
+    server = await serve_app()
     browser = await launch_chromium(chromium_args() + flags)
     context = await browser.new_context()
     page, watch = await open_page(context, str(server.make_url("/")))
@@ -79,10 +73,6 @@ async def test_microphone_problems_have_their_own_message(launch_chromium, aioht
     assert await problem_title(page) == title
     assert await page.is_visible("#retry")
     # The call that was started alongside the prompt is hung up: nothing left to pay for.
-    await wait_for(lambda: _no_calls(server), what="the call hung up")
+    await wait_for(lambda: len(server.app[CALLS]) == 0, what="the call hung up")
     assert watch.errors == []
     await context.close()
-
-
-async def _no_calls(server) -> bool:
-    return len(server.app[CALLS]) == 0

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 import ssl
 
 import pytest
 import trustme
-
-from voicekiosk.web.app import create_app
 
 
 @pytest.fixture
@@ -24,32 +21,29 @@ async def tls_fake(aiohttp_server, fake, upstream_ca):
     return await aiohttp_server(fake.app(), ssl=context)
 
 
-async def mint_status(aiohttp_client, settings) -> tuple[int, str]:
-    client = await aiohttp_client(create_app(settings))
+async def mint_status(make_client, **overrides) -> tuple[int, str]:
+    client = await make_client(sdp="browser", **overrides)
     response = await client.post("/api/token")
     error = (await response.json()).get("error", {})
     return response.status, f"{error['code']}: {error['message']}" if error else ""
 
 
-async def test_ca_bundle_is_trusted(aiohttp_client, settings, tls_fake, upstream_ca, tmp_path):
+async def test_ca_bundle_is_trusted(make_client, tls_fake, upstream_ca, tmp_path):
     bundle = tmp_path / "upstream-ca.pem"
     upstream_ca.cert_pem.write_to_path(bundle)
     base = str(tls_fake.make_url("/v1"))
     assert base.startswith("https://")
-    tls = dataclasses.replace(settings, openai_base_url=base, sdp="browser", ca_bundle=bundle)
-    assert await mint_status(aiohttp_client, tls) == (200, "")
+    assert await mint_status(make_client, openai_base_url=base, ca_bundle=bundle) == (200, "")
 
 
-async def test_ssl_cert_file_is_honoured(aiohttp_client, settings, tls_fake, upstream_ca, tmp_path, monkeypatch):
+async def test_ssl_cert_file_is_honoured(make_client, tls_fake, upstream_ca, tmp_path, monkeypatch):
     bundle = tmp_path / "upstream-ca.pem"
     upstream_ca.cert_pem.write_to_path(bundle)
     monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
-    tls = dataclasses.replace(settings, openai_base_url=str(tls_fake.make_url("/v1")), sdp="browser")
-    assert await mint_status(aiohttp_client, tls) == (200, "")
+    assert await mint_status(make_client, openai_base_url=str(tls_fake.make_url("/v1"))) == (200, "")
 
 
-async def test_an_untrusted_upstream_is_refused(aiohttp_client, settings, tls_fake, monkeypatch):
+async def test_an_untrusted_upstream_is_refused(make_client, tls_fake, monkeypatch):
     monkeypatch.delenv("SSL_CERT_FILE", raising=False)
-    tls = dataclasses.replace(settings, openai_base_url=str(tls_fake.make_url("/v1")), sdp="browser")
-    status, error = await mint_status(aiohttp_client, tls)
+    status, error = await mint_status(make_client, openai_base_url=str(tls_fake.make_url("/v1")))
     assert status == 503 and error.startswith("upstream_unreachable: Cannot verify OpenAI's certificate")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import ssl
 import statistics
 import subprocess
 import sys
@@ -16,10 +17,7 @@ from typing import Any
 
 import aiohttp
 
-from tests.conftest import free_port
-
-OFFER = "v=0\r\no=- 42 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"
-SDP = {"Content-Type": "application/sdp"}
+from tests.helpers import OFFER, SDP, free_port, wait_for
 
 
 @contextmanager
@@ -59,18 +57,19 @@ def serve_args(port: int, data_dir: Path, *extra: str) -> list[str]:
 
 
 async def wait_healthy(url: str, timeout: float = 20.0) -> float:
-    """Seconds until ``url`` answers 200 (polled every 5 ms)."""
+    """Seconds until ``url`` answers 200: polled every 5 ms, as the polling is the measurement."""
     start = time.perf_counter()
+
+    async def healthy() -> bool:
+        try:
+            async with session.get(url, ssl=False) as response:
+                return response.status == 200
+        except aiohttp.ClientError:
+            return False
+
     async with aiohttp.ClientSession() as session:
-        while time.perf_counter() - start < timeout:
-            try:
-                async with session.get(url, ssl=False) as response:
-                    if response.status == 200:
-                        return time.perf_counter() - start
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.005)
-    raise RuntimeError(f"{url} never answered")
+        await wait_for(healthy, timeout=timeout, interval=0.005, what=f"{url} to answer")
+    return time.perf_counter() - start
 
 
 def rss_mb(pid: int) -> float:
@@ -111,22 +110,27 @@ def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100)[int(q) - 1]
 
 
-async def bench_broker(requests: int = 3000, concurrency: int = 100) -> dict[str, Any]:
-    """Mints and calls through the broker against the fake alone: rate, added latency, connections."""
+async def bench_broker(*, tls: bool = True, requests: int = 3000, concurrency: int = 100) -> dict[str, Any]:
+    """Mints and calls through the broker against the fake alone: rate, added latency, connections.
+
+    ``tls``: as deployed, HTTPS from the server's own CA, the client verifying it and keeping its
+    connections alive; otherwise plain HTTP (``--no-tls``), for comparison.
+    """
     fake_port, fake = fake_openai()
     port = free_port()
     with fake as fake_proc, tempfile.TemporaryDirectory() as tmp:
         key = fake_proc.ready_words[-1]
         env = {"OPENAI_API_KEY": key, "OPENAI_BASE_URL": f"http://127.0.0.1:{fake_port}/v1"}
-        extra = ("--no-tls", "--sdp", "browser", "--rate", "10000", "--max-calls", "100000")
+        extra = ("--sdp", "browser", "--rate", "10000", "--max-calls", "100000", *(() if tls else ("--no-tls",)))
         with process(serve_args(port, Path(tmp), *extra), env):
-            base = f"http://127.0.0.1:{port}"
+            base = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
             await wait_healthy(base + "/healthz")
             upstream = f"http://127.0.0.1:{fake_port}/v1/realtime"
             auth = {"Authorization": f"Bearer {key}"}
             session_json = '{"type":"realtime","model":"gpt-realtime-2.1"}'
             results: dict[str, Any] = {}
-            connector = aiohttp.TCPConnector(limit=concurrency)
+            verify = ssl.create_default_context(cafile=str(Path(tmp) / "ca.pem")) if tls else None
+            connector = aiohttp.TCPConnector(limit=concurrency, ssl=verify if verify else True)  # keep-alive
             async with aiohttp.ClientSession(connector=connector) as s:
 
                 def direct_mint() -> Awaitable[float]:
@@ -186,6 +190,7 @@ async def bench_startup(runs: int = 5) -> dict[str, Any]:
                     await wait_healthy(f"{mode}://127.0.0.1:{port}/healthz")
                     starts[mode].append(time.perf_counter() - start)
                     if mode == "https":
+                        # "Idle" is the measurement: two quiet seconds after it answered.
                         await asyncio.sleep(2)
                         rss.append(rss_mb(proc.pid))
     return {

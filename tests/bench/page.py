@@ -18,9 +18,8 @@ from typing import Any
 from aiohttp import ClientSession, web
 
 from tests.bench.broker import fake_openai, process, serve_args, wait_healthy
-from tests.browser import CHROMIUM, PROBE, chromium_args
-from tests.conftest import free_port
-from tests.test_page import _silence_after
+from tests.browser import CHROMIUM, PROBE, chromium_args, silence_after
+from tests.helpers import free_port, wait_for
 from voicekiosk.tls.certificates import spki_sha256_b64
 
 BASELINE = Path(__file__).with_name("baseline.html")
@@ -107,12 +106,10 @@ async def open_connected(browser: Any, url: str) -> tuple[Any, Any, float]:
     page = await context.new_page()
     await page.add_init_script(PROBE)
     await page.goto(url)
-    for _ in range(400):
-        connected = await page.evaluate("window.__probe.connected")
-        if connected:
-            return context, page, float(connected)
-        await asyncio.sleep(0.025)
-    raise RuntimeError(f"{url} never connected")
+    connected = await wait_for(
+        lambda: page.evaluate("window.__probe.connected"), timeout=10, interval=0.025, what=f"{url} connected"
+    )
+    return context, page, float(connected)
 
 
 async def connect_times(browser: Any, stack: Stack, runs: int) -> dict[str, float]:
@@ -133,14 +130,15 @@ async def talking_cpu(browser: Any, stack: Stack, url: str, seconds: float = 10.
     cdp = await context.new_cdp_session(page)
     await cdp.send("Performance.enable")
     await stack.control("say", {"seconds": seconds + 4})
-    await asyncio.sleep(1.5)
+    started = "window.__probe.events.some((e) => e.type === 'output_audio_buffer.started')"
+    await wait_for(lambda: page.evaluate(started), timeout=10, what="the agent talking")
 
     async def task_time() -> float:
         metrics = (await cdp.send("Performance.getMetrics"))["metrics"]
         return float(next(m["value"] for m in metrics if m["name"] == "TaskDuration"))
 
     before = await task_time()
-    await asyncio.sleep(seconds)
+    await asyncio.sleep(seconds)  # the window measured: CPU used while the agent talks for it
     used = (await task_time() - before) / seconds
     await context.close()
     await stack.hang_up_all()
@@ -149,19 +147,17 @@ async def talking_cpu(browser: Any, stack: Stack, url: str, seconds: float = 10.
 
 async def barge_in_ms(browser: Any, stack: Stack) -> float:
     context, page, _ = await open_connected(browser, stack.ours)
-    for _ in range(400):
-        if await page.query_selector(".line.agent.cut"):
-            break
-        await asyncio.sleep(0.05)
+    await wait_for(lambda: page.query_selector(".line.agent.cut"), timeout=20, what="a cut-off agent caption")
     probe = await page.evaluate("window.__probe")
     started = [e["t"] for e in probe["events"] if e["type"] == "output_audio_buffer.started"]
     heard = [e["t"] for e in probe["events"] if e["type"] == "input_audio_buffer.speech_started"]
     barge = next(t for t in heard if t > started[0])
-    await asyncio.sleep(1.2)
+    sampled = f"window.__probe.energy.at(-1).t > {barge + 1200}"  # 1.2 s of samples after it
+    await wait_for(lambda: page.evaluate(sampled), timeout=10, what="samples after the barge-in")
     energy = (await page.evaluate("window.__probe"))["energy"]
     await context.close()
     await stack.hang_up_all()
-    return _silence_after(energy, barge)
+    return silence_after(energy, barge)
 
 
 async def bench_page(mic_wav: Path, runs: int = 5) -> dict[str, Any]:
