@@ -13,7 +13,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from voicekiosk.redact import RedactingFilter
+from voicekiosk.logsafe import WINDOW, Refusals, TerminalFilter, report_hidden
 from voicekiosk.settings import Settings
 
 LEVELS = {-2: logging.ERROR, -1: logging.WARNING, 0: logging.INFO}
@@ -39,11 +39,14 @@ class VoicekioskHandler(RichHandler):
         return text
 
 
-def setup_logging(verbosity: int, console: Console | None = None) -> Console:
-    """Send ``voicekiosk.*`` (and aiohttp's errors) through one redacting rich handler."""
+def setup_logging(verbosity: int, console: Console | None = None, *, refusal_window: float = WINDOW) -> Console:
+    """Send ``voicekiosk.*`` (and aiohttp's errors) through one rich handler, made safe by ``logsafe``.
+
+    ``refusal_window``: seconds over which each device's refusal lines are rate-limited.
+    """
     console = console or Console(stderr=True)
     handler = VoicekioskHandler(console=console, show_path=False, markup=False, rich_tracebacks=verbosity > 0)
-    handler.addFilter(RedactingFilter())
+    handler.addFilter(TerminalFilter(Refusals(report_hidden(refusal_window), window=refusal_window)))
     handler.setFormatter(logging.Formatter("%(message)s", datefmt="[%X]"))
     level = LEVELS.get(verbosity, logging.DEBUG)
     for name in ("voicekiosk", "aiohttp"):

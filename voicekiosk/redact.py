@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import re
 
 _PATTERNS = (
@@ -27,14 +26,3 @@ def redact(text: str) -> str:
     for pattern, replace in _PATTERNS:
         text = pattern.sub(replace, text)
     return text
-
-
-class RedactingFilter(logging.Filter):
-    """Rewrites each record's final message through ``redact`` before any handler sees it."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        cleaned = redact(message)
-        if cleaned != message:
-            record.msg, record.args = cleaned, None
-        return True

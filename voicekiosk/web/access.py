@@ -22,6 +22,7 @@ from yarl import URL
 
 from voicekiosk import datadir, net
 from voicekiosk.errors import ApiError, StartupError
+from voicekiosk.logsafe import refused_by
 from voicekiosk.redact import register_secret
 from voicekiosk.settings import Settings
 
@@ -79,6 +80,7 @@ class Access:
             starts.popleft()
         if len(starts) >= self.settings.rate:
             wait = max(1, int(60 - (now - starts[0])) + 1)
+            log.warning("Refused a new session from %s: over --rate", client, extra=refused_by(client))
             raise ApiError(
                 429,
                 "too_many_requests",
@@ -97,7 +99,13 @@ class Access:
                 self._redeem(request, offered)
             if self.allowed(request) or request.path.startswith(PUBLIC_PREFIXES):
                 return await handler(request)
-            log.warning("Refused %s %s from %s: no valid access token", request.method, request.path, request.remote)
+            log.warning(
+                "Refused %s %s from %s: no valid access token",
+                request.method,
+                request.path,
+                request.remote,
+                extra=refused_by(request.remote),
+            )
             if request.path.startswith("/api/"):
                 raise ApiError(401, "unauthorized", "This device needs the access token: scan the QR code.")
             raise _denied(request)
@@ -111,7 +119,7 @@ class Access:
         kept = "&".join(part for part in request.query_string.split("&") if part and not part.startswith("token="))
         clean = URL.build(path=path, query_string=kept)
         if not self.matches(offered) and not self.allowed(request):
-            log.warning("Refused a wrong access token from %s", request.remote)
+            log.warning("Refused a wrong access token from %s", request.remote, extra=refused_by(request.remote))
             raise _denied(request)
         response = web.HTTPFound(str(clean))
         if self.token is not None:

@@ -15,6 +15,7 @@ from aiohttp.typedefs import Handler, Middleware
 
 from voicekiosk import net
 from voicekiosk.errors import ApiError
+from voicekiosk.logsafe import refused_by
 from voicekiosk.settings import Settings
 
 log = logging.getLogger("voicekiosk.access")
@@ -59,7 +60,14 @@ def hosts_middleware(hosts: KnownHosts) -> Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if host_of(request.host) not in hosts:
-            log.warning("Refused %s %s for unknown host %r", request.method, request.path, request.host[:100])
+            log.warning(
+                "Refused %s %s from %s for unknown host %r",
+                request.method,
+                request.path,
+                request.remote,
+                request.host[:100],
+                extra=refused_by(request.remote),
+            )
             raise ApiError(421, "unknown_host", "This server does not answer to that name (add it with --san).")
         return await handler(request)
 

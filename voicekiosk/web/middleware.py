@@ -7,9 +7,11 @@ from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Handler, Middleware
 
 from voicekiosk.errors import ApiError
+from voicekiosk.logsafe import refused_by
 from voicekiosk.settings import Settings
 
 log = logging.getLogger("voicekiosk.server")
@@ -64,6 +66,11 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
             raise
         code = _HTTP_CODES.get(exc.status, "http_error")
         return error_response(ApiError(exc.status, code, exc.reason))
+    except HttpProcessingError as exc:  # a malformed body (bad chunking, short Content-Length)
+        log.warning("Bad request from %s: %s", request.remote, exc.message, extra=refused_by(request.remote))
+        if not is_api(request):
+            raise web.HTTPBadRequest() from None
+        return error_response(ApiError(400, "bad_request", "The request was malformed."))
     except Exception:
         log.exception("Unexpected error on %s %s", request.method, request.path)
         if not is_api(request):
@@ -86,7 +93,13 @@ async def origin_middleware(request: web.Request, handler: Handler) -> web.Strea
     """No cross-site minting: writes and WebSockets only from our own pages."""
     upgrade = request.headers.get("Upgrade", "").lower() == "websocket"
     if (request.method in UNSAFE_METHODS or upgrade) and not same_origin(request):
-        log.warning("Refused a cross-site %s %s from %s", request.method, request.path, request.remote)
+        log.warning(
+            "Refused a cross-site %s %s from %s",
+            request.method,
+            request.path,
+            request.remote,
+            extra=refused_by(request.remote),
+        )
         raise ApiError(403, "cross_origin", "Requests from other sites are not allowed.")
     return await handler(request)
 
