@@ -22,6 +22,8 @@ from voicekiosk.settings import Settings
 from voicekiosk.tls.context import TlsFiles, load_certificate, prepare, server_context
 from voicekiosk.web.app import create_app
 from voicekiosk.web.appkeys import ACCESS
+from voicekiosk.web.gate import BoundedSite
+from voicekiosk.web.limits import LIMITS, Limits, Tally
 from voicekiosk.web.setup_site import create_setup_app
 
 log = logging.getLogger("voicekiosk.server")
@@ -41,15 +43,25 @@ class Server:
       settings: the configuration.
       console: where the banner goes.
       follow_every: seconds between looks at this machine's addresses.
+      limits: the connection and WebSocket caps and time-outs.
     """
 
-    def __init__(self, settings: Settings, console: Console, *, follow_every: float = FOLLOW_EVERY) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        console: Console,
+        *,
+        follow_every: float = FOLLOW_EVERY,
+        limits: Limits = LIMITS,
+    ) -> None:
         self.settings = settings
         self.console = console
         self.follow_every = follow_every
         self.should_exit = asyncio.Event()
         self.files: TlsFiles | None = None  # the certificate being served (None without TLS)
         self.on_reissue: list[Reissued] = []  # told when the certificate changed for new addresses
+        self.limits = limits
+        self.connections = Tally(limits.per_client, limits.total)  # every site's, counted together
         self._token: str | None = None
         self._stack = contextlib.AsyncExitStack()
         self._follower: asyncio.Task[None] | None = None
@@ -78,7 +90,7 @@ class Server:
         lan = net.lan_addresses()
         try:
             upstream = await self._stack.enter_async_context(demo_upstream(settings))
-            app = create_app(upstream)
+            app = create_app(upstream, limits=self.limits)
             self._token = app[ACCESS].token
             await self._listen(app, settings.port, context, log if settings.verbosity >= 2 else None)
             if self.files and self.files.ca and settings.has_setup_site:
@@ -109,11 +121,14 @@ class Server:
         context: ssl.SSLContext | None = None,
         access_log: logging.Logger | None = None,
     ) -> None:
-        runner = web.AppRunner(app, access_log=access_log)
+        runner = web.AppRunner(app, access_log=access_log, keepalive_timeout=self.limits.keepalive_timeout)
         await runner.setup()
         self._stack.push_async_callback(runner.cleanup)
+        site = BoundedSite(
+            runner, self.settings.host, port, connections=self.connections, limits=self.limits, ssl_context=context
+        )
         try:
-            await web.TCPSite(runner, self.settings.host, port, ssl_context=context).start()
+            await site.start()
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
                 raise StartupError(

@@ -16,6 +16,7 @@ from voicekiosk.web.appkeys import ACCESS, BROKER, CALLS, EVENTS, SETTINGS, STAT
 from voicekiosk.web.assets import asset_dir, setup_templates
 from voicekiosk.web.events import EventHub
 from voicekiosk.web.hosts import KnownHosts, hosts_middleware
+from voicekiosk.web.limits import LIMITS, Limits, websocket_limit
 from voicekiosk.web.middleware import content_security_policy, errors_middleware, origin_middleware, security_headers
 from voicekiosk.web.routes import MAX_SDP_BYTES, routes
 from voicekiosk.web.static_files import StaticFiles
@@ -26,6 +27,7 @@ def create_app(
     *,
     transport: httpx.AsyncBaseTransport | None = None,
     orphan_grace: float = ORPHAN_GRACE,
+    limits: Limits = LIMITS,
 ) -> web.Application:
     """Build the voicekiosk web app.
 
@@ -33,6 +35,7 @@ def create_app(
       settings: the configuration.
       transport: an httpx transport for the upstream (tests); default: the network.
       orphan_grace: seconds a call may go without a page before it is hung up.
+      limits: the WebSocket caps (the connection caps are the server's).
     """
     register_secret(settings.api_key)
     access = Access(settings, None if settings.open else load_token(settings.data_dir))
@@ -44,6 +47,7 @@ def create_app(
             hosts_middleware(KnownHosts(settings)),
             access.middleware(),
             origin_middleware,
+            websocket_limit(limits),
         ],
     )
     app[SETTINGS] = settings
