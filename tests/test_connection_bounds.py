@@ -1,0 +1,133 @@
+"""Connection bounds on a real server over loopback: caps per device, slow headers, idle keep-alive."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import ssl
+import time
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+
+from tests.helpers import never, wait_for, within
+from tests.served import serving
+from voicekiosk.web.limits import Limits
+
+Stream = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+
+@contextlib.asynccontextmanager
+async def connections(port: int, count: int, **kw: object) -> AsyncIterator[list[Stream]]:
+    """``count`` idle connections to the server (closed at the end)."""
+    streams: list[Stream] = []
+    try:
+        for _ in range(count):
+            streams.append(await asyncio.open_connection("127.0.0.1", port, **kw))  # type: ignore[arg-type]
+        yield streams
+    finally:
+        for _, writer in streams:
+            writer.close()
+        for _, writer in streams:
+            with contextlib.suppress(OSError, ssl.SSLError):
+                await writer.wait_closed()
+
+
+async def closed_by_server(reader: asyncio.StreamReader, seconds: float) -> bool:
+    """Wait up to ``seconds`` for the server to close: True if it did (EOF or reset), having sent nothing."""
+    try:
+        return await within(reader.read(), seconds, "the server to close") == b""
+    except ConnectionResetError:
+        return True
+
+
+async def healthz(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bytes:
+    """One keep-alive request on an open connection; the status line."""
+    writer.write(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    head = await within(reader.readuntil(b"\r\n\r\n"), 5, "the answer's head")
+    length = next(int(h.split(b":")[1]) for h in head.split(b"\r\n") if h.lower().startswith(b"content-length"))
+    await reader.readexactly(length)
+    return head.split(b"\r\n", 1)[0]
+
+
+async def test_a_device_over_its_connection_cap_is_closed_at_once_then_served_again(settings):
+    async with serving(settings, limits=Limits(per_client=4)) as served, connections(served.port, 4) as held:
+        assert served.server.connections.held("127.0.0.1") == 4
+        async with connections(served.port, 1) as [(reader, _)]:
+            assert await closed_by_server(reader, 2)
+        await wait_for(lambda: "Refused a connection from 127.0.0.1: 4 already open" in served.text, what="the line")
+        # The connections it holds are served; once one closes, a new one is let in.
+        assert await healthz(*held[0]) == b"HTTP/1.1 200 OK"
+        held[1][1].close()
+        await wait_for(lambda: served.server.connections.held("127.0.0.1") == 3, what="the count to drop")
+        async with connections(served.port, 1) as [stream]:
+            assert await healthz(*stream) == b"HTTP/1.1 200 OK"
+    assert served.server.connections.held("127.0.0.1") == 0 and served.server.connections.lan == 0
+
+
+async def test_websockets_over_the_cap_get_429_then_one_is_let_in_again(settings):
+    async with serving(settings, limits=Limits(websockets_per_client=2)) as served:
+        url = f"http://127.0.0.1:{served.port}/api/events"
+        async with aiohttp.ClientSession() as session:
+            first, second = await session.ws_connect(url), await session.ws_connect(url)
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                await session.ws_connect(url)
+            assert refused.value.status == 429
+            await first.close()
+            third = await within(_connect_when_free(session, url), 5, "a free WebSocket slot")
+            await second.close()
+            await third.close()
+        assert "Refused a WebSocket from 127.0.0.1: 2 already open from this device" in served.text
+
+
+async def _connect_when_free(session: aiohttp.ClientSession, url: str) -> aiohttp.ClientWebSocketResponse:
+    # The server counts a socket down when its handler ends, just after the close handshake.
+    for _ in range(100):
+        try:
+            return await session.ws_connect(url)
+        except aiohttp.WSServerHandshakeError as exc:
+            assert exc.status == 429
+            await asyncio.sleep(0.05)
+    raise AssertionError("the WebSocket slot never came free")
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
+async def test_a_client_dripping_its_headers_is_cut_off(settings, tls):
+    settings = dataclasses.replace(settings, tls=tls)
+    async with serving(settings, limits=Limits(head_timeout=1.0)) as served:
+        context = ssl.create_default_context(cafile=str(settings.data_dir / "ca.pem")) if tls else None
+        async with connections(served.port, 1, ssl=context, server_hostname="localhost" if tls else None) as streams:
+            [(reader, writer)], start = streams, time.monotonic()
+            writer.write(b"GET / HTTP/1.1\r\nHost: localhost\r\n")
+
+            async def drip() -> None:
+                for n in range(100):  # a header line every 0.1 s: never the blank line that ends them
+                    writer.write(b"X-%d: y\r\n" % n)
+                    await asyncio.sleep(0.1)
+
+            dripping = asyncio.create_task(drip())
+            try:
+                assert await closed_by_server(reader, 5)
+            finally:
+                dripping.cancel()
+            assert 0.9 <= time.monotonic() - start < 3
+            # A client that sent its headers in time keeps its connection past the head timeout.
+            async with connections(served.port, 1, ssl=context, server_hostname="localhost" if tls else None) as [ok]:
+                assert await healthz(*ok) == b"HTTP/1.1 200 OK"
+                await never(lambda: ok[0].at_eof(), within=1.5, what="the served connection closing")
+                assert await healthz(*ok) == b"HTTP/1.1 200 OK"
+        if tls:  # one that never even starts its TLS handshake is cut off too
+            async with connections(served.port, 1) as [(reader, _)]:
+                start = time.monotonic()
+                assert await closed_by_server(reader, 5)
+                assert time.monotonic() - start < 3
+
+
+async def test_an_idle_keep_alive_connection_is_closed_after_the_keepalive_timeout(settings):
+    async with serving(settings, limits=Limits(keepalive_timeout=1.0)) as served, connections(served.port, 1) as [s]:
+        assert await healthz(*s) == b"HTTP/1.1 200 OK"
+        start = time.monotonic()
+        assert await closed_by_server(s[0], 5)
+        assert 0.9 <= time.monotonic() - start < 3
