@@ -12,9 +12,10 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from tests.helpers import never, wait_for, within
+from tests.helpers import in_own_namespace, last_json, never, wait_for, within
 from tests.served import serving
-from voicekiosk.web.limits import Limits
+from voicekiosk.logsafe import BURST
+from voicekiosk.web.limits import LIMITS, Limits, Tally
 
 Stream = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
@@ -131,3 +132,31 @@ async def test_an_idle_keep_alive_connection_is_closed_after_the_keepalive_timeo
         start = time.monotonic()
         assert await closed_by_server(s[0], 5)
         assert 0.9 <= time.monotonic() - start < 3
+
+
+@pytest.mark.slow
+def test_one_lan_device_flooding_leaves_everyone_else_served(tmp_path):
+    """tests/lan_flood.py, in a namespace of its own: 200 WebSockets and 1,200 idle sockets from one address."""
+    from tests.lan_flood import HEAD_TIMEOUT, SOCKETS
+
+    seen = last_json(in_own_namespace("-m", "tests.lan_flood", str(tmp_path / "data"), timeout=120))
+    assert seen["websockets"].count(101) == LIMITS.websockets_per_client, seen
+    # The rest: 429 once the device has its WebSockets, or closed at once over its connection cap.
+    assert set(seen["websockets"]) == {0, 101, 429} and len(seen["websockets"]) == SOCKETS, seen
+    assert seen["held"] == LIMITS.per_client, seen  # of the 1,200, the rest were closed at once
+    assert seen["healthz"][0] == 200 and seen["healthz"][1] < 1, seen
+    assert seen["page"][0] == 200 and seen["page"][1] < 1, seen
+    assert HEAD_TIMEOUT - 0.5 < seen["slowloris_cut_after"] < HEAD_TIMEOUT + 3, seen
+    assert 1 <= seen["refusal_lines"] <= BURST, seen  # a thousand refusals, a few lines
+
+
+def test_loopback_keeps_its_room_when_the_lan_fills_the_total():
+    tally = Tally(per_client=2, total=3)
+    assert [tally.take("192.0.2.1") for _ in range(3)] == [None, None, "2 already open from this device"]
+    assert tally.take("192.0.2.2") is None
+    assert tally.take("192.0.2.3") == "3 already open from the LAN"
+    # Loopback is one device (any loopback address), outside the LAN's total.
+    assert tally.take("127.0.0.1") is None and tally.take("::1") is None
+    assert tally.take("127.0.0.2") == "2 already open from this device"
+    tally.give("192.0.2.1")
+    assert tally.take("192.0.2.3") is None and tally.lan == 3

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from tests.helpers import wait_for, within
 from tests.served import RAW_CONTROL, serving, terminal
-from voicekiosk.logsafe import BURST, escape
+from voicekiosk.logsafe import BURST, Refusals, escape
 
 PAINT = "\x1b[2J\x1b]0;pwned\x07\r\x9b31m"  # clear screen, set title, carriage return, C1 CSI
 PAINTED = r"\x1b[2J\x1b]0;pwned\x07\x0d\x9b31m"  # how it must show
@@ -132,3 +132,13 @@ async def test_a_thousand_refusals_from_one_device_make_a_few_lines_and_a_count(
 
 def refusal_lines(text: str) -> int:
     return text.count("from 127.0.0.1") - text.count("more from 127.0.0.1")
+
+
+async def test_refusal_counts_stay_bounded_however_many_devices_refuse():
+    reports: list[tuple[str, int]] = []
+    refusals = Refusals(lambda device, count: reports.append((device, count)), burst=1, window=0.3, max_devices=3)
+    shown = [refusals.allow(f"192.0.2.{n % 200}") for n in range(1000)]
+    # Three devices are tracked one by one; all the others share one count.
+    assert sum(shown) == 4
+    await wait_for(lambda: sum(count for _, count in reports) == 996, timeout=5, what="every count told")
+    assert {device for device, _ in reports} == {"192.0.2.0", "192.0.2.1", "192.0.2.2", Refusals.OTHERS}
