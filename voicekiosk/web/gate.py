@@ -111,7 +111,7 @@ class _Gate(asyncio.Protocol):
             tls = await loop.start_tls(transport, self, context, server_side=True, ssl_handshake_timeout=timeout)
         except (OSError, asyncio.CancelledError):  # ssl.SSLError, resets, time-outs: the client's doing
             tls = None
-        if tls is None:  # the client hung up during the handshake (connection_lost is not called then)
+        if tls is None or tls.is_closing():  # the client hung up during or just after the handshake
             self._release()
             transport.abort()
             return
