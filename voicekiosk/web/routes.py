@@ -97,6 +97,8 @@ async def token(request: web.Request) -> web.Response:
             "expires_at": secret.expires_at,
             "model": secret.model,
             "calls_url": settings.calls_url,
+            # Sent back with the call's id over /api/events: how this page registers its call.
+            "claim": request.app[CALLS].tickets.issue(),
         }
     )
 
