@@ -29,6 +29,8 @@ log = logging.getLogger("voicekiosk.access")
 COOKIE = "voicekiosk_access"
 TOKEN_FILE = "access-token"
 PUBLIC_PREFIXES = ("/static/", "/healthz")
+# A request relayed by a proxy on this machine comes from loopback, whoever sent it.
+PROXY_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Real-IP")
 
 
 def load_token(data_dir: Path, *, rotate: bool = False) -> str:
@@ -62,7 +64,7 @@ class Access:
         self._starts: dict[str, deque[float]] = {}
 
     def allowed(self, request: web.Request) -> bool:
-        if self.settings.open or self.token is None or net.is_loopback(request.remote):
+        if self.settings.open or self.token is None or is_local(request):
             return True
         return self.matches(request.cookies.get(COOKIE))
 
@@ -126,6 +128,11 @@ class Access:
             )
         log.info("Access granted to %s", request.remote)
         raise response
+
+
+def is_local(request: web.Request) -> bool:
+    """From this machine itself: loopback, and not relayed by a proxy (see README, "Behind a reverse proxy")."""
+    return net.is_loopback(request.remote) and not any(name in request.headers for name in PROXY_HEADERS)
 
 
 def _denied(request: web.Request) -> web.HTTPUnauthorized:

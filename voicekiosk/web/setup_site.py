@@ -74,7 +74,9 @@ async def profile(request: web.Request) -> web.Response:
 
 
 async def to_https(request: web.Request) -> web.StreamResponse:
-    raise web.HTTPFound(page_url(request, str(request.rel_url)))
+    # An access token sent here has crossed the network in the clear already: not echoed back
+    # in the clear again (the device scans the QR code's HTTPS link instead).
+    raise web.HTTPFound(page_url(request, str(request.rel_url.without_query_params("token"))))
 
 
 def _download(body: bytes, content_type: str, filename: str) -> web.Response:
