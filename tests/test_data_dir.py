@@ -96,9 +96,11 @@ def test_a_held_lock_times_out_with_a_clear_message(tmp_path: Path):
     try:
         fcntl.flock(holder, fcntl.LOCK_EX)  # another process, as far as flock is concerned
         started = time.monotonic()
-        with pytest.raises(StartupError, match="is locked by another voicekiosk process"):
-            with datadir.locked(tmp_path / "data", timeout=0.3):
-                pass
+        with (
+            pytest.raises(StartupError, match="is locked by another voicekiosk process"),
+            datadir.locked(tmp_path / "data", timeout=0.3),
+        ):
+            pass
         assert 0.3 <= time.monotonic() - started < 3
         fcntl.flock(holder, fcntl.LOCK_UN)
         with datadir.locked(tmp_path / "data", timeout=0.3):
