@@ -84,7 +84,7 @@ def test_stale_temp_files_are_replaced_never_followed(data, tmp_path: Path):
     rotated = run("token", "--data-dir", str(data), "--rotate")
     assert rotated.exit_code == 0
     assert victim.read_text() == "untouched"
-    assert (data / "access-token").read_text().strip() == rotated.output.strip()
+    assert (data / "access-token").read_text().strip() == rotated.stdout.strip()
     assert (data / "access-token").stat().st_mode & 0o777 == 0o600
     assert run("cert", "--data-dir", str(data), "rotate", "--yes").exit_code == 0
     assert not (data / ".access-token.tmp").exists() and not (data / ".ca.pem.tmp").exists()

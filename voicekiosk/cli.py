@@ -233,3 +233,9 @@ def token(rotate: bool, **flags: Any) -> None:
 
     settings = build_settings(flags)
     click.echo(load_token(settings.data_dir, rotate=rotate))
+    if rotate:
+        click.echo(
+            "A running voicekiosk server takes the new token within a few seconds and shows its new QR code; "
+            "devices let in with the old one must scan it.",
+            err=True,
+        )

@@ -67,6 +67,15 @@ def check_private(path: Path, mode: str) -> None:
         )
 
 
+def stamp(path: Path) -> tuple[int, int, int] | None:
+    """What changes when ``path`` is replaced or rewritten (inode, mtime, size); None if it is missing."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_ino, info.st_mtime_ns, info.st_size
+
+
 def write_atomic(path: Path, data: bytes, mode: int) -> None:
     """Write atomically and durably (temp file, fsync, rename, fsync of the directory) with
     ``mode`` from the first byte on. The temp file is made afresh (never through a link); one

@@ -15,17 +15,20 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 from rich.console import Console
 
-from voicekiosk import net
+from voicekiosk import datadir, net
 from voicekiosk.console import Endpoint, banner
 from voicekiosk.errors import StartupError
+from voicekiosk.redact import register_secret
 from voicekiosk.settings import Settings
 from voicekiosk.tls.context import TlsFiles, load_certificate, prepare, server_context
+from voicekiosk.web.access import TOKEN_FILE, Access, read_token
 from voicekiosk.web.app import create_app
 from voicekiosk.web.appkeys import ACCESS
 from voicekiosk.web.setup_site import create_setup_app
 
 log = logging.getLogger("voicekiosk.server")
 FOLLOW_EVERY = 30.0  # seconds between looks at this machine's addresses
+TOKEN_EVERY = 2.0  # seconds between looks at the access token file (a stat)
 
 Reissued = Callable[[TlsFiles], Awaitable[None]]
 
@@ -41,18 +44,29 @@ class Server:
       settings: the configuration.
       console: where the banner goes.
       follow_every: seconds between looks at this machine's addresses.
+      token_every: seconds between looks at the access token file (``voicekiosk token --rotate``).
     """
 
-    def __init__(self, settings: Settings, console: Console, *, follow_every: float = FOLLOW_EVERY) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        console: Console,
+        *,
+        follow_every: float = FOLLOW_EVERY,
+        token_every: float = TOKEN_EVERY,
+    ) -> None:
         self.settings = settings
         self.console = console
         self.follow_every = follow_every
+        self.token_every = token_every
         self.should_exit = asyncio.Event()
         self.files: TlsFiles | None = None  # the certificate being served (None without TLS)
         self.on_reissue: list[Reissued] = []  # told when the certificate changed for new addresses
         self._token: str | None = None
+        self._lan: list[str] = []
         self._stack = contextlib.AsyncExitStack()
         self._follower: asyncio.Task[None] | None = None
+        self._token_watch: asyncio.Task[None] | None = None
 
     async def serve(self) -> None:
         """Start, serve until told to stop, stop.
@@ -75,7 +89,7 @@ class Server:
         settings = self.settings
         self.files = prepare(settings) if settings.tls else None
         context = server_context(self.files) if self.files else None
-        lan = net.lan_addresses()
+        lan = self._lan = net.lan_addresses()
         try:
             upstream = await self._stack.enter_async_context(demo_upstream(settings))
             app = create_app(upstream)
@@ -93,13 +107,16 @@ class Server:
                 loop.add_signal_handler(sig, self.should_exit.set)
         if context and self.files and self.files.ca:
             self._follower = asyncio.create_task(self._follow(context, lan, upstream))
+        if self._token is not None:
+            self._token_watch = asyncio.create_task(self._watch_token(app[ACCESS], upstream))
 
     async def shutdown(self) -> None:
         """Stop following, hang up open calls, close the sites (and the demo agent)."""
         log.info("stopping: hanging up open calls")
-        if self._follower:
-            self._follower.cancel()
-            await asyncio.gather(self._follower, return_exceptions=True)
+        tasks = [task for task in (self._follower, self._token_watch) if task]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await self._stack.aclose()
 
     async def _listen(
@@ -139,11 +156,34 @@ class Server:
             except (StartupError, OSError) as exc:
                 log.error("addresses changed, but the certificate could not be reissued: %s", exc)
                 continue  # tried again at the next look
-            known, self.files = now, files
+            known, self.files, self._lan = now, files, now
             log.info("addresses now %s: certificate reissued", ", ".join(now) or "loopback only")
             self.console.print(banner(upstream, endpoints(self.settings, now, self._token)))
             for listener in self.on_reissue:
                 await listener(files)
+
+    async def _watch_token(self, access: Access, upstream: Settings) -> None:
+        """When ``voicekiosk token --rotate`` replaces the token, use the new one: old cookies and
+        QR links stop working, and the banner shows the new links."""
+        path = self.settings.data_dir / TOKEN_FILE
+        seen = datadir.stamp(path)
+        while True:
+            await asyncio.sleep(self.token_every)
+            now = datadir.stamp(path)
+            if now == seen:
+                continue
+            seen = now
+            try:
+                token = read_token(path)
+            except StartupError as exc:
+                log.error("the access token file changed but cannot be used (the old token still works): %s", exc)
+                continue
+            if token == access.token:
+                continue
+            register_secret(token)
+            access.token = self._token = token
+            log.warning("access token replaced: devices let in before must scan the new QR code")
+            self.console.print(banner(upstream, endpoints(self.settings, self._lan, token)))
 
 
 def endpoints(settings: Settings, lan: list[str], token: str | None) -> list[Endpoint]:
