@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import textwrap
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
-from tests.helpers import in_own_namespace, last_json
+from tests.helpers import free_port, in_own_namespace, last_json, wait_for, within
+from voicekiosk import datadir
+from voicekiosk.server import Server
+from voicekiosk.settings import Settings
 
 SCRIPT = textwrap.dedent(
     """
@@ -65,3 +70,17 @@ def test_rotating_the_token_applies_to_the_running_server(tmp_path: Path):
     assert "running voicekiosk server takes the new token" in seen["said"]
     assert seen["old_cookie"] == 401 and seen["old_link"] == 401
     assert seen["new_link"] == 302 and seen["new_cookie"] == 200
+
+
+async def test_a_damaged_token_file_keeps_the_running_token(tmp_path: Path, caplog):
+    data = tmp_path / "data"
+    settings = Settings(data_dir=data, api_key=None, tls=False, host="127.0.0.1", port=free_port(), http_port=0)
+    server = Server(settings, Console(file=io.StringIO()), token_every=0.05)
+    await within(server.startup(), 20, "the server to start")
+    try:
+        old = server._token
+        datadir.write_atomic(data / "access-token", b"short\n", 0o600)  # a bad restore, say
+        await wait_for(lambda: "cannot be used (the old token still works)" in caplog.text, timeout=5, what="the error")
+        assert server._token == old and "is damaged" in caplog.text
+    finally:
+        await within(server.shutdown(), 20, "the server to stop")
