@@ -12,7 +12,7 @@ from markupsafe import Markup
 from voicekiosk import __version__
 from voicekiosk.errors import ApiError, UpstreamError
 from voicekiosk.redact import redact
-from voicekiosk.web.appkeys import ACCESS, BROKER, CALLS, EVENTS, SETTINGS, STATIC
+from voicekiosk.web.appkeys import ACCESS, BROKER, CA, CALLS, EVENTS, SETTINGS, STATIC
 from voicekiosk.web.hosts import host_of
 from voicekiosk.web.middleware import content_security_policy
 
@@ -53,7 +53,7 @@ async def index(request: web.Request) -> web.Response:
         raise web.HTTPInternalServerError(text="voicekiosk's static/boot.js is missing; reinstall voicekiosk")
     config = page_config(request)
     config["autostart"] = config["autostart"] or "autostart" in request.query
-    context = {"config": config, "boot_js": Markup(boot.body.decode())}
+    context = {"config": config, "boot_js": Markup(boot.body.decode()), "ca": request.app[CA]}
     response = aiohttp_jinja2.render_template("index.html", request, context)
     # boot.js is inlined so the call starts before the modules load; its hash lets it run.
     response.headers["Content-Security-Policy"] = content_security_policy(
