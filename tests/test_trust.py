@@ -48,12 +48,18 @@ def home(tmp_path: Path) -> Path:
     return home
 
 
-def test_trust_installs_into_temp_stores(
-    ca_pem: Path, home: Path, tmp_path: Path, fake_tools: tuple[Path, Path]
-) -> None:
-    bin_dir, log = fake_tools
+@pytest.fixture
+def anchors(tmp_path: Path) -> Path:
+    """Stands in for Debian's directory of extra CA certificates."""
     anchors = tmp_path / "anchors"
     anchors.mkdir()
+    return anchors
+
+
+def test_trust_installs_into_temp_stores(
+    ca_pem: Path, home: Path, anchors: Path, fake_tools: tuple[Path, Path]
+) -> None:
+    bin_dir, log = fake_tools
     real_anchors = sorted(trust.DEBIAN_ANCHORS.glob("*")) if trust.DEBIAN_ANCHORS.is_dir() else []
     nick = "voicekiosk CA " + sha256_fingerprint(ca_pem.read_bytes()).replace(":", "")[:8]
 
@@ -83,9 +89,7 @@ def test_trust_installs_into_temp_stores(
     assert real_anchors == (sorted(trust.DEBIAN_ANCHORS.glob("*")) if trust.DEBIAN_ANCHORS.is_dir() else [])
 
 
-def test_trust_without_tools_or_rights_gives_commands(ca_pem: Path, home: Path, tmp_path: Path) -> None:
-    anchors = tmp_path / "anchors"
-    anchors.mkdir()
+def test_trust_without_tools_or_rights_gives_commands(ca_pem: Path, home: Path, anchors: Path) -> None:
     ca = str(ca_pem.resolve())
     steps = trust.trust_commands(
         ca_pem, home=home, system_dir=anchors, platform="linux", which=lambda _: None, euid=1000, system=True
@@ -154,12 +158,10 @@ def test_trust_needs_a_readable_ca(tmp_path: Path) -> None:
 
 
 def test_the_system_store_only_when_asked(
-    ca_pem: Path, home: Path, tmp_path: Path, fake_tools: tuple[Path, Path]
+    ca_pem: Path, home: Path, anchors: Path, fake_tools: tuple[Path, Path]
 ) -> None:
     """curl, apt and pip trust the system store for everything: browsers are enough by default."""
     bin_dir, _ = fake_tools
-    anchors = tmp_path / "anchors"
-    anchors.mkdir()
     which = which_in(bin_dir, "certutil", "update-ca-certificates")
     stores = [
         s.store for s in trust.trust_commands(ca_pem, home=home, system_dir=anchors, platform="linux", which=which)
