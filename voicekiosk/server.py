@@ -89,10 +89,12 @@ class Server:
         settings = self.settings
         self.files = prepare(settings) if settings.tls else None
         context = server_context(self.files) if self.files else None
+        if self.files:
+            _warn_about(self.files)
         lan = self._lan = net.lan_addresses()
         try:
             upstream = await self._stack.enter_async_context(demo_upstream(settings))
-            app = create_app(upstream)
+            app = create_app(upstream, ca=self.files.ca if self.files else None)
             self._token = app[ACCESS].token
             await self._listen(app, settings.port, context, log if settings.verbosity >= 2 else None)
             if self.files and self.files.ca and settings.has_setup_site:
@@ -100,7 +102,7 @@ class Server:
         except BaseException:
             await self._stack.aclose()
             raise
-        self.console.print(banner(upstream, endpoints(settings, lan, self._token), startup_notes(settings, lan)))
+        self._show_banner(upstream, lan, startup_notes(settings, lan))
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -118,6 +120,13 @@ class Server:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await self._stack.aclose()
+
+    def _show_banner(self, upstream: Settings, lan: list[str], notes: list[str] | None = None) -> None:
+        """The banner, listing only the addresses the certificate covers."""
+        left_out = self.files.left_out if self.files else ()
+        reachable = [address for address in lan if address not in left_out]
+        ca = self.files.ca if self.files else None
+        self.console.print(banner(upstream, endpoints(self.settings, reachable, self._token), notes or [], ca))
 
     async def _listen(
         self,
@@ -156,9 +165,11 @@ class Server:
             except (StartupError, OSError) as exc:
                 log.error("addresses changed, but the certificate could not be reissued: %s", exc)
                 continue  # tried again at the next look
+            if files.left_out != (self.files.left_out if self.files else ()):
+                _warn_about(files)
             known, self.files, self._lan = now, files, now
             log.info("addresses now %s: certificate reissued", ", ".join(now) or "loopback only")
-            self.console.print(banner(upstream, endpoints(self.settings, now, self._token)))
+            self._show_banner(upstream, now)
             for listener in self.on_reissue:
                 await listener(files)
 
@@ -183,7 +194,7 @@ class Server:
             register_secret(token)
             access.token = self._token = token
             log.warning("access token replaced: devices let in before must scan the new QR code")
-            self.console.print(banner(upstream, endpoints(self.settings, self._lan, token)))
+            self._show_banner(upstream, self._lan)
 
 
 def endpoints(settings: Settings, lan: list[str], token: str | None) -> list[Endpoint]:
@@ -201,6 +212,24 @@ def endpoints(settings: Settings, lan: list[str], token: str | None) -> list[End
     if net.is_loopback(settings.host):
         return [Endpoint("this machine", settings.page_url(settings.host))]
     return [remote("listening on", settings.host)]
+
+
+def _warn_about(files: TlsFiles) -> None:
+    """Say what the certificate cannot do, and how to fix it."""
+    if files.ca and not files.ca.constrained:
+        log.warning(
+            "The local CA in %s can vouch for any website (an older voicekiosk made it without name "
+            "constraints): whoever copies its key could impersonate any site to the devices that trust it. "
+            "Run `voicekiosk cert rotate`, then trust the new CA on each device.",
+            files.ca.path.parent,
+        )
+    if files.left_out:
+        log.warning(
+            "Left out of the certificate: %s (the local CA may vouch only for this machine's names, local "
+            "names and private addresses). To serve them: --cert/--key with a certificate of your own, or "
+            "`voicekiosk cert rotate --san NAME` (then trust the new CA on each device).",
+            ", ".join(files.left_out),
+        )
 
 
 def startup_notes(settings: Settings, lan: list[str]) -> list[str]:
