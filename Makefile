@@ -5,10 +5,10 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 ARGS   ?=
-SYSTEM_PACKAGES := chromium espeak-ng sox iproute2
+SYSTEM_PACKAGES := chromium espeak-ng sox iproute2 openssl
 
 .DEFAULT_GOAL := help
-.PHONY: help run kiosk dev demo test lint fmt bench system-deps clean
+.PHONY: help run kiosk dev demo test check lint fmt bench system-deps clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -48,6 +48,9 @@ ISOLATED = if [ "$$(id -u)" = 0 ] && unshare --net true 2>/dev/null; then \
 
 test: $(STAMP) system-deps  ## run every test, the real-browser ones included
 	@$(call ISOLATED,$(BIN)/pytest $(ARGS))
+
+check: $(STAMP)  ## the inner loop: every test but the real-browser and slow ones (well under a minute)
+	$(BIN)/pytest -m "not browser and not slow" -q $(ARGS)
 
 lint: $(STAMP)  ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check voicekiosk tests

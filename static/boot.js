@@ -12,6 +12,7 @@
    * @property {"mint" | "call" | "upstream"} step minting the key, our server, or OpenAI
    * @property {Response} [response] the HTTP answer, when there was one
    * @property {*} [error] why there was none (or why the SDP answer could not be applied)
+   * @property {string} [claim] the ticket that came with the mint: the page claims its call with it
    *
    * @typedef {object} OpenedCall what openCall() returns
    * @property {RTCPeerConnection} pc
@@ -82,15 +83,15 @@
       }
       const minted = await key;
       if (!minted.response?.ok) return minted;
-      let value, calls_url;
+      let value, calls_url, claim;
       try {
-        ({ value, calls_url } = await minted.response.json());
+        ({ value, calls_url, claim } = await minted.response.json());
       } catch (error) {
         return { step: "mint", error };
       }
       // Only Authorization and Content-Type: OpenAI's CORS preflight allows no custom header.
       const headers = { Authorization: `Bearer ${value}`, "Content-Type": "application/sdp" };
-      return settle(await attempt("upstream", calls_url, { ...sdp, headers }));
+      return { ...(await settle(await attempt("upstream", calls_url, { ...sdp, headers }))), claim };
     });
     return { pc, sender: audio.sender, remote: audio.receiver.track, dc, exchange, backlog, described, abort };
   }

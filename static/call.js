@@ -35,6 +35,7 @@ export class Call {
     this.onTrack = onTrack;
     this.onEnd = onEnd;
     this.callId = null;
+    this.claim = null; // browser-SDP mode: the mint's ticket, which registers the call with our server
     this.ended = false;
     this.endedBy = null; // the Problem that ended it, if any
     this.connectedAt = 0;
@@ -95,7 +96,8 @@ export class Call {
     } catch (error) {
       throw new Problem("failed", { message: String(error) }); // createOffer itself failed
     }
-    const { step, response, error } = outcome;
+    const { step, response, error, claim } = outcome;
+    this.claim = claim ?? null;
     const upstream = step === "upstream";
     if (response?.ok) {
       this.callId = lastSegment(response.headers.get("Location"));

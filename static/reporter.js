@@ -11,7 +11,7 @@ export class Reporter {
     this.queue = [];
     this.socket = null;
     this.retryMs = 1000;
-    this.claims = new Set(); // calls this page owns: re-announced after every reconnect
+    this.claims = new Map(); // calls this page owns, with their mint's ticket: re-announced after every reconnect
     this.started = false;
   }
 
@@ -32,9 +32,9 @@ export class Reporter {
     this.queue.push(event);
   }
 
-  claim(callId) {
-    this.claims.add(callId);
-    this.send({ type: "call", call_id: callId });
+  claim(callId, ticket = null) {
+    this.claims.set(callId, ticket);
+    this.send({ type: "call", call_id: callId, claim: ticket });
   }
 
   release(callId) {
@@ -51,7 +51,7 @@ export class Reporter {
     this.socket = socket;
     socket.onopen = () => {
       this.retryMs = 1000;
-      for (const callId of this.claims) socket.send(JSON.stringify({ type: "call", call_id: callId }));
+      for (const [callId, ticket] of this.claims) socket.send(JSON.stringify({ type: "call", call_id: callId, claim: ticket }));
       const pending = this.queue.splice(0);
       for (const event of pending) socket.send(JSON.stringify(event));
     };

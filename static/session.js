@@ -128,7 +128,7 @@ export class Session {
     this.reporter.start();
     if (this.call !== call) return call.close(); // superseded meanwhile (already hung up)
     this.view.showMeters(this.mic, this.remote);
-    if (call.callId) this.reporter.claim(call.callId);
+    if (call.callId) this.reporter.claim(call.callId, call.claim);
     this.view.showCallUp();
     this.#setState("listening");
     this.timers.stable = setTimeout(() => this.backoff.reset(), STABLE_MS);

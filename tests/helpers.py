@@ -24,7 +24,9 @@ ROOT = Path(__file__).resolve().parent.parent
 REAL_KEY = "sk-proj-REALKEY" + "k" * 40 + "9z8y"
 OFFER = "v=0\r\no=- 42 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"
 SDP = {"Content-Type": "application/sdp"}
-LAN = "192.0.2.10"  # a documentation address, given to a veth inside a test's own namespace
+# Given to a veth inside a test's own namespace, where nothing else can see it. From the shared
+# range (RFC 6598: carrier-grade NAT, tailnets), one of the local ranges the CA may vouch for.
+LAN = "100.64.0.10"
 
 Check = Callable[[], Any]  # returns a value, or an awaitable of one
 

@@ -1,6 +1,6 @@
 """A "phone" on the LAN: run inside a network namespace of its own (``unshare --net``).
 
-It gives the namespace a documentation address (192.0.2.10 on a veth pair), serves voicekiosk
+It gives the namespace a LAN address (``tests.helpers.LAN`` on a veth pair), serves voicekiosk
 with its demo agent there (``Server``, as ``voicekiosk serve --demo`` does), and has Chromium do
 what a phone does: open the QR code's talk link, get let in, tap Start, talk. Prints what it saw
 as JSON. Used by tests/test_access.py.

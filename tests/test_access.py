@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from cryptography import x509
 
 from tests.browser import require_isolated_browser
-from tests.helpers import free_port, in_own_namespace, last_json, post_call, within
+from tests.helpers import LAN, free_port, in_own_namespace, last_json, post_call, within
 from voicekiosk.cli import cli
 from voicekiosk.tls.context import prepare
 from voicekiosk.tls.store import CertStore
@@ -177,14 +177,14 @@ def test_token_flow_from_a_lan_address_in_a_private_namespace(tmp_path: Path):
 @pytest.mark.browser
 @pytest.mark.slow
 def test_a_phone_on_the_lan_goes_from_the_qr_code_to_talking(tmp_path: Path, mic_wav: Path):
-    """tests/lan_phone.py, in a namespace of its own with 192.0.2.10: QR link, cookie, tap, talk."""
+    """tests/lan_phone.py, in a namespace of its own with a LAN address: QR link, cookie, tap, talk."""
     require_isolated_browser()
     seen = last_json(in_own_namespace("-m", "tests.lan_phone", str(tmp_path), str(mic_wav), timeout=120))
-    assert seen["url_after_redirect"] == "https://192.0.2.10:18443/"  # the token left the URL
+    assert seen["url_after_redirect"] == f"https://{LAN}:18443/"  # the token left the URL
     assert seen["cookie"] == ["voicekiosk_access"]
     assert seen["secure"] is True
     assert seen["state"] in ("listening", "user-speaking", "thinking", "agent-speaking")
-    assert "192.0.2.10" in seen["ice"] and set(seen["ice"]) <= {"192.0.2.10", "127.0.0.1"}
+    assert LAN in seen["ice"] and set(seen["ice"]) <= {LAN, "127.0.0.1"}
 
 
 # -- the real command, started as a user would ----------------------------------------------

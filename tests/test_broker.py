@@ -18,7 +18,7 @@ async def test_mint_sends_ga_request_and_answers_the_page(make_client, fake):
     response = await client.post("/api/token")
     assert response.status == 200
     body = await response.json()
-    assert set(body) == {"value", "expires_at", "model", "calls_url"}
+    assert set(body) == {"value", "expires_at", "model", "calls_url", "claim"}
     assert body["value"].startswith("ek_")
     assert body["calls_url"] == client.server.app[SETTINGS].calls_url
     assert body["calls_url"].endswith("/v1/realtime/calls")

@@ -58,7 +58,7 @@ async def test_bad_claims_are_ignored_and_bounded(make_client, fake, caplog):
     # The page's messages are handled in order: once the last one shows in the terminal, every
     # claim before it has been counted.
     await wait_for(lambda: "you: still listening" in caplog.text, timeout=5, what="the last message handled")
-    assert len(calls) == 4  # at most four calls per page
+    assert len(calls) == 0  # no mint, no ticket: made-up ids register nothing (test_claims.py)
     assert not ws.closed
     await ws.close()
 

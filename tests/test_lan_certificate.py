@@ -30,15 +30,17 @@ NETNS_SCRIPT = textwrap.dedent(
     before = server_cert(CertStore(data))
     assert LAN not in before.identities
 
-    add_lan(ipv6="2001:db8::10/64")
-    assert net.lan_addresses() == [LAN, "2001:db8::10"], net.lan_addresses()
+    add_lan(ipv6="fd00::10/64")
+    ip("addr", "add", "2001:db8::10/64", "dev", "vk0", "nodad")  # a global address: not the CA's to vouch for
+    assert net.lan_addresses() == [LAN, "2001:db8::10", "fd00::10"], net.lan_addresses()
 
     ctx = server_context(prepare(Settings(data_dir=data)))
     after = server_cert(CertStore(data))
     assert not after.reissued and after.serial != before.serial, (before, after)
     ext = x509.load_pem_x509_certificate(after.cert_path.read_bytes()).extensions
     ips = ext.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.IPAddress)
-    assert {ipaddress.ip_address(LAN), ipaddress.ip_address("2001:db8::10")} <= set(ips), ips
+    assert {ipaddress.ip_address(LAN), ipaddress.ip_address("fd00::10")} <= set(ips), ips
+    assert ipaddress.ip_address("2001:db8::10") not in ips and after.left_out == ("2001:db8::10",), after
 
     async def fetch(host, cafile):
         client = ssl.create_default_context(cafile=cafile)
@@ -71,7 +73,7 @@ NETNS_SCRIPT = textwrap.dedent(
             await server.wait_closed()
 
     asyncio.run(main(LAN))
-    asyncio.run(main("2001:db8::10"))
+    asyncio.run(main("fd00::10"))
 
     ip("link", "set", "vk0", "down")
     assert LAN not in net.lan_addresses(), net.lan_addresses()

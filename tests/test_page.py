@@ -260,3 +260,15 @@ async def _ever_drawn(page, canvas_id: str) -> bool:
     except AssertionError:
         return False
     return True
+
+
+async def test_a_browser_sdp_page_registers_its_call_with_its_mint(chromium, serve_page):
+    url = await serve_page(sdp="browser")
+    context = await chromium.new_context()
+    page, watch = await open_page(context, url)
+    await wait_state(page, "listening", "user-speaking", "thinking", "agent-speaking", timeout=20)
+    calls = serve_page.app[CALLS]
+    # The page posted its offer to OpenAI itself; its claim, with the mint's ticket, counts the call.
+    await wait_for(lambda: len(calls) == 1 and next(iter(calls._calls.values())).owners == 1, what="the claim")
+    assert watch.errors == []
+    await context.close()

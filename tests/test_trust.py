@@ -48,12 +48,18 @@ def home(tmp_path: Path) -> Path:
     return home
 
 
-def test_trust_installs_into_temp_stores(
-    ca_pem: Path, home: Path, tmp_path: Path, fake_tools: tuple[Path, Path]
-) -> None:
-    bin_dir, log = fake_tools
+@pytest.fixture
+def anchors(tmp_path: Path) -> Path:
+    """Stands in for Debian's directory of extra CA certificates."""
     anchors = tmp_path / "anchors"
     anchors.mkdir()
+    return anchors
+
+
+def test_trust_installs_into_temp_stores(
+    ca_pem: Path, home: Path, anchors: Path, fake_tools: tuple[Path, Path]
+) -> None:
+    bin_dir, log = fake_tools
     real_anchors = sorted(trust.DEBIAN_ANCHORS.glob("*")) if trust.DEBIAN_ANCHORS.is_dir() else []
     nick = "voicekiosk CA " + sha256_fingerprint(ca_pem.read_bytes()).replace(":", "")[:8]
 
@@ -64,6 +70,7 @@ def test_trust_installs_into_temp_stores(
         platform="linux",
         which=which_in(bin_dir, "certutil", "update-ca-certificates"),
         euid=os.geteuid(),
+        system=True,
     )
     results = trust.install_trust(steps)
     assert [(r.step.store, r.status) for r in results] == [
@@ -82,12 +89,10 @@ def test_trust_installs_into_temp_stores(
     assert real_anchors == (sorted(trust.DEBIAN_ANCHORS.glob("*")) if trust.DEBIAN_ANCHORS.is_dir() else [])
 
 
-def test_trust_without_tools_or_rights_gives_commands(ca_pem: Path, home: Path, tmp_path: Path) -> None:
-    anchors = tmp_path / "anchors"
-    anchors.mkdir()
+def test_trust_without_tools_or_rights_gives_commands(ca_pem: Path, home: Path, anchors: Path) -> None:
     ca = str(ca_pem.resolve())
     steps = trust.trust_commands(
-        ca_pem, home=home, system_dir=anchors, platform="linux", which=lambda _: None, euid=1000
+        ca_pem, home=home, system_dir=anchors, platform="linux", which=lambda _: None, euid=1000, system=True
     )
     results = trust.install_trust(steps)
     assert {r.status for r in results} == {"manual"}
@@ -99,7 +104,7 @@ def test_trust_without_tools_or_rights_gives_commands(ca_pem: Path, home: Path, 
 
     # certutil present, but the databases belong to someone else: not ours to write.
     steps = trust.trust_commands(
-        ca_pem, home=home, system_dir=anchors, platform="linux", which=lambda n: f"/x/{n}", euid=4242
+        ca_pem, home=home, system_dir=anchors, platform="linux", which=lambda n: f"/x/{n}", euid=4242, system=True
     )
     assert [s.runnable for s in steps] == [False, False, False]
     assert "run as the owner" in steps[1].note
@@ -128,7 +133,7 @@ def test_trust_on_macos(ca_pem: Path, tmp_path: Path) -> None:
     (step,) = trust.trust_commands(ca_pem, home=tmp_path, platform="darwin", which=lambda _: None, euid=501)
     assert not step.runnable
     assert step.shell() == (
-        f"sudo security add-trusted-cert -d -r trustRoot -k /Library/Keychains/System.keychain {ca}"
+        f"sudo security add-trusted-cert -d -r trustRoot -p ssl -k /Library/Keychains/System.keychain {ca}"
     )
     (step,) = trust.trust_commands(ca_pem, home=tmp_path, platform="darwin", which=lambda n: f"/usr/bin/{n}", euid=0)
     assert step.runnable and step.commands[0][0] == "/usr/bin/security"
@@ -150,3 +155,17 @@ def test_trust_reports_a_failing_tool(ca_pem: Path, home: Path, tmp_path: Path) 
 def test_trust_needs_a_readable_ca(tmp_path: Path) -> None:
     with pytest.raises(StartupError, match="cannot read the CA certificate"):
         trust.trust_commands(tmp_path / "missing.pem")
+
+
+def test_the_system_store_only_when_asked(
+    ca_pem: Path, home: Path, anchors: Path, fake_tools: tuple[Path, Path]
+) -> None:
+    """curl, apt and pip trust the system store for everything: browsers are enough by default."""
+    bin_dir, _ = fake_tools
+    which = which_in(bin_dir, "certutil", "update-ca-certificates")
+    stores = [
+        s.store for s in trust.trust_commands(ca_pem, home=home, system_dir=anchors, platform="linux", which=which)
+    ]
+    assert "system CA store" not in stores and "Chrome/Chromium (NSS)" in stores
+    asked = trust.trust_commands(ca_pem, home=home, system_dir=anchors, platform="linux", which=which, system=True)
+    assert asked[0].store == "system CA store"

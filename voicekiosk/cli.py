@@ -155,7 +155,8 @@ def cert(ctx: click.Context, **flags: Any) -> None:
     from voicekiosk.tls.store import CertStore
 
     settings = ctx.obj
-    server_context(prepare(settings))  # issues (or reissues) the certificate if it must, and loads it
+    files = prepare(settings)  # issues (or reissues) the certificate if it must
+    server_context(files)  # and OpenSSL loads it as the server would
     if settings.cert:
         print_table([("certificate", f"{settings.cert} (your own, --cert)")])
         return
@@ -165,12 +166,14 @@ def cert(ctx: click.Context, **flags: Any) -> None:
             ("data dir", str(info.data_dir)),
             ("CA", f"{info.ca_path}  ({info.ca_subject})"),
             ("CA SHA-256", info.ca_sha256),
+            ("CA vouches for", info.ca_vouches_for),
             ("CA expires", f"{info.ca_not_after:%Y-%m-%d}"),
             ("server cert", str(info.cert_path)),
             ("cert SHA-256", info.leaf_sha256 or "-"),
             ("SPKI (base64)", info.spki_sha256 or "-"),
             ("names", ", ".join(info.names)),
             ("cert expires", f"{info.leaf_not_after:%Y-%m-%d}" if info.leaf_not_after else "-"),
+            ("left out", ", ".join(files.left_out) or "-"),
         ]
     )
 
@@ -189,30 +192,39 @@ def cert_export(settings: Settings, dest: Path) -> None:
 
 @cert.command("rotate")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click_option(OPTIONS_BY_NAME["san"])
 @click.pass_obj
 @reports_errors
-def cert_rotate(settings: Settings, yes: bool) -> None:
-    """Make a new CA. Every device must trust the new one; the old one stops working."""
+def cert_rotate(settings: Settings, yes: bool, san: tuple[str, ...]) -> None:
+    """Make a new CA. Every device must trust the new one; the old one stops working.
+
+    The new CA may vouch for this machine's names, local names and private addresses, the
+    configured --san names and those given here, and nothing else.
+    """
+    from voicekiosk.tls.leaf import extra_names
     from voicekiosk.tls.store import CertStore
 
+    extra = build_settings({"san": san, "data_dir": str(settings.data_dir)}).san if san else ()
     if not yes:
         click.confirm("Make a new CA? Every phone and browser must then trust it again", abort=True)
-    retired = CertStore(settings.data_dir).rotate()
+    retired = CertStore(settings.data_dir).rotate(permit=[*extra_names(settings), *extra])
     click.echo(f"New CA made in {settings.data_dir}." + (f" The old certificates are in {retired}." if retired else ""))
 
 
 @cli.command()
 @storage_options
+@click.option("--system", is_flag=True, help="Also the system-wide store (curl, apt, pip, ...), not only the browsers.")
 @reports_errors
-def trust(**flags: Any) -> None:
-    """Add the local CA to this machine's trust stores (or print the commands to do so)."""
+def trust(system: bool, **flags: Any) -> None:
+    """Trust the local CA for websites in this machine's browsers (or print the commands to do so)."""
+    from voicekiosk.tls.leaf import extra_names
     from voicekiosk.tls.store import CertStore
     from voicekiosk.tls.trust import install_trust, trust_commands
 
     settings = build_settings(flags)
     store = CertStore(settings.data_dir)
-    store.ca()
-    results = install_trust(trust_commands(store.ca_path))
+    store.ca(permit=extra_names(settings))
+    results = install_trust(trust_commands(store.ca_path, system=system))
     if not results:
         click.echo(f"No trust store known on this system: import {store.ca_path} by hand.")
     for result in results:
@@ -233,3 +245,9 @@ def token(rotate: bool, **flags: Any) -> None:
 
     settings = build_settings(flags)
     click.echo(load_token(settings.data_dir, rotate=rotate))
+    if rotate:
+        click.echo(
+            "A running voicekiosk server takes the new token within a few seconds and shows its new QR code; "
+            "devices let in with the old one must scan it.",
+            err=True,
+        )

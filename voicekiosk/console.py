@@ -15,6 +15,7 @@ from rich.text import Text
 
 from voicekiosk.logsafe import WINDOW, Refusals, TerminalFilter, report_hidden
 from voicekiosk.settings import Settings
+from voicekiosk.tls.profile import CaInfo
 
 LEVELS = {-2: logging.ERROR, -1: logging.WARNING, 0: logging.INFO}
 MAX_QR = 3
@@ -84,8 +85,11 @@ def qr_text(data: str) -> Text:
 _HALF = {(False, False): " ", (True, False): "▀", (False, True): "▄", (True, True): "█"}
 
 
-def banner(settings: Settings, endpoints: Sequence[Endpoint], notes: Sequence[str] = ()) -> Panel:
-    """The start-up panel: where to open the page, how it is set up, what to watch out for."""
+def banner(
+    settings: Settings, endpoints: Sequence[Endpoint], notes: Sequence[str] = (), ca: CaInfo | None = None
+) -> Panel:
+    """The start-up panel: where to open the page, how it is set up, what to watch out for, and
+    the local CA's fingerprint (here, where nobody on the network can change it)."""
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold")
     table.add_column()
@@ -98,6 +102,8 @@ def banner(settings: Settings, endpoints: Sequence[Endpoint], notes: Sequence[st
     table.add_row("agent", f"{settings.model} · voice {settings.voice} · SDP via {settings.sdp}")
     table.add_row("upstream", upstream)
     table.add_row("config", str(settings.config_path) if settings.config_path else "flags, environment, defaults")
+    if ca:
+        table.add_row("CA SHA-256", Text(ca.sha256, overflow="fold"))
     parts: list[Table | Text] = [table]
     for note in notes:
         parts.append(Text(note, style="yellow"))
@@ -111,5 +117,7 @@ def banner(settings: Settings, endpoints: Sequence[Endpoint], notes: Sequence[st
             codes.add_column()
         codes.add_row(*(Text(label, style="bold") for label, _ in pairs))
         codes.add_row(*(qr_text(url) for _, url in pairs))
+        if phone.setup_url and ca:
+            codes.add_row(Text(f"the CA a phone trusts must be {ca.short_fingerprint} …", style="dim"))
         parts.append(codes)
     return Panel(Group(*parts), title="voicekiosk", subtitle="Ctrl-C to stop", expand=False)

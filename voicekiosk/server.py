@@ -15,11 +15,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 from rich.console import Console
 
-from voicekiosk import net
+from voicekiosk import datadir, net
 from voicekiosk.console import Endpoint, banner
 from voicekiosk.errors import StartupError
+from voicekiosk.redact import register_secret
 from voicekiosk.settings import Settings
 from voicekiosk.tls.context import TlsFiles, load_certificate, prepare, server_context
+from voicekiosk.web.access import TOKEN_FILE, Access, read_token
 from voicekiosk.web.app import create_app
 from voicekiosk.web.appkeys import ACCESS
 from voicekiosk.web.gate import BoundedSite
@@ -28,6 +30,7 @@ from voicekiosk.web.setup_site import create_setup_app
 
 log = logging.getLogger("voicekiosk.server")
 FOLLOW_EVERY = 30.0  # seconds between looks at this machine's addresses
+TOKEN_EVERY = 2.0  # seconds between looks at the access token file (a stat)
 
 Reissued = Callable[[TlsFiles], Awaitable[None]]
 
@@ -43,6 +46,7 @@ class Server:
       settings: the configuration.
       console: where the banner goes.
       follow_every: seconds between looks at this machine's addresses.
+      token_every: seconds between looks at the access token file (``voicekiosk token --rotate``).
       limits: the connection and WebSocket caps and time-outs.
     """
 
@@ -52,19 +56,23 @@ class Server:
         console: Console,
         *,
         follow_every: float = FOLLOW_EVERY,
+        token_every: float = TOKEN_EVERY,
         limits: Limits = LIMITS,
     ) -> None:
         self.settings = settings
         self.console = console
         self.follow_every = follow_every
+        self.token_every = token_every
         self.should_exit = asyncio.Event()
         self.files: TlsFiles | None = None  # the certificate being served (None without TLS)
         self.on_reissue: list[Reissued] = []  # told when the certificate changed for new addresses
         self.limits = limits
         self.connections = Tally(limits.per_client, limits.total)  # every site's, counted together
         self._token: str | None = None
+        self._lan: list[str] = []
         self._stack = contextlib.AsyncExitStack()
         self._follower: asyncio.Task[None] | None = None
+        self._token_watch: asyncio.Task[None] | None = None
 
     async def serve(self) -> None:
         """Start, serve until told to stop, stop.
@@ -87,10 +95,12 @@ class Server:
         settings = self.settings
         self.files = prepare(settings) if settings.tls else None
         context = server_context(self.files) if self.files else None
-        lan = net.lan_addresses()
+        if self.files:
+            _warn_about(self.files)
+        lan = self._lan = net.lan_addresses()
         try:
             upstream = await self._stack.enter_async_context(demo_upstream(settings))
-            app = create_app(upstream, limits=self.limits)
+            app = create_app(upstream, ca=self.files.ca if self.files else None, limits=self.limits)
             self._token = app[ACCESS].token
             await self._listen(app, settings.port, context, log if settings.verbosity >= 2 else None)
             if self.files and self.files.ca and settings.has_setup_site:
@@ -98,21 +108,31 @@ class Server:
         except BaseException:
             await self._stack.aclose()
             raise
-        self.console.print(banner(upstream, endpoints(settings, lan, self._token), startup_notes(settings, lan)))
+        self._show_banner(upstream, lan, startup_notes(settings, lan))
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self.should_exit.set)
         if context and self.files and self.files.ca:
             self._follower = asyncio.create_task(self._follow(context, lan, upstream))
+        if self._token is not None:
+            self._token_watch = asyncio.create_task(self._watch_token(app[ACCESS], upstream))
 
     async def shutdown(self) -> None:
         """Stop following, hang up open calls, close the sites (and the demo agent)."""
         log.info("stopping: hanging up open calls")
-        if self._follower:
-            self._follower.cancel()
-            await asyncio.gather(self._follower, return_exceptions=True)
+        tasks = [task for task in (self._follower, self._token_watch) if task]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await self._stack.aclose()
+
+    def _show_banner(self, upstream: Settings, lan: list[str], notes: list[str] | None = None) -> None:
+        """The banner, listing only the addresses the certificate covers."""
+        left_out = self.files.left_out if self.files else ()
+        reachable = [address for address in lan if address not in left_out]
+        ca = self.files.ca if self.files else None
+        self.console.print(banner(upstream, endpoints(self.settings, reachable, self._token), notes or [], ca))
 
     async def _listen(
         self,
@@ -154,11 +174,36 @@ class Server:
             except (StartupError, OSError) as exc:
                 log.error("addresses changed, but the certificate could not be reissued: %s", exc)
                 continue  # tried again at the next look
-            known, self.files = now, files
+            if files.left_out != (self.files.left_out if self.files else ()):
+                _warn_about(files)
+            known, self.files, self._lan = now, files, now
             log.info("addresses now %s: certificate reissued", ", ".join(now) or "loopback only")
-            self.console.print(banner(upstream, endpoints(self.settings, now, self._token)))
+            self._show_banner(upstream, now)
             for listener in self.on_reissue:
                 await listener(files)
+
+    async def _watch_token(self, access: Access, upstream: Settings) -> None:
+        """When ``voicekiosk token --rotate`` replaces the token, use the new one: old cookies and
+        QR links stop working, and the banner shows the new links."""
+        path = self.settings.data_dir / TOKEN_FILE
+        seen = datadir.stamp(path)
+        while True:
+            await asyncio.sleep(self.token_every)
+            now = datadir.stamp(path)
+            if now == seen:
+                continue
+            seen = now
+            try:
+                token = read_token(path)
+            except StartupError as exc:
+                log.error("the access token file changed but cannot be used (the old token still works): %s", exc)
+                continue
+            if token == access.token:
+                continue
+            register_secret(token)
+            access.token = self._token = token
+            log.warning("access token replaced: devices let in before must scan the new QR code")
+            self._show_banner(upstream, self._lan)
 
 
 def endpoints(settings: Settings, lan: list[str], token: str | None) -> list[Endpoint]:
@@ -176,6 +221,24 @@ def endpoints(settings: Settings, lan: list[str], token: str | None) -> list[End
     if net.is_loopback(settings.host):
         return [Endpoint("this machine", settings.page_url(settings.host))]
     return [remote("listening on", settings.host)]
+
+
+def _warn_about(files: TlsFiles) -> None:
+    """Say what the certificate cannot do, and how to fix it."""
+    if files.ca and not files.ca.constrained:
+        log.warning(
+            "The local CA in %s can vouch for any website (an older voicekiosk made it without name "
+            "constraints): whoever copies its key could impersonate any site to the devices that trust it. "
+            "Run `voicekiosk cert rotate`, then trust the new CA on each device.",
+            files.ca.path.parent,
+        )
+    if files.left_out:
+        log.warning(
+            "Left out of the certificate: %s (the local CA may vouch only for this machine's names, local "
+            "names and private addresses). To serve them: --cert/--key with a certificate of your own, or "
+            "`voicekiosk cert rotate --san NAME` (then trust the new CA on each device).",
+            ", ".join(files.left_out),
+        )
 
 
 def startup_notes(settings: Settings, lan: list[str]) -> list[str]:

@@ -130,8 +130,9 @@ async def talking_cpu(browser: Any, stack: Stack, url: str, seconds: float = 10.
     cdp = await context.new_cdp_session(page)
     await cdp.send("Performance.enable")
     await stack.control("say", {"seconds": seconds + 4})
-    started = "window.__probe.events.some((e) => e.type === 'output_audio_buffer.started')"
-    await wait_for(lambda: page.evaluate(started), timeout=10, what="the agent talking")
+    # Either page: the agent's audio has started arriving (the baseline has no events to watch).
+    heard = "(window.__probe.energy.at(-1) || {e: 0}).e > 0"
+    await wait_for(lambda: page.evaluate(heard), timeout=10, what="the agent talking")
 
     async def task_time() -> float:
         metrics = (await cdp.send("Performance.getMetrics"))["metrics"]

@@ -21,7 +21,7 @@ from aiohttp import web
 
 from voicekiosk.fake.answerers import Answerer, CannedAnswerer
 from voicekiosk.fake.checks import beta_disabled, check_expires, check_session, error, form_fields, json_body
-from voicekiosk.fake.faults import Fault, FaultKind, injected
+from voicekiosk.fake.faults import Fault, FaultKind, injected, spoiled
 from voicekiosk.fake.session import default_session, described
 
 
@@ -136,7 +136,8 @@ class FakeOpenAI:
         value = "ek_" + secrets.token_hex(16)
         expires_at = int(time.time()) + int(expires["seconds"])
         self.keys[value] = (expires_at, session)
-        return web.json_response({"value": value, "expires_at": expires_at, "session": described(session)})
+        answer = web.json_response({"value": value, "expires_at": expires_at, "session": described(session)})
+        return spoiled(self.faults, "client_secrets", answer)
 
     async def _calls(self, request: web.Request) -> web.StreamResponse:
         if "model" in request.query:
@@ -170,13 +171,11 @@ class FakeOpenAI:
         if not offer.startswith("v=0"):
             return error(400, "invalid_offer", "The SDP offer could not be parsed.")
         call_id = "rtc_" + secrets.token_hex(12)
-        answer = await self.answerer.answer(call_id, offer, session)
-        return web.Response(
-            status=201,
-            text=answer,
-            content_type="application/sdp",
-            headers={"Location": f"/v1/realtime/calls/{call_id}"},
+        sdp = await self.answerer.answer(call_id, offer, session)
+        answer = web.Response(
+            status=201, text=sdp, content_type="application/sdp", headers={"Location": f"/v1/realtime/calls/{call_id}"}
         )
+        return spoiled(self.faults, "calls", answer)
 
     async def _preflight(self, request: web.Request) -> web.Response:
         self._record("preflight", request, None)

@@ -1,8 +1,9 @@
-"""Pure helpers on certificates and keys: fingerprints, names, a new CA, checked key pairs.
+"""Pure helpers on certificates and keys: fingerprints, names, a new CA and the server
+certificates it issues, checked key pairs.
 
-Nothing here knows about the data directory; ``store.CertStore`` keeps the files. The CA
-certificate is built here rather than by trustme, because trustme's CA is valid until the year
-3000 and has no common name; ``trustme.CA.from_pem`` then wraps it.
+Nothing here knows about the data directory; ``store.CertStore`` keeps the files. Both
+certificates are built with ``cryptography`` directly: the CA carries name constraints and a
+common name phones can list, and both carry the serverAuth purpose and nothing else.
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import trustme
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes, PrivateKeyTypes
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from voicekiosk.errors import StartupError
 
@@ -107,8 +108,8 @@ def public_der(key: Any) -> bytes:
     return bytes(key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo))
 
 
-def new_ca() -> tuple[bytes, bytes]:
-    """A fresh self-signed CA: (cert PEM, unencrypted key PEM)."""
+def new_ca(constraints: x509.NameConstraints) -> tuple[bytes, bytes]:
+    """A fresh self-signed CA that may vouch only for ``constraints``: (cert PEM, unencrypted key PEM)."""
     host = socket.gethostname() or "localhost"
     try:
         unit = f"{getpass.getuser()}@{host}"
@@ -133,42 +134,78 @@ def new_ca() -> tuple[bytes, bytes]:
         .not_valid_after(now + CA_VALIDITY)
         # path_length=0: this CA signs server certificates only, never another CA.
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        .add_extension(_key_usage(cert_sign=True), critical=True)
+        .add_extension(constraints, critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    return cert.public_bytes(serialization.Encoding.PEM), key_pem
+    return cert.public_bytes(serialization.Encoding.PEM), _private_pem(key)
 
 
 def issue_server_cert(
-    ca: trustme.CA, names: Iterable[str], not_before: datetime.datetime, not_after: datetime.datetime
+    ca_cert: x509.Certificate,
+    ca_key: CertificateIssuerPrivateKeyTypes,
+    names: Iterable[str],
+    not_before: datetime.datetime,
+    not_after: datetime.datetime,
 ) -> tuple[bytes, bytes]:
-    """A server certificate from ``ca`` for ``names``: (cert chain PEM, unencrypted key PEM)."""
-    leaf = ca.issue_cert(
-        *names,
-        organization_name="voicekiosk",
-        organization_unit_name=f"voicekiosk server on {socket.gethostname() or 'localhost'}"[:64],
-        # trustme's default notBefore is 2000-01-01, which Apple would count in the lifetime.
-        not_before=not_before,
-        not_after=not_after,
+    """A server certificate from the CA for ``names`` (canonical names and addresses):
+    (cert PEM, unencrypted key PEM)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    host = socket.gethostname() or "localhost"
+    alt_names: list[x509.GeneralName] = []
+    for name in names:
+        try:
+            alt_names.append(x509.IPAddress(ipaddress.ip_address(name)))
+        except ValueError:
+            alt_names.append(x509.DNSName(name))
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "voicekiosk"),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, f"voicekiosk server on {host}"[:64]),
+        ]
     )
-    return b"".join(blob.bytes() for blob in leaf.cert_chain_pems), leaf.private_key_pem.bytes()
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_key_usage(cert_sign=False), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()),  # type: ignore[arg-type]
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM), _private_pem(key)
+
+
+def _key_usage(*, cert_sign: bool) -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=cert_sign,
+        crl_sign=cert_sign,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+def _private_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 def load_pair(
@@ -180,8 +217,8 @@ def load_pair(
     mismatch: str,
     encrypted_key: str | None = None,
     label: str = "",
-) -> x509.Certificate:
-    """The certificate in ``cert_path``, once ``key_path`` is known to hold its unencrypted private key.
+) -> tuple[x509.Certificate, PrivateKeyTypes]:
+    """The certificate in ``cert_path`` and its unencrypted private key from ``key_path``.
 
     Each keyword is the message for one way the pair can be wrong; ``encrypted_key`` defaults
     to ``bad_key``; ``label`` starts the message when a file cannot be read.
@@ -205,7 +242,7 @@ def load_pair(
         raise StartupError(bad_key) from None
     if public_der(key.public_key()) != public_der(cert.public_key()):
         raise StartupError(mismatch)
-    return cert
+    return cert, key
 
 
 def check_own_pair(cert_path: Path, key_path: Path) -> None:
@@ -214,7 +251,7 @@ def check_own_pair(cert_path: Path, key_path: Path) -> None:
     Raises:
       StartupError: the files cannot be read, do not match, or have expired.
     """
-    cert = load_pair(
+    cert, _ = load_pair(
         cert_path,
         key_path,
         label="--cert/--key: ",

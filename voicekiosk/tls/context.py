@@ -30,6 +30,7 @@ class TlsFiles:
     key: Path
     spki: str  # base64 SHA-256 of its public key: what a kiosk browser is told to trust
     ca: CaInfo | None
+    left_out: tuple[str, ...] = ()  # this machine's names and addresses the CA may not vouch for
 
 
 def prepare(settings: Settings) -> TlsFiles:
@@ -44,7 +45,8 @@ def prepare(settings: Settings) -> TlsFiles:
         cert=Path(facts["cert"]),
         key=Path(facts["key"]),
         spki=facts["spki"],
-        ca=CaInfo(Path(ca["path"]), ca["name"], ca["subject"], ca["sha256"]) if ca else None,
+        ca=CaInfo(**(ca | {"path": Path(ca["path"])})) if ca else None,
+        left_out=tuple(facts["left_out"]),
     )
 
 

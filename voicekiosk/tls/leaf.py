@@ -4,6 +4,7 @@ answers on, and reissued only when that set changes, the CA changes, or it nears
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 from collections.abc import Iterable
@@ -26,6 +27,7 @@ from voicekiosk.tls.certificates import (
     public_der,
     spki_sha256_b64,
 )
+from voicekiosk.tls.constraints import vouches_for
 from voicekiosk.tls.store import CertStore
 
 # Apple platforms reject TLS server certificates valid for more than 825 days, even under a
@@ -44,6 +46,7 @@ class ServerCert:
     serial: int
     not_after: datetime.datetime
     reissued: bool
+    left_out: tuple[str, ...] = ()  # names and addresses the CA may not vouch for
 
 
 def identities(extra: Iterable[str] = ()) -> tuple[str, ...]:
@@ -71,7 +74,9 @@ def server_cert(store: CertStore, extra: Iterable[str] = ()) -> ServerCert:
     """The server certificate for this machine's current names, issued only if needed.
 
     It is reissued when the identities differ from the recorded ones (an address came or
-    went, a new ``--san``), the CA changed, or it expires within 30 days.
+    went, a new ``--san``), the CA changed, or it expires within 30 days. Names and addresses
+    the CA may not vouch for (a public address; a ``--san`` added after the CA was made) are
+    left out, and listed in ``left_out``.
 
     Args:
       extra: Further names or addresses (``--san``).
@@ -79,15 +84,18 @@ def server_cert(store: CertStore, extra: Iterable[str] = ()) -> ServerCert:
     Raises:
       StartupError: the CA cannot be used, a name is invalid, or a file cannot be written.
     """
-    wanted = identities(extra)
-    ca = store.ca()
+    extra = list(extra)
+    every = identities(extra)
+    ca = store.ca(permit=extra)
+    wanted = tuple(name for name in every if vouches_for(ca.cert, name))
+    left_out = tuple(name for name in every if name not in wanted)
     with datadir.locked(store.data_dir):
         current = _current_leaf(store, wanted)
         if current is not None:
-            return current
+            return dataclasses.replace(current, left_out=left_out)
         now = store.now()
-        not_after = min(now + LEAF_VALIDITY, store.ca_certificate().not_valid_after_utc)
-        cert_pem, key_pem = issue_server_cert(ca, wanted, now - BACKDATE, not_after)
+        not_after = min(now + LEAF_VALIDITY, ca.cert.not_valid_after_utc)
+        cert_pem, key_pem = issue_server_cert(ca.cert, ca.key, wanted, now - BACKDATE, not_after)
         cert = x509.load_pem_x509_certificate(cert_pem)
         datadir.write_atomic(store.key_path, key_pem, 0o600)
         datadir.write_atomic(store.cert_path, cert_pem, 0o644)
@@ -98,7 +106,9 @@ def server_cert(store: CertStore, extra: Iterable[str] = ()) -> ServerCert:
             "ca_sha256": store.ca_sha256(),
         }
         datadir.write_atomic(store.meta_path, (json.dumps(meta, indent=2) + "\n").encode(), 0o644)
-        return ServerCert(store.cert_path, store.key_path, wanted, cert.serial_number, cert.not_valid_after_utc, True)
+        return ServerCert(
+            store.cert_path, store.key_path, wanted, cert.serial_number, cert.not_valid_after_utc, True, left_out
+        )
 
 
 def _current_leaf(store: CertStore, wanted: tuple[str, ...]) -> ServerCert | None:
@@ -144,18 +154,24 @@ def server_files(settings: Settings) -> dict[str, Any]:
     if settings.cert is not None and settings.key is not None:  # Settings has them both or neither
         check_own_pair(settings.cert, settings.key)
         cert_path, key_path, ca = settings.cert, settings.key, None
+        left_out: tuple[str, ...] = ()
     else:
-        extra = list(settings.san)
-        # A specific --host is a name clients use too; a wildcard bind address is not.
-        if not settings.binds_all and canonical_identity(settings.host):
-            extra.append(settings.host)
         store = CertStore(settings.data_dir)
-        leaf = server_cert(store, extra)
-        cert_path, key_path = leaf.cert_path, leaf.key_path
+        leaf = server_cert(store, extra_names(settings))
+        cert_path, key_path, left_out = leaf.cert_path, leaf.key_path, leaf.left_out
         info = store.ca_info()
-        ca = {"path": str(info.path), "name": info.name, "subject": info.subject, "sha256": info.sha256}
+        ca = dataclasses.asdict(info) | {"path": str(info.path)}
     try:
         spki = spki_sha256_b64(cert_path.read_bytes())
     except (OSError, ValueError) as exc:
         raise StartupError(f"cannot read the certificate {cert_path}: {exc}") from None
-    return {"cert": str(cert_path), "key": str(key_path), "spki": spki, "ca": ca}
+    return {"cert": str(cert_path), "key": str(key_path), "spki": spki, "ca": ca, "left_out": list(left_out)}
+
+
+def extra_names(settings: Settings) -> list[str]:
+    """The names the settings add to this machine's own: ``--san``, and a specific ``--host``
+    (a name clients use too; a wildcard bind address is not)."""
+    extra = list(settings.san)
+    if not settings.binds_all and canonical_identity(settings.host):
+        extra.append(settings.host)
+    return extra

@@ -17,6 +17,14 @@ class CaInfo:
     name: str  # its common name: how phones list it
     subject: str
     sha256: str  # colon-separated hex fingerprint
+    constrained: bool  # it may vouch only for this kiosk's names and local networks
+
+    @property
+    def short_fingerprint(self) -> str:
+        """The fingerprint's first 64 bits in four groups (``AB12 CD34 EF56 7890``): easy to
+        compare by eye, and far too many bits to forge a matching CA for."""
+        digits = self.sha256.replace(":", "")[:16]
+        return " ".join(digits[i : i + 4] for i in range(0, 16, 4))
 
     def pem(self) -> bytes:
         return self.path.read_bytes()

@@ -1,26 +1,28 @@
 """The local CA, kept in the data directory with the server certificate it signs.
 
 Phones only give a web page the microphone over HTTPS, so voicekiosk makes its own CA on first
-use (``ca.pem``, ``ca-key.pem``); ``leaf.py`` issues the server certificate (``server.pem``,
-``server-key.pem``, ``server.json``) from it. ``certificates.new_ca`` builds the CA; trustme
-wraps it to issue leaves.
+use (``ca.pem``, ``ca-key.pem``), constrained to this machine's names and local networks
+(``constraints.py``); ``leaf.py`` issues the server certificate (``server.pem``,
+``server-key.pem``, ``server.json``) from it.
 """
 
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import trustme
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from voicekiosk import datadir
+from voicekiosk import datadir, net
 from voicekiosk.errors import StartupError
+from voicekiosk.tls import constraints
 from voicekiosk.tls.certificates import (
+    canonical_identity,
     is_ca,
     load_pair,
     new_ca,
@@ -37,6 +39,14 @@ Clock = Callable[[], datetime.datetime]
 
 
 @dataclass(frozen=True)
+class Authority:
+    """The CA's certificate and the key it signs with."""
+
+    cert: x509.Certificate
+    key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+
+
+@dataclass(frozen=True)
 class CertInfo:
     """What ``voicekiosk cert`` shows; the leaf fields are None until one has been issued."""
 
@@ -46,6 +56,7 @@ class CertInfo:
     ca_subject: str
     ca_sha256: str
     ca_not_after: datetime.datetime
+    ca_vouches_for: str  # what its name constraints permit, for people
     cert_path: Path
     key_path: Path
     leaf_sha256: str | None
@@ -70,13 +81,15 @@ class CertStore:
         self.cert_path = self.data_dir / "server.pem"
         self.key_path = self.data_dir / "server-key.pem"
         self.meta_path = self.data_dir / "server.json"
-        self._ca: trustme.CA | None = None
-        self._ca_cert: x509.Certificate | None = None
+        self._ca: Authority | None = None
 
     # -- the CA ------------------------------------------------------------------------------
 
-    def ca(self) -> trustme.CA:
+    def ca(self, permit: Iterable[str] = ()) -> Authority:
         """The CA, loaded from the data directory, or created there on first use.
+
+        A new CA may vouch for the local names and networks, this machine's names and
+        ``permit`` (``--san``, ``--host``), and nothing else; an existing one is used as it is.
 
         Raises:
           StartupError: the directory cannot be used, or ``ca.pem`` exists without a usable
@@ -86,21 +99,22 @@ class CertStore:
             datadir.ensure_dir(self.data_dir)
             with datadir.locked(self.data_dir):
                 if not self.ca_path.exists() and not self.ca_key_path.exists():
-                    cert_pem, key_pem = new_ca()
+                    names = [canonical_identity(text) for text in [*net.host_names(), *permit]]
+                    cert_pem, key_pem = new_ca(constraints.name_constraints(n for n in names if n))
                     # Key first: a crash in between leaves a key without a cert, never the reverse.
                     datadir.write_atomic(self.ca_key_path, key_pem, 0o600)
                     datadir.write_atomic(self.ca_path, cert_pem, 0o644)
-                self._ca, self._ca_cert = self._load_ca()
+                self._ca = self._load_ca()
         return self._ca
 
-    def _load_ca(self) -> tuple[trustme.CA, x509.Certificate]:
+    def _load_ca(self) -> Authority:
         if not self.ca_path.exists():
             raise StartupError(f"{self.ca_key_path} exists but {self.ca_path} is missing: restore it, or {ROTATE_HINT}")
         if not self.ca_key_path.exists():
             raise StartupError(
                 f"{self.ca_path} exists but its key {self.ca_key_path} is missing: restore the key, or {ROTATE_HINT}"
             )
-        cert = load_pair(
+        cert, key = load_pair(
             self.ca_path,
             self.ca_key_path,
             bad_cert=f"{self.ca_path} is not a PEM certificate: {ROTATE_HINT}",
@@ -113,12 +127,12 @@ class CertStore:
             raise StartupError(
                 f"the CA in {self.ca_path} expired on {cert.not_valid_after_utc:%Y-%m-%d}: {ROTATE_HINT}"
             )
-        return trustme.CA.from_pem(self.ca_path.read_bytes(), self.ca_key_path.read_bytes()), cert
+        if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):  # what CAs are made with
+            raise StartupError(f"{self.ca_key_path} is not a key that can sign certificates: {ROTATE_HINT}")
+        return Authority(cert, key)
 
     def ca_certificate(self) -> x509.Certificate:
-        self.ca()
-        assert self._ca_cert is not None
-        return self._ca_cert
+        return self.ca().cert
 
     def ca_pem(self) -> bytes:
         """The CA certificate, PEM (what devices install)."""
@@ -156,10 +170,11 @@ class CertStore:
         subject = self.ca_certificate().subject
         names = subject.get_attributes_for_oid(NameOID.COMMON_NAME)
         name = str(names[0].value) if names else "voicekiosk local CA"
-        return CaInfo(self.ca_path, name, subject.rfc4514_string(), self.ca_sha256())
+        constrained = constraints.permitted(self.ca_certificate()) is not None
+        return CaInfo(self.ca_path, name, subject.rfc4514_string(), self.ca_sha256(), constrained)
 
-    def rotate(self) -> Path | None:
-        """Retire the CA and server certificate and make a new CA.
+    def rotate(self, permit: Iterable[str] = ()) -> Path | None:
+        """Retire the CA and server certificate and make a new CA (which may vouch for ``permit`` too).
 
         The old certificates move to ``retired-<UTC time>/``; the old private keys are deleted,
         since a retired CA key can only do harm. The server certificate is reissued on next use.
@@ -184,8 +199,8 @@ class CertStore:
                     key.unlink(missing_ok=True)
             except OSError as exc:
                 raise StartupError(f"cannot retire the CA in {self.data_dir}: {exc.strerror or exc}") from None
-            self._ca = self._ca_cert = None
-        self.ca()
+            self._ca = None
+        self.ca(permit)
         return retired
 
     def describe(self) -> CertInfo:
@@ -212,6 +227,7 @@ class CertStore:
             ca_subject=ca.subject.rfc4514_string(),
             ca_sha256=self.ca_sha256(),
             ca_not_after=ca.not_valid_after_utc,
+            ca_vouches_for=constraints.describe(ca),
             cert_path=self.cert_path,
             key_path=self.key_path,
             leaf_sha256=leaf_sha256,

@@ -1,6 +1,7 @@
-"""Make this machine trust the local CA: the system store, Chrome's and Firefox's NSS databases,
-the macOS System keychain. Where a tool is missing or we lack the rights, the exact command to
-run is given instead.
+"""Make this machine trust the local CA, for websites only: Chrome's and Firefox's NSS databases
+(``C,,``: TLS servers, not mail or code), the macOS System keychain with the SSL policy alone,
+and, only when asked, the Linux system store (which curl, apt and pip use for everything).
+Where a tool is missing or we lack the rights, the exact command to run is given instead.
 
 Every location is a parameter, so tests point it all at a temporary directory.
 """
@@ -60,11 +61,13 @@ def trust_commands(
     platform: str = sys.platform,
     which: Which = shutil.which,
     euid: int | None = None,
+    system: bool = False,
 ) -> list[Step]:
-    """The steps that make this machine trust the CA in ``ca_pem_path``.
+    """The steps that make this machine trust the CA in ``ca_pem_path`` for websites.
 
     Args:
       ca_pem_path: The CA certificate (PEM).
+      system: Also Linux's system-wide store (``voicekiosk trust --system``).
       home: The user whose browsers should trust it (default: ``Path.home()``).
       system_dir: Debian/Ubuntu's directory of extra CA certificates.
       platform: ``sys.platform`` value to plan for.
@@ -83,7 +86,18 @@ def trust_commands(
     euid = os.geteuid() if euid is None else euid
     if platform == "darwin":
         security = which("security")
-        command = (security or "security", "add-trusted-cert", "-d", "-r", "trustRoot", "-k", MACOS_KEYCHAIN)
+        # -p ssl: trusted to identify websites, and for nothing else (mail, code signing, ...).
+        command = (
+            security or "security",
+            "add-trusted-cert",
+            "-d",
+            "-r",
+            "trustRoot",
+            "-p",
+            "ssl",
+            "-k",
+            MACOS_KEYCHAIN,
+        )
         runnable = security is not None and euid == 0
         return [_step("macOS System keychain", ((*command, ca),), runnable, "needs an administrator", euid)]
     if not platform.startswith("linux"):
@@ -91,7 +105,7 @@ def trust_commands(
 
     steps: list[Step] = []
     updater = which("update-ca-certificates")
-    if updater or system_dir.is_dir():
+    if system and (updater or system_dir.is_dir()):
         dest = str(system_dir / "voicekiosk.crt")
         commands: Commands = (("install", "-m", "0644", ca, dest), (updater or "update-ca-certificates",))
         note = "needs root" if updater else "update-ca-certificates is missing (install ca-certificates)"

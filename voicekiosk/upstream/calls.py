@@ -17,6 +17,7 @@ from typing import Any
 
 from voicekiosk.errors import ApiError, UpstreamError
 from voicekiosk.upstream.realtime import RealtimeBroker
+from voicekiosk.upstream.tickets import ClaimTickets
 
 log = logging.getLogger("voicekiosk.server")
 
@@ -46,6 +47,7 @@ class CallRegistry:
         self._broker = broker
         self.max_calls = max_calls
         self.orphan_grace = orphan_grace
+        self.tickets = ClaimTickets(broker.settings.token_ttl)  # one per mint (browser-SDP mode)
         self._calls: dict[str, CallRecord] = {}
         self._pending = 0  # calls being set up upstream right now
         self._tasks: set[asyncio.Task[None]] = set()
@@ -87,13 +89,13 @@ class CallRegistry:
             self._spawn(self._hang_up_if_orphaned(call_id, "no page took it"))
         return record
 
-    def claim(self, call_id: str, client: str, *, register: bool) -> bool:
-        """A page owns this call (``register``: a call it started itself, unknown here so far)."""
+    def claim(self, call_id: str, client: str, *, ticket: object = None) -> bool:
+        """A page owns this call; one unknown here so far (a call the page started itself, in
+        browser-SDP mode) is registered only with a ticket from the page's mint."""
         record = self._calls.get(call_id)
         if record is None:
-            # Pages in browser-SDP mode post their offer to OpenAI themselves: count their calls
-            # too, within reason (a page cannot make us track unlimited ids).
-            if not register or len(self._calls) >= 2 * self.max_calls:
+            # Bounded even with tickets: a page cannot make us track unlimited ids.
+            if len(self._calls) >= 2 * self.max_calls or not self.tickets.redeem(ticket):
                 return False
             record = self.add(call_id, client)
         record.owners += 1

@@ -7,11 +7,13 @@ One pooled ``httpx.AsyncClient`` per app carries the real key. Upstream failures
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
 import ssl
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import certifi
@@ -26,6 +28,25 @@ log = logging.getLogger("voicekiosk.upstream")
 JSON_BODY = {"Content-Type": "application/json"}
 # Bounded pool: a handful of kiosks need one or two connections, a burst waits for a free one.
 POOL = httpx.Limits(max_connections=16, max_keepalive_connections=16, keepalive_expiry=60)
+MAX_ANSWER = 1024 * 1024  # bytes: a mint or an SDP answer is a few KB; never read more than this
+
+
+@dataclass(frozen=True)
+class Answer:
+    """OpenAI's answer, read up to ``MAX_ANSWER`` bytes of body."""
+
+    status_code: int
+    headers: httpx.Headers
+    body: bytes
+    complete: bool  # False: the body was longer, and was cut at MAX_ANSWER
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
+    def json(self) -> Any:
+        """The body parsed as JSON. Raises ValueError if it is not."""
+        return json.loads(self.body)
 
 
 def upstream_ssl_context(settings: Settings) -> ssl.SSLContext:
@@ -47,14 +68,16 @@ class UpstreamClient:
             verify=upstream_ssl_context(settings),
             transport=transport,
             trust_env=False,
-            headers={"User-Agent": "voicekiosk"},
+            # Uncompressed: the size cap is on what is read, and a small gzip can unpack huge.
+            headers={"User-Agent": "voicekiosk", "Accept-Encoding": "identity"},
         )
 
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    async def send(self, method: str, path: str, what: str, **kwargs: Any) -> tuple[httpx.Response, float]:
-        """``method path`` upstream; the answer and the milliseconds it took.
+    async def send(self, method: str, path: str, what: str, **kwargs: Any) -> tuple[Answer, float]:
+        """``method path`` upstream; the answer (its body capped, see ``Answer.complete``) and the
+        milliseconds it took.
 
         Raises:
           UpstreamError: no key, no answer in time, unreachable, or a refusal (``what`` names
@@ -66,8 +89,13 @@ class UpstreamClient:
             )
         headers = {"Authorization": f"Bearer {self.settings.api_key}", **kwargs.pop("headers", {})}
         started = time.perf_counter()
+        request = self._client.build_request(method, path, headers=headers, **kwargs)
         try:
-            response = await self._client.request(method, path, headers=headers, **kwargs)
+            response = await self._client.send(request, stream=True)
+            try:
+                answer = await _read_capped(response)
+            finally:
+                await response.aclose()
         except httpx.TimeoutException:
             raise UpstreamError(
                 504, "upstream_timeout", f"OpenAI did not answer the {what} in time. Try again shortly."
@@ -79,9 +107,22 @@ class UpstreamClient:
                 message = "Cannot verify OpenAI's certificate. Check ca_bundle or SSL_CERT_FILE on the server."
             raise UpstreamError(503, "upstream_unreachable", message) from None
         ms = (time.perf_counter() - started) * 1000
-        if response.is_success:
-            return response, ms
-        raise _status_error(response, what)
+        if 200 <= answer.status_code < 300:
+            return answer, ms
+        raise _status_error(answer, what)
+
+
+async def _read_capped(response: httpx.Response) -> Answer:
+    """Read at most ``MAX_ANSWER`` bytes of the body (none if its Content-Length says more)."""
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_ANSWER:
+        return Answer(response.status_code, response.headers, b"", complete=False)
+    body = bytearray()
+    async for chunk in response.aiter_bytes():
+        body += chunk
+        if len(body) > MAX_ANSWER:
+            return Answer(response.status_code, response.headers, bytes(body[:MAX_ANSWER]), complete=False)
+    return Answer(response.status_code, response.headers, bytes(body), complete=True)
 
 
 def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
@@ -95,7 +136,7 @@ def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
     return False
 
 
-def _status_error(response: httpx.Response, what: str) -> UpstreamError:
+def _status_error(response: Answer, what: str) -> UpstreamError:
     status = response.status_code
     upstream_code = _upstream_code(response)
     log.warning(
@@ -127,23 +168,29 @@ def _status_error(response: httpx.Response, what: str) -> UpstreamError:
     )
 
 
-def _upstream_code(response: httpx.Response) -> str | None:
+def _upstream_code(response: Answer) -> str | None:
     try:
         error = response.json().get("error")
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         return None
     code = error.get("code") if isinstance(error, dict) else None
     return code if isinstance(code, str) and re.fullmatch(r"[a-z0-9_.-]{1,64}", code) else None
 
 
-def json_object(response: httpx.Response, what: str) -> dict[str, Any]:
+def json_object(response: Answer, what: str) -> dict[str, Any]:
+    if not response.complete:
+        raise too_large(what)
     try:
         data = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         raise malformed(what, "the answer is not JSON") from None
     if not isinstance(data, dict):
         raise malformed(what, "the answer is not a JSON object")
     return data
+
+
+def too_large(what: str) -> UpstreamError:
+    return malformed(what, f"the answer is larger than {MAX_ANSWER // 1024} KB")
 
 
 def malformed(what: str, detail: str) -> UpstreamError:

@@ -13,7 +13,7 @@ import httpx
 
 from voicekiosk.errors import UpstreamError
 from voicekiosk.settings import Settings
-from voicekiosk.upstream.http import JSON_BODY, UpstreamClient, json_object, malformed
+from voicekiosk.upstream.http import JSON_BODY, UpstreamClient, json_object, malformed, too_large
 
 log = logging.getLogger("voicekiosk.upstream")
 
@@ -109,16 +109,24 @@ class RealtimeBroker:
         )
         headers = {"Content-Type": f"multipart/form-data; boundary={self._boundary}", "Accept": "application/sdp"}
         response, ms = await self.upstream.send("POST", "realtime/calls", "call", content=body, headers=headers)
+        call_id = _call_id(response.headers.get("location", ""))
         answer = response.text
-        if not answer.startswith("v=0"):
-            raise malformed("call", "the answer is not SDP")
-        location = response.headers.get("location", "")
-        call_id = location.rstrip("/").rsplit("/", 1)[-1] or None
-        if call_id is not None and not CALL_ID.fullmatch(call_id):
-            call_id = None
+        if not response.complete or not answer.startswith("v=0"):
+            if call_id is not None:
+                await self._hang_up_unusable(call_id)
+            raise too_large("call") if not response.complete else malformed("call", "the answer is not SDP")
         if call_id is None:
             log.warning("OpenAI answered the call without a usable Location; it cannot be hung up")
         return Call(call_id, answer, ms)
+
+    async def _hang_up_unusable(self, call_id: str) -> None:
+        """OpenAI made the call but its answer cannot be used: nobody can join it, so end it now."""
+        try:
+            await self.hang_up(call_id)
+        except UpstreamError as exc:
+            log.warning("hang-up %s (its answer was unusable) failed: %s", call_id, exc.code)
+        else:
+            log.info("hang-up %s: its answer was unusable", call_id)
 
     async def hang_up(self, call_id: str) -> float:
         """End a call (``POST /realtime/calls/{id}/hangup``). A call already gone is fine."""
@@ -131,3 +139,9 @@ class RealtimeBroker:
                 return 0.0
             raise
         return ms
+
+
+def _call_id(location: str) -> str | None:
+    """The call id at the end of OpenAI's ``Location`` header, if it looks like one."""
+    call_id = location.rstrip("/").rsplit("/", 1)[-1]
+    return call_id if CALL_ID.fullmatch(call_id) else None

@@ -30,27 +30,45 @@ log = logging.getLogger("voicekiosk.access")
 COOKIE = "voicekiosk_access"
 TOKEN_FILE = "access-token"
 PUBLIC_PREFIXES = ("/static/", "/healthz")
+# A request relayed by a proxy on this machine comes from loopback, whoever sent it.
+PROXY_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Real-IP")
 
 
 def load_token(data_dir: Path, *, rotate: bool = False) -> str:
     """The access token kept in the data directory, made on first use (or anew with ``rotate``).
 
     Raises:
-      StartupError: the data directory or the token file cannot be written or read.
+      StartupError: the data directory is not private, or the token file cannot be written, or
+        exists but cannot be read or is damaged (never silently replaced: every device would
+        be locked out).
     """
-    path = data_dir / TOKEN_FILE
-    try:
-        if not rotate and path.exists():
-            token = path.read_text(encoding="ascii").strip()
-            if len(token) >= 16:
-                register_secret(token)
-                return token
-    except (OSError, UnicodeDecodeError) as exc:
-        raise StartupError(f"Cannot read the access token in {data_dir}: {exc}") from None
     datadir.ensure_dir(data_dir)
-    token = secrets.token_urlsafe(18)
-    datadir.write_atomic(path, (token + "\n").encode("ascii"), 0o600)
+    path = data_dir / TOKEN_FILE
+    with datadir.locked(data_dir):
+        if rotate or not path.exists():
+            token = secrets.token_urlsafe(18)
+            datadir.write_atomic(path, (token + "\n").encode("ascii"), 0o600)
+        else:
+            token = read_token(path)
     register_secret(token)
+    return token
+
+
+def read_token(path: Path) -> str:
+    """The token in ``path``.
+
+    Raises:
+      StartupError: it cannot be read, or is too short to be one of ours.
+    """
+    try:
+        token = path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StartupError(f"Cannot read the access token {path}: {exc}") from None
+    if len(token) < 16 or not token.isprintable() or " " in token:
+        raise StartupError(
+            f"The access token {path} is damaged: restore it from a backup, or run `voicekiosk token --rotate` "
+            "(every device must then scan the new QR code)"
+        )
     return token
 
 
@@ -63,7 +81,7 @@ class Access:
         self._starts: dict[str, deque[float]] = {}
 
     def allowed(self, request: web.Request) -> bool:
-        if self.settings.open or self.token is None or net.is_loopback(request.remote):
+        if self.settings.open or self.token is None or is_local(request):
             return True
         return self.matches(request.cookies.get(COOKIE))
 
@@ -134,6 +152,11 @@ class Access:
             )
         log.info("Access granted to %s", request.remote)
         raise response
+
+
+def is_local(request: web.Request) -> bool:
+    """From this machine itself: loopback, and not relayed by a proxy (see README, "Behind a reverse proxy")."""
+    return net.is_loopback(request.remote) and not any(name in request.headers for name in PROXY_HEADERS)
 
 
 def _denied(request: web.Request) -> web.HTTPUnauthorized:

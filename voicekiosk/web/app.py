@@ -9,10 +9,11 @@ from aiohttp import web
 
 from voicekiosk.redact import register_secret
 from voicekiosk.settings import Settings
+from voicekiosk.tls.profile import CaInfo
 from voicekiosk.upstream.calls import ORPHAN_GRACE, CallRegistry
 from voicekiosk.upstream.realtime import RealtimeBroker
 from voicekiosk.web.access import Access, load_token
-from voicekiosk.web.appkeys import ACCESS, BROKER, CALLS, EVENTS, SETTINGS, STATIC
+from voicekiosk.web.appkeys import ACCESS, BROKER, CA, CALLS, EVENTS, SETTINGS, STATIC
 from voicekiosk.web.assets import asset_dir, setup_templates
 from voicekiosk.web.events import EventHub
 from voicekiosk.web.hosts import KnownHosts, hosts_middleware
@@ -27,12 +28,14 @@ def create_app(
     *,
     transport: httpx.AsyncBaseTransport | None = None,
     orphan_grace: float = ORPHAN_GRACE,
+    ca: CaInfo | None = None,
     limits: Limits = LIMITS,
 ) -> web.Application:
     """Build the voicekiosk web app.
 
     Args:
       settings: the configuration.
+      ca: the local CA the page is served under (its fingerprint is shown on the page).
       transport: an httpx transport for the upstream (tests); default: the network.
       orphan_grace: seconds a call may go without a page before it is hung up.
       limits: the WebSocket caps (the connection caps are the server's).
@@ -52,6 +55,7 @@ def create_app(
     )
     app[SETTINGS] = settings
     app[ACCESS] = access
+    app[CA] = ca
 
     async def upstream_ctx(app: web.Application) -> AsyncIterator[None]:
         app[BROKER] = RealtimeBroker(settings, transport=transport)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from voicekiosk.settings import Settings
+from voicekiosk.tls.profile import CaInfo
 from voicekiosk.upstream.calls import CallRegistry
 from voicekiosk.upstream.realtime import RealtimeBroker
 from voicekiosk.web.access import Access
@@ -17,3 +18,4 @@ CALLS: web.AppKey[CallRegistry] = web.AppKey("calls", CallRegistry)
 EVENTS: web.AppKey[EventHub] = web.AppKey("events", EventHub)
 ACCESS: web.AppKey[Access] = web.AppKey("access", Access)
 STATIC: web.AppKey[StaticFiles] = web.AppKey("static", StaticFiles)
+CA: web.AppKey[CaInfo | None] = web.AppKey("ca")  # the local CA, None without one

@@ -17,7 +17,7 @@ log = logging.getLogger("voicekiosk.session")
 MAX_MESSAGE = 16 * 1024
 MAX_TEXT = 2000
 RATE_PER_SECOND = 40  # a page sends a few events a second; more is a bug or abuse
-MAX_CLAIMS = 4  # calls one page may own over its life on one socket
+MAX_CLAIMS = 4  # calls one page may claim over its life on one socket (one at a time)
 
 
 class EventHub:
@@ -39,7 +39,7 @@ class EventHub:
         ws = web.WebSocketResponse(heartbeat=20, max_msg_size=MAX_MESSAGE)
         await ws.prepare(request)
         client = request.remote or "?"
-        claimed: set[str] = set()
+        claims = _Claims(self.calls, client)
         bucket = _Bucket(RATE_PER_SECOND)
         self._sockets.add(ws)
         try:
@@ -49,26 +49,24 @@ class EventHub:
                 try:
                     event = json.loads(msg.data)
                     if isinstance(event, dict):
-                        self._on_event(event, client, claimed)
+                        self._on_event(event, client, claims)
                 except (ValueError, TypeError, OverflowError, RecursionError):
                     continue  # whatever a page sends, it is only news
         finally:
             self._sockets.discard(ws)
-            for call_id in claimed:
-                self.calls.release(call_id)
+            claims.release()
         return ws
 
     async def close(self) -> None:
         """Close every page's socket (at shutdown: they would otherwise hold it up)."""
         await asyncio.gather(*(ws.close() for ws in list(self._sockets)), return_exceptions=True)
 
-    def _on_event(self, event: dict[str, Any], client: str, claimed: set[str]) -> None:
+    def _on_event(self, event: dict[str, Any], client: str, claims: _Claims) -> None:
         kind = event.get("type")
         call_id = event.get("call_id")
         call = call_id if isinstance(call_id, str) and CALL_ID.fullmatch(call_id) else None
-        if kind == "call" and call and call not in claimed and len(claimed) < MAX_CLAIMS:
-            if self.calls.claim(call, client, register=self.browser_sdp):
-                claimed.add(call)
+        if kind == "call" and call:
+            claims.claim(call, event.get("claim") if self.browser_sdp else None)
         elif kind == "transcript":
             self._transcript(event, client)
         elif kind == "usage" and isinstance(event.get("usage"), dict):
@@ -103,6 +101,30 @@ class EventHub:
             record.output_tokens += tokens_out
             total = f" (call so far: {record.input_tokens} in, {record.output_tokens} out)"
         log.info("usage %s: %d tokens in, %d out%s", call_id or "?", tokens_in, tokens_out, total)
+
+
+class _Claims:
+    """The call one page's socket holds: one at a time (a new claim lets the last one go, to be
+    hung up after the grace unless another page has it), ``MAX_CLAIMS`` over the socket's life."""
+
+    def __init__(self, calls: CallRegistry, client: str) -> None:
+        self.calls = calls
+        self.client = client
+        self.held: str | None = None
+        self.count = 0
+
+    def claim(self, call_id: str, ticket: object) -> None:
+        if call_id == self.held or self.count >= MAX_CLAIMS:
+            return
+        if self.calls.claim(call_id, self.client, ticket=ticket):
+            self.count += 1
+            self.release()
+            self.held = call_id
+
+    def release(self) -> None:
+        if self.held is not None:
+            self.calls.release(self.held)
+            self.held = None
 
 
 class _Bucket:

@@ -9,10 +9,10 @@ import aiohttp_jinja2
 from aiohttp import web
 from markupsafe import Markup
 
-from voicekiosk import __version__
+from voicekiosk import __version__, net
 from voicekiosk.errors import ApiError, UpstreamError
 from voicekiosk.redact import redact
-from voicekiosk.web.appkeys import ACCESS, BROKER, CALLS, EVENTS, SETTINGS, STATIC
+from voicekiosk.web.appkeys import ACCESS, BROKER, CA, CALLS, EVENTS, SETTINGS, STATIC
 from voicekiosk.web.hosts import host_of
 from voicekiosk.web.middleware import content_security_policy
 
@@ -46,6 +46,16 @@ def page_config(request: web.Request) -> dict[str, Any]:
     }
 
 
+def phone_setup_url(request: web.Request) -> str | None:
+    """Where a phone finds the setup site: on a kiosk's own screen (opened at localhost), the
+    first LAN address, since a phone cannot reach this machine's loopback."""
+    settings = request.app[SETTINGS]
+    host = host_of(request.host) or "localhost"
+    if net.is_loopback(host) and settings.binds_all:
+        host = next(iter(net.lan_addresses()), host)
+    return settings.setup_url(host)
+
+
 @routes.get("/")
 async def index(request: web.Request) -> web.Response:
     boot = request.app[STATIC].get("boot.js")
@@ -53,7 +63,12 @@ async def index(request: web.Request) -> web.Response:
         raise web.HTTPInternalServerError(text="voicekiosk's static/boot.js is missing; reinstall voicekiosk")
     config = page_config(request)
     config["autostart"] = config["autostart"] or "autostart" in request.query
-    context = {"config": config, "boot_js": Markup(boot.body.decode())}
+    context = {
+        "config": config,
+        "boot_js": Markup(boot.body.decode()),
+        "ca": request.app[CA],
+        "phone_setup_url": phone_setup_url(request),
+    }
     response = aiohttp_jinja2.render_template("index.html", request, context)
     # boot.js is inlined so the call starts before the modules load; its hash lets it run.
     response.headers["Content-Security-Policy"] = content_security_policy(
@@ -97,6 +112,8 @@ async def token(request: web.Request) -> web.Response:
             "expires_at": secret.expires_at,
             "model": secret.model,
             "calls_url": settings.calls_url,
+            # Sent back with the call's id over /api/events: how this page registers its call.
+            "claim": request.app[CALLS].tickets.issue(),
         }
     )
 

@@ -14,13 +14,12 @@ from aiohttp import web
 from voicekiosk import net
 from voicekiosk.settings import Settings
 from voicekiosk.tls.profile import CaInfo, apple_profile
-from voicekiosk.web.appkeys import SETTINGS
+from voicekiosk.web.appkeys import CA, SETTINGS
 from voicekiosk.web.assets import asset_dir, setup_templates
 from voicekiosk.web.hosts import KnownHosts, host_of, hosts_middleware
 from voicekiosk.web.middleware import errors_middleware, security_headers
 from voicekiosk.web.static_files import StaticFiles
 
-CA: web.AppKey[CaInfo] = web.AppKey("ca", CaInfo)
 SETUP_CSP = "default-src 'self'; frame-ancestors 'none'"
 PLATFORMS = ("ios", "android", "macos", "windows", "chromeos", "linux", "firefox")
 
@@ -51,30 +50,36 @@ def page_url(request: web.Request, path: str = "/") -> str:
 
 @aiohttp_jinja2.template("setup.html")
 async def setup_page(request: web.Request) -> dict[str, Any]:
-    ca = request.app[CA]
     return {
         "https_url": page_url(request),
         "platform": guess_platform(request.headers.get("User-Agent", "")),
-        "fingerprint": ca.sha256,
-        "ca_name": ca.name,  # how phones list it, e.g. in iOS's Certificate Trust Settings
+        "ca": _ca(request),
     }
 
 
 async def ca_pem(request: web.Request) -> web.Response:
-    return _download(request.app[CA].pem(), "application/x-pem-file", "voicekiosk-ca.pem")
+    return _download(_ca(request).pem(), "application/x-pem-file", "voicekiosk-ca.pem")
 
 
 async def ca_der(request: web.Request) -> web.Response:
     # DER as application/x-x509-ca-cert is what Android and Windows offer to install as a CA.
-    return _download(request.app[CA].der(), "application/x-x509-ca-cert", "voicekiosk-ca.crt")
+    return _download(_ca(request).der(), "application/x-x509-ca-cert", "voicekiosk-ca.crt")
 
 
 async def profile(request: web.Request) -> web.Response:
-    return _download(apple_profile(request.app[CA]), "application/x-apple-aspen-config", "voicekiosk.mobileconfig")
+    return _download(apple_profile(_ca(request)), "application/x-apple-aspen-config", "voicekiosk.mobileconfig")
 
 
 async def to_https(request: web.Request) -> web.StreamResponse:
-    raise web.HTTPFound(page_url(request, str(request.rel_url)))
+    # An access token sent here has crossed the network in the clear already: not echoed back
+    # in the clear again (the device scans the QR code's HTTPS link instead).
+    raise web.HTTPFound(page_url(request, str(request.rel_url.without_query_params("token"))))
+
+
+def _ca(request: web.Request) -> CaInfo:
+    ca = request.app[CA]
+    assert ca is not None  # the setup site exists for the local CA
+    return ca
 
 
 def _download(body: bytes, content_type: str, filename: str) -> web.Response:

@@ -1,0 +1,119 @@
+"""``--sdp browser``: a page registers the call it started only with its mint's ticket, one at a time."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+import aiohttp
+import pytest
+
+from tests.helpers import OFFER, SDP, post_call, wait_for
+from voicekiosk.upstream.tickets import MAX_TICKETS, ClaimTickets
+from voicekiosk.web.appkeys import CALLS
+
+
+async def mint(client) -> dict:
+    response = await client.post("/api/token")
+    assert response.status == 200, await response.text()
+    return await response.json()
+
+
+async def browser_call(client, fake_server) -> tuple[str, str]:
+    """What a page does in browser-SDP mode: mint, post the offer to (fake) OpenAI itself.
+
+    Returns the call's id and the mint's claim ticket.
+    """
+    minted = await mint(client)
+    headers = {**SDP, "Authorization": f"Bearer {minted['value']}"}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(minted["calls_url"], data=OFFER, headers=headers) as answer,
+    ):
+        assert answer.status == 201
+        return answer.headers["Location"].rsplit("/", 1)[-1], minted["claim"]
+
+
+async def handled(ws, caplog, marker: str) -> None:
+    """Wait until the socket's messages so far are handled (they are handled in order)."""
+    await ws.send_json({"type": "transcript", "role": "user", "text": marker})
+    await wait_for(lambda: f"you: {marker}" in caplog.text, timeout=5, what="the page's messages handled")
+
+
+@pytest.fixture
+def log_info(caplog):
+    caplog.set_level(logging.INFO, logger="voicekiosk")
+    return caplog
+
+
+async def test_sprayed_call_ids_never_make_others_busy(make_client, log_info):
+    client = await make_client(sdp="browser", max_calls=2, rate=1000, orphan_grace=30)
+    sprayers = [await client.ws_connect("/api/events") for _ in range(3)]
+    for n, ws in enumerate(sprayers):
+        for _ in range(15):  # 30 messages: within the socket's rate
+            fake_id = "rtc_" + secrets.token_hex(12)
+            await ws.send_json({"type": "call", "call_id": fake_id, "claim": secrets.token_urlsafe(18)})
+            await ws.send_json({"type": "call", "call_id": fake_id})
+        await handled(ws, log_info, f"sprayed {n}")
+    assert len(client.server.app[CALLS]) == 0
+    # Every line is still free for everyone else: two mints, then a server-side call.
+    for _ in range(2):
+        await mint(client)
+    response = await post_call(client)
+    assert response.status == 201, await response.text()
+    for ws in sprayers:
+        await ws.close()
+
+
+async def test_a_mint_registers_one_call_once(make_client, fake_server, log_info):
+    client = await make_client(sdp="browser", max_calls=4, rate=1000, orphan_grace=30)
+    calls = client.server.app[CALLS]
+    call, ticket = await browser_call(client, fake_server)
+    other, _ = await browser_call(client, fake_server)  # its ticket is never shown
+    page = await client.ws_connect("/api/events")
+    thief = await client.ws_connect("/api/events")
+    await thief.send_json({"type": "call", "call_id": other, "claim": ticket})  # the wrong call, first
+    await page.send_json({"type": "call", "call_id": call, "claim": ticket})
+    await handled(thief, log_info, "thief done")
+    await handled(page, log_info, "page done")
+    # The ticket went to whoever used it first (the thief): spent, it registers nothing else.
+    assert calls.get(other) is not None and calls.get(call) is None
+    await page.send_json({"type": "call", "call_id": call, "claim": ticket})
+    await handled(page, log_info, "again")
+    assert calls.get(call) is None and len(calls) == 1
+    for ws in (page, thief):
+        await ws.close()
+
+
+async def test_one_page_holds_one_line(make_client, fake_server, fake, log_info):
+    client = await make_client(sdp="browser", max_calls=4, rate=1000, orphan_grace=0.3)
+    calls = client.server.app[CALLS]
+    first, first_ticket = await browser_call(client, fake_server)
+    second, second_ticket = await browser_call(client, fake_server)
+    page = await client.ws_connect("/api/events")
+    await page.send_json({"type": "call", "call_id": first, "claim": first_ticket})
+    await wait_for(lambda: calls.get(first) and calls.get(first).owners == 1, timeout=5, what="the first claim")
+    await page.send_json({"type": "call", "call_id": second, "claim": second_ticket})
+    # The page's new call lets its old one go: hung up after the grace, like any abandoned call.
+    await wait_for(lambda: [r.body for r in fake.recorded("hangup")] == [first], timeout=5, what="the old call hung up")
+    assert calls.get(first) is None
+    assert calls.get(second).owners == 1
+    # A page coming back after a reconnect re-announces its call: it is known, no ticket needed.
+    again = await client.ws_connect("/api/events")
+    await again.send_json({"type": "call", "call_id": second, "claim": second_ticket})
+    await wait_for(lambda: calls.get(second).owners == 2, timeout=5, what="the re-announced claim")
+    for ws in (page, again):
+        await ws.close()
+
+
+def test_tickets_are_spent_once_expire_and_stay_bounded():
+    tickets = ClaimTickets(ttl=60)
+    ticket = tickets.issue()
+    assert tickets.redeem(ticket) and not tickets.redeem(ticket)
+    assert not tickets.redeem("made-up") and not tickets.redeem(None) and not tickets.redeem(["x"])
+    expired = ClaimTickets(ttl=0)
+    assert not expired.redeem(expired.issue())
+    for _ in range(MAX_TICKETS + 10):
+        tickets.issue()
+    assert len(tickets) == MAX_TICKETS
+    assert tickets.redeem(tickets.issue())  # the newest still works
