@@ -11,7 +11,7 @@ from aiohttp import web
 
 from tests.helpers import wait_for, within
 from tests.served import RAW_CONTROL, serving, terminal
-from voicekiosk.logsafe import BURST, Refusals, escape
+from voicekiosk.logsafe import BURST, PAGE_BURST, Refusals, escape
 
 PAINT = "\x1b[2J\x1b]0;pwned\x07\r\x9b31m"  # clear screen, set title, carriage return, C1 CSI
 PAINTED = r"\x1b[2J\x1b]0;pwned\x07\x0d\x9b31m"  # how it must show
@@ -142,3 +142,18 @@ async def test_refusal_counts_stay_bounded_however_many_devices_refuse():
     assert sum(shown) == 4
     await wait_for(lambda: sum(count for _, count in reports) == 996, timeout=5, what="every count told")
     assert {device for device, _ in reports} == {"192.0.2.0", "192.0.2.1", "192.0.2.2", Refusals.OTHERS}
+
+
+async def test_a_page_cannot_flood_the_terminal_with_what_it_reports(settings):
+    """Transcripts, errors and usage a page sends are a conversation's worth of lines, not a flood."""
+    async with (
+        serving(settings, refusal_window=1.0) as served,
+        aiohttp.ClientSession() as session,
+        session.ws_connect(f"http://127.0.0.1:{served.port}/api/events") as ws,
+    ):
+        for n in range(PAGE_BURST + 5):
+            await ws.send_json({"type": "transcript", "role": "user", "text": f"line {n}"})
+        await ws.send_json({"type": "usage", "usage": {"input_tokens": 1, "output_tokens": 1}})
+        await wait_for(lambda: "6 more lines from its pages" in served.text, what="the hidden lines' count")
+    shown = {int(n) for n in re.findall(r"you: line (\d+)", served.text)}
+    assert shown == set(range(PAGE_BURST)) and "usage" not in served.text

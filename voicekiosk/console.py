@@ -13,7 +13,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from voicekiosk.logsafe import WINDOW, Refusals, TerminalFilter, report_hidden
+from voicekiosk.logsafe import PAGE_BURST, WINDOW, Refusals, TerminalFilter, report_hidden
 from voicekiosk.settings import Settings
 from voicekiosk.tls.profile import CaInfo
 
@@ -47,7 +47,9 @@ def setup_logging(verbosity: int, console: Console | None = None, *, refusal_win
     """
     console = console or Console(stderr=True)
     handler = VoicekioskHandler(console=console, show_path=False, markup=False, rich_tracebacks=verbosity > 0)
-    handler.addFilter(TerminalFilter(Refusals(report_hidden(refusal_window), window=refusal_window)))
+    refusals = Refusals(report_hidden(refusal_window), window=refusal_window)
+    pages = Refusals(report_hidden(refusal_window, "lines from its pages"), burst=PAGE_BURST, window=refusal_window)
+    handler.addFilter(TerminalFilter(refusals, pages))
     handler.setFormatter(logging.Formatter("%(message)s", datefmt="[%X]"))
     level = LEVELS.get(verbosity, logging.DEBUG)
     for name in ("voicekiosk", "aiohttp"):

@@ -24,7 +24,9 @@ from voicekiosk.redact import redact
 # and lone surrogates (undecodable header bytes), which a UTF-8 terminal cannot even encode.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 DEVICE = "refused_device"  # the record attribute that marks a refusal, and says whose
+PAGE = "page_device"  # the record attribute that marks what a device's page reported, and whose
 BURST = 5  # refusal lines shown per device per window; the rest are counted
+PAGE_BURST = 30  # lines a device's pages may cause per window: a conversation, not a flood
 WINDOW = 60.0  # seconds
 MAX_DEVICES = 1024  # devices tracked at once; beyond that they share one count
 MAX_REFUSAL = 240  # characters of a refusal line: an 8 KB path is no reason to fill the screen
@@ -48,6 +50,11 @@ def escape(text: str, *, keep: str = "") -> str:
 def refused_by(device: str | None) -> dict[str, str]:
     """``extra=`` for a refusal's log line: shortened, and rate-limited per device."""
     return {DEVICE: device or "?"}
+
+
+def from_page(device: str, **extra: str) -> dict[str, str]:
+    """``extra=`` for a line a page reported (transcripts, errors, usage): rate-limited per device."""
+    return {PAGE: device, **extra}
 
 
 @dataclass
@@ -130,27 +137,33 @@ class Refusals:
             self._wake_at(min(pending))
 
 
-def report_hidden(window: float) -> Callable[[str, int], None]:
-    """The line that stands for a window's hidden refusals."""
+def report_hidden(window: float, what: str = "") -> Callable[[str, int], None]:
+    """The line that stands for a window's hidden lines (``what`` they were, if not refusals)."""
     span = "minute" if window == 60 else f"{window:g} s"
+    kind = f" {what}" if what else ""
 
     def report(device: str, count: int) -> None:
-        log.warning("… and %d more from %s in the last %s", count, escape(device), span)
+        log.warning("… and %d more%s from %s in the last %s", count, kind, escape(device), span)
 
     return report
 
 
 class TerminalFilter(logging.Filter):
-    """Makes each record safe for the operator's terminal; drops refusals over their rate."""
+    """Makes each record safe for the operator's terminal; drops refusals and page reports over
+    their rate (``pages``: a second budget, for what devices' pages report)."""
 
-    def __init__(self, refusals: Refusals) -> None:
+    def __init__(self, refusals: Refusals, pages: Refusals | None = None) -> None:
         super().__init__()
         self.refusals = refusals
+        self.pages = pages
 
     def filter(self, record: logging.LogRecord) -> bool:
         _condense_bad_request(record)
         device = getattr(record, DEVICE, None)
         if device is not None and not self.refusals.allow(str(device)):
+            return False
+        page = getattr(record, PAGE, None)
+        if page is not None and self.pages is not None and not self.pages.allow(str(page)):
             return False
         message = record.getMessage()
         cleaned = escape(redact(message))

@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from voicekiosk.logsafe import from_page
 from voicekiosk.upstream.calls import CallRegistry
 from voicekiosk.upstream.realtime import CALL_ID
 
@@ -70,15 +71,15 @@ class EventHub:
         elif kind == "transcript":
             self._transcript(event, client)
         elif kind == "usage" and isinstance(event.get("usage"), dict):
-            self._usage(call, event["usage"])
+            self._usage(call, event["usage"], client)
         elif kind == "turn":
             ms = _number(event.get("ms"))
             if ms is not None:
-                log.debug("%s: agent answered %.0f ms after you stopped", client, ms)
+                log.debug("%s: agent answered %.0f ms after you stopped", client, ms, extra=from_page(client))
         elif kind == "state":
-            log.debug("%s: %s", client, _text(event.get("state"), 40))
+            log.debug("%s: %s", client, _text(event.get("state"), 40), extra=from_page(client))
         elif kind == "error":
-            log.warning("%s page error: %s", client, _text(event.get("message"), 300))
+            log.warning("%s page error: %s", client, _text(event.get("message"), 300), extra=from_page(client))
 
     def _transcript(self, event: dict[str, Any], client: str) -> None:
         text = _text(event.get("text"), MAX_TEXT)
@@ -86,12 +87,12 @@ class EventHub:
             return
         # ``speaker`` lets the terminal colour the line (console.py); the text stays plain.
         if event.get("role") == "user":
-            log.info("%s you: %s", client, text, extra={"speaker": "you"})
+            log.info("%s you: %s", client, text, extra=from_page(client, speaker="you"))
         else:
             cut = " (cut off)" if event.get("cut") else ""
-            log.info("agent: %s%s", text, cut, extra={"speaker": "agent"})
+            log.info("agent: %s%s", text, cut, extra=from_page(client, speaker="agent"))
 
-    def _usage(self, call_id: str | None, usage: dict[str, Any]) -> None:
+    def _usage(self, call_id: str | None, usage: dict[str, Any], client: str) -> None:
         tokens_in = int(_number(usage.get("input_tokens")) or 0)
         tokens_out = int(_number(usage.get("output_tokens")) or 0)
         record = self.calls.get(call_id) if call_id else None
@@ -100,7 +101,9 @@ class EventHub:
             record.input_tokens += tokens_in
             record.output_tokens += tokens_out
             total = f" (call so far: {record.input_tokens} in, {record.output_tokens} out)"
-        log.info("usage %s: %d tokens in, %d out%s", call_id or "?", tokens_in, tokens_out, total)
+        log.info(
+            "usage %s: %d tokens in, %d out%s", call_id or "?", tokens_in, tokens_out, total, extra=from_page(client)
+        )
 
 
 class _Claims:
