@@ -54,7 +54,8 @@ async def healthz(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
 
 
 async def test_a_device_over_its_connection_cap_is_closed_at_once_then_served_again(settings):
-    async with serving(settings, limits=Limits(per_client=4)) as served, connections(served.port, 4) as held:
+    # Loopback's own cap here; a LAN device's (per_client) is held in tests/lan_flood.py.
+    async with serving(settings, limits=Limits(loopback=4)) as served, connections(served.port, 4) as held:
         assert served.server.connections.held("127.0.0.1") == 4
         async with connections(served.port, 1) as [(reader, _)]:
             assert await closed_by_server(reader, 2)
@@ -69,7 +70,7 @@ async def test_a_device_over_its_connection_cap_is_closed_at_once_then_served_ag
 
 
 async def test_websockets_over_the_cap_get_429_then_one_is_let_in_again(settings):
-    async with serving(settings, limits=Limits(websockets_per_client=2)) as served:
+    async with serving(settings, limits=Limits(websockets_loopback=2)) as served:  # loopback: a device too
         url = f"http://127.0.0.1:{served.port}/api/events"
         async with aiohttp.ClientSession() as session:
             first, second = await session.ws_connect(url), await session.ws_connect(url)
@@ -151,11 +152,11 @@ def test_one_lan_device_flooding_leaves_everyone_else_served(tmp_path):
 
 
 def test_loopback_keeps_its_room_when_the_lan_fills_the_total():
-    tally = Tally(per_client=2, total=3)
+    tally = Tally(per_client=2, total=3, loopback=2)
     assert [tally.take("192.0.2.1") for _ in range(3)] == [None, None, "2 already open from this device"]
     assert tally.take("192.0.2.2") is None
     assert tally.take("192.0.2.3") == "3 already open from the LAN"
-    # Loopback is one device (any loopback address), outside the LAN's total.
+    # Loopback is one device (any loopback address), with its own cap, outside the LAN's total.
     assert tally.take("127.0.0.1") is None and tally.take("::1") is None
     assert tally.take("127.0.0.2") == "2 already open from this device"
     tally.give("192.0.2.1")

@@ -67,7 +67,7 @@ class Server:
         self.files: TlsFiles | None = None  # the certificate being served (None without TLS)
         self.on_reissue: list[Reissued] = []  # told when the certificate changed for new addresses
         self.limits = limits
-        self.connections = Tally(limits.per_client, limits.total)  # every site's, counted together
+        self.connections = Tally(limits.per_client, limits.total, limits.loopback)  # every site's, counted together
         self._token: str | None = None
         self._lan: list[str] = []
         self._stack = contextlib.AsyncExitStack()

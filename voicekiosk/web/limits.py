@@ -1,8 +1,9 @@
 """How much one device, and the LAN as a whole, may hold open; the counting; the WebSocket cap.
 
 Connections are counted as they arrive, before TLS (``web/gate.py``); the page's event
-WebSockets are counted by ``websocket_limit``. Loopback is one device like any other, but outside
-the LAN's total: a LAN that fills the total never locks the kiosk's own screen out.
+WebSockets are counted by ``websocket_limit``. Loopback is one device with caps of its own,
+outside the LAN's total: it is the kiosk's own screen, or a reverse proxy carrying every device
+behind it, and a LAN that fills the total never locks it out.
 """
 
 from __future__ import annotations
@@ -23,15 +24,17 @@ LOOPBACK = "loopback"
 
 @dataclass(frozen=True)
 class Limits:
-    """The numbers. Sized for the usual 1,024 file descriptors: 512 LAN + 64 loopback connections
+    """The numbers. Sized for the usual 1,024 file descriptors: 512 LAN + 256 loopback connections
     leave room for the upstream, the data files and the listeners."""
 
     keepalive_timeout: float = 60.0  # an idle keep-alive connection is closed (aiohttp's default: an hour)
     head_timeout: float = 15.0  # from connect to the end of the first request's headers, TLS included
     per_client: int = 64  # open connections per device: a browser uses about 6 per server, a kiosk a few tabs
     total: int = 512  # open connections from every LAN device together
+    loopback: int = 256  # open connections from this machine (a reverse proxy's pool, the kiosk's browser)
     websockets_per_client: int = 8  # /api/events sockets per device: one per open page
     websockets_total: int = 128  # from every LAN device together
+    websockets_loopback: int = 128  # from this machine (behind a proxy: every device's pages)
 
 
 LIMITS = Limits()
@@ -41,9 +44,10 @@ class Tally:
     """What each device holds open (connections, WebSockets), against a cap per device and a cap
     on the LAN's sum. Only devices holding something are kept: memory is bounded by the caps."""
 
-    def __init__(self, per_client: int, total: int) -> None:
+    def __init__(self, per_client: int, total: int, loopback: int) -> None:
         self.per_client = per_client
         self.total = total
+        self.loopback = loopback
         self.lan = 0
         self._held: dict[str, int] = {}
 
@@ -51,7 +55,7 @@ class Tally:
         """Count one more for ``peer``; or, over a cap, say which (and count nothing)."""
         device = _device(peer)
         held = self._held.get(device, 0)
-        if held >= self.per_client:
+        if held >= self.cap(peer):
             return f"{held} already open from this device"
         if device != LOOPBACK and self.lan >= self.total:
             return f"{self.lan} already open from the LAN"
@@ -72,6 +76,10 @@ class Tally:
     def held(self, peer: str | None) -> int:
         return self._held.get(_device(peer), 0)
 
+    def cap(self, peer: str | None) -> int:
+        """How many ``peer`` may hold."""
+        return self.loopback if _device(peer) == LOOPBACK else self.per_client
+
 
 def _device(peer: str | None) -> str:
     return LOOPBACK if net.is_loopback(peer) else peer or "?"
@@ -79,7 +87,7 @@ def _device(peer: str | None) -> str:
 
 def websocket_limit(limits: Limits = LIMITS) -> Middleware:
     """Cap the WebSockets each device holds (429), and the LAN's (503): the rest are served."""
-    tally = Tally(limits.websockets_per_client, limits.websockets_total)
+    tally = Tally(limits.websockets_per_client, limits.websockets_total, limits.websockets_loopback)
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -88,7 +96,7 @@ def websocket_limit(limits: Limits = LIMITS) -> Middleware:
         why = tally.take(request.remote)
         if why:
             log.warning("Refused a WebSocket from %s: %s", request.remote, why, extra=refused_by(request.remote))
-            if tally.held(request.remote) >= tally.per_client:
+            if tally.held(request.remote) >= tally.cap(request.remote):
                 raise ApiError(429, "too_many_sockets", "This device has too many pages open.")
             raise ApiError(503, "server_full", "The server is busy; try again soon.", headers={"Retry-After": "10"})
         try:
