@@ -193,8 +193,27 @@ def check_sdp(sdp: str, rules: LiveRules) -> None:
         raise Refusal(400, rules.sdp_error_code, "failed to unmarshal SDP: EOF", "transport.sdp")
 
 
+def check_event(
+    event: dict[str, Any], rules: LiveRules, *, started: bool, allowed: Any, delegation_type: str, delegations: set[str]
+) -> None:
+    """Refuse a client event as a Live session would (§2.4): WebSocket-only or unknown types, any command
+    before ``session.started``, what ``allowed`` (``allowed_client_events``; "all" on the sideband)
+    leaves out, then the command's own fields."""
+    kind = event["type"]
+    if kind in WEBSOCKET_ONLY:
+        raise Refusal(400, rules.websocket_only_code, f"'{kind}' is only for WebSocket sessions.", "type")
+    if kind not in CHANNEL_EVENTS:
+        message = f"Invalid value: '{kind}'. Supported values are: {', '.join(CHANNEL_EVENTS)}."
+        raise Refusal(400, rules.unknown_event_code, message, "type")
+    if not started:
+        raise Refusal(400, rules.not_started_code, "Wait for session.started before sending commands.", "type")
+    if allowed != "all" and kind not in allowed:
+        raise Refusal(403, rules.not_allowed_code, f"'{kind}' is not allowed on this data channel.", "type")
+    check_command(event, rules, delegation_type=delegation_type, delegations=delegations)
+
+
 def check_command(event: dict[str, Any], rules: LiveRules, *, delegation_type: str, delegations: set[str]) -> None:
-    """Refuse a well-typed command whose fields are wrong (§2.4): closed objects, appends' rules."""
+    """Refuse a command whose fields are wrong: closed objects, the appends' rules, delegation mode."""
     kind = event["type"]
     base: dict[str, Check] = {"type": one_of(kind), "event_id": string(min_chars=1)}
     if kind in APPENDS:

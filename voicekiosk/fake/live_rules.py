@@ -56,6 +56,7 @@ class LiveRules:
     not_started_code: str = "session_not_started"  # a command before session.started
     unknown_event_code: str = "unknown_parameter"  # an event type the channel does not take
     websocket_only_code: str = "unsupported_event"  # session.start / input_audio.append over WebRTC
+    not_allowed_code: str = "client_event_not_allowed"  # refused by ``client.data_channel`` (HTTP-like 403)
     wrong_delegation_code: str = "invalid_delegation_mode"  # response.* under client delegation
     sdp_error_code: str = "invalid_sdp"  # with the message integrators saw, "failed to unmarshal SDP: EOF"
     extra_session_fields: tuple[str, ...] = field(default_factory=tuple)  # open question 2, if it is named
