@@ -136,8 +136,9 @@ class LiveCall(PeerCall):
     async def close(self) -> None:
         if self.closed:
             return
-        if self.closed_reason is None:  # the peer went, or the fake is shutting down
+        if self.closed_reason is None:  # the peer went, a drop, or shutdown: only the sideband hears why
             self.closed_reason = self.rules.peer_gone_reason
+            self._blackholed = True
             self.send("session.closed", reason=self.closed_reason, session=self.session, usage=self.usage())
         self.speech = None
         await super().close()
