@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,12 +13,23 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from tests.helpers import REAL_KEY
+from tests.helpers import REAL_KEY, wait_for
 from voicekiosk.fake import FakeOpenAI
 from voicekiosk.settings import Settings
 from voicekiosk.web.app import create_app
 
 pytest_plugins = ["tests.audio", "tests.certs"]  # mic_wav; data_dir, store, tls_settings, no_lan
+
+
+@pytest.fixture
+async def no_leftover_tasks() -> AsyncIterator[None]:
+    """Fails a test that leaves asyncio tasks running (``usefixtures`` it in a module)."""
+    yield
+    current = asyncio.current_task()
+    try:
+        await wait_for(lambda: not asyncio.all_tasks() - {current}, timeout=2, what="the test's tasks to end")
+    except AssertionError:
+        raise AssertionError(f"tasks left running: {asyncio.all_tasks() - {current}}") from None
 
 
 @pytest.fixture

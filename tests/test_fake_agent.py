@@ -21,17 +21,8 @@ from voicekiosk.fake.server import FakeOpenAI
 from voicekiosk.fake.transport import strip_candidates
 from voicekiosk.fake.voice import Script, Vad
 
+pytestmark = pytest.mark.usefixtures("no_leftover_tasks")
 SESSION = {"type": "realtime", "model": "gpt-realtime", "audio": {"output": {"voice": "marin"}}}
-
-
-@pytest.fixture(autouse=True)
-async def no_leftover_tasks() -> AsyncIterator[None]:
-    yield
-    current = asyncio.current_task()
-    try:
-        await wait_for(lambda: not asyncio.all_tasks() - {current}, timeout=2, what="the test's tasks to end")
-    except AssertionError:
-        raise AssertionError(f"tasks left running: {asyncio.all_tasks() - {current}}") from None
 
 
 @pytest.fixture

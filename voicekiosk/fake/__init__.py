@@ -1,4 +1,5 @@
-"""A fake OpenAI Realtime side: the REST API (``FakeOpenAI``) and, with aiortc, a talking peer (``agent``)."""
+"""A fake OpenAI voice side: the REST API (``FakeOpenAI``: Realtime, and GPT-Live in ``live_api``) and,
+with aiortc, talking peers (``agent`` for Realtime, ``live_agent`` for Live)."""
 
 from __future__ import annotations
 

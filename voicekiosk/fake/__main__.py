@@ -20,8 +20,10 @@ from voicekiosk.fake.server import FakeOpenAI
 async def main(port: int, agent: bool, latency_ms: float) -> None:
     if agent:
         from voicekiosk.fake.agent import AgentAnswerer
+        from voicekiosk.fake.live_agent import LiveAnswerer
 
-        fake = FakeOpenAI(answerer=AgentAnswerer(loopback_only=True), latency=latency_ms / 1000)
+        answerer, live = AgentAnswerer(loopback_only=True), LiveAnswerer(loopback_only=True)
+        fake = FakeOpenAI(answerer=answerer, live=live, latency=latency_ms / 1000)
     else:
         fake = FakeOpenAI(answerer=CannedAnswerer(), latency=latency_ms / 1000)
     runner = web.AppRunner(fake.app(), access_log=None)
@@ -41,7 +43,7 @@ async def main(port: int, agent: bool, latency_ms: float) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--agent", action="store_true", help="answer with the talking aiortc peer")
+    parser.add_argument("--agent", action="store_true", help="answer with the talking aiortc peers (Realtime and Live)")
     parser.add_argument("--latency-ms", type=float, default=0.0)
     args = parser.parse_args()
     asyncio.run(main(args.port, args.agent, args.latency_ms))

@@ -1,7 +1,9 @@
-"""The media side of the fake REST API: the ``Answerer`` protocol, and ``CannedAnswerer``, which has no media."""
+"""The media side of the fake REST API: the ``Answerer`` protocol, ``CannedAnswerer``, which has no
+media, and ``Sideband``, what a Live session offers a server attached to it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 
@@ -39,3 +41,14 @@ class CannedAnswerer:
 
     async def close(self) -> None:
         self.calls.clear()
+
+
+class Sideband(Protocol):
+    """A Live session as ``/v1/live/sessions/{id}/attach`` reaches it (``openai-live.md`` §4.1)."""
+
+    def listen(self, listener: Callable[[str | None], None]) -> Callable[[], None]:
+        """Pass every server event (JSON text) to ``listener``, then None when the session has ended.
+        Returns what stops it."""
+        ...
+
+    def command(self, message: str | bytes, *, sideband: bool) -> None: ...

@@ -1,30 +1,21 @@
-"""One call of the fake agent: its aiortc peer, the GA events on its ``oai-events`` data channel, the
-VAD that finds the caller's turns (by level only, no speech recognition), and the replies it speaks,
-barge-in included."""
+"""One call of the fake Realtime agent: the GA events on its ``oai-events`` data channel, the turns
+its VAD finds (by level only, no speech recognition), and the replies it speaks, barge-in included.
+The peer plumbing it shares with the Live peer is ``peer.PeerCall``."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
-import json
-import logging
 import time
-from collections.abc import Callable, Coroutine
-from typing import Any, Literal, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
-from aiortc import RTCDataChannel, RTCPeerConnection
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
-from av import AudioFrame
+from aiortc import RTCPeerConnection
 
+from voicekiosk.fake.peer import PeerCall
 from voicekiosk.fake.session import merge, session_object
-from voicekiosk.fake.transport import cut_transports, flush
-from voicekiosk.fake.voice import RATE, Samples, Script, Vad, VoiceTrack, level
+from voicekiosk.fake.voice import RATE, Edge, Samples, Script, Vad, paced
 from voicekiosk.fake.wire import Response, new_id, transcription_usage, user_item
-
-log = logging.getLogger("voicekiosk.fake.agent")
-
-DropMode = Literal["close", "error", "blackhole"]
 
 
 class Owner(Protocol):
@@ -39,31 +30,19 @@ class Owner(Protocol):
     def reap(self, call: AgentCall) -> None: ...
 
 
-class AgentCall:
-    """One call: its peer connection, data channel, VAD and the response being spoken."""
+class AgentCall(PeerCall):
+    """One call: its GA session, VAD turns and the response being spoken."""
 
     def __init__(self, call_id: str, pc: RTCPeerConnection, session: dict[str, Any], owner: Owner):
-        self.call_id = call_id
-        self.pc = pc
+        super().__init__(call_id, pc, Vad(owner.vad_threshold, owner.silence_ms), owner.reap)
         self.session = session_object(session, owner.silence_ms)
-        self.voice = VoiceTrack()
-        self.vad = Vad(owner.vad_threshold, owner.silence_ms)
-        self.events: list[tuple[float, str, str]] = []  # (monotonic, "in" | "out", event type)
-        self.barge_ins: list[float] = []  # when the VAD cut the agent's audio
-        self.channel: RTCDataChannel | None = None
         self.response: Response | None = None
-        self.closed = False
         self._owner = owner
-        self._tasks: set[asyncio.Task[None]] = set()
         self._turns, self._heard = itertools.count(), itertools.count()
         self._conversation = new_id("conv")
         self._last_item: str | None = None
         self._speech_item = ""
-        self._blackholed = False
         self._configure()
-        pc.on("datachannel", self._on_datachannel)
-        pc.on("track", self._on_track)
-        pc.on("connectionstatechange", self._on_state)
 
     @property
     def turn_detection(self) -> dict[str, Any] | None:
@@ -71,80 +50,24 @@ class AgentCall:
         return turn
 
     async def close(self) -> None:
-        if self.closed:
-            return
-        self.closed, self.response = True, None
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        self.voice.stop()
-        await self.pc.close()
+        if not self.closed:
+            self.response = None
+        await super().close()
 
-    async def drop(self, mode: DropMode) -> None:
-        if mode == "blackhole":
-            self._blackhole()
-            return
-        if mode == "error":
-            self._error("session_expired", "Your session hit the maximum duration of 60 minutes.")
-            await flush(self.pc, self.channel)
-        await self.close()
-
-    def send(self, kind: str, **fields: Any) -> None:
-        if self._blackholed or self.channel is None or self.channel.readyState != "open":
-            return
-        self.channel.send(json.dumps({"type": kind, "event_id": new_id("event"), **fields}))
-        self.events.append((time.monotonic(), "out", kind))
-
-    # -- plumbing ---------------------------------------------------------------------------
-
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
-        task = asyncio.create_task(coro)
-        if self.closed:
-            task.cancel()
-        self._tasks.add(task)
-        task.add_done_callback(self._reap)
-        return task
-
-    def _reap(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and (exc := task.exception()):
-            log.error("fake agent task failed on %s", self.call_id, exc_info=exc)
+    def _fatal_error(self) -> None:
+        self._error("session_expired", "Your session hit the maximum duration of 60 minutes.")
 
     def _configure(self) -> None:
         turn = self.turn_detection or {}
         self.vad.silence_ms = int(turn.get("silence_duration_ms", self._owner.silence_ms))
 
-    def _on_state(self) -> None:
-        if self.pc.connectionState in ("failed", "closed") and not self.closed:
-            self._owner.reap(self)
-
-    def _blackhole(self) -> None:
-        """Go quiet on the wire: no media, no data, no ICE or DTLS, and no goodbye either."""
-        self._blackholed = True
-        self.voice.stop()
-        cut_transports(self.pc)
-
     # -- data channel -----------------------------------------------------------------------
 
-    def _on_datachannel(self, channel: RTCDataChannel) -> None:
-        if channel.label != "oai-events":
-            return
-        self.channel = channel
-        channel.on("message", self._on_message)
-        if channel.readyState == "open":
-            self.send("session.created", session=self.session)
-        else:
-            channel.on("open", lambda: self.send("session.created", session=self.session))
+    def _opened(self) -> None:
+        self.send("session.created", session=self.session)
 
-    def _on_message(self, message: str | bytes) -> None:
-        try:
-            event = json.loads(message)
-        except ValueError:
-            event = None
-        kind = event.get("type") if isinstance(event, dict) else None
-        self.events.append((time.monotonic(), "in", kind if isinstance(kind, str) else "invalid"))
-        if not isinstance(event, dict) or not isinstance(kind, str):
+    def _handle(self, kind: str, event: dict[str, Any] | None) -> None:
+        if event is None:
             self._error("invalid_event", "The event must be a JSON object with a 'type' field.")
             return
         handlers: dict[str, Callable[[dict[str, Any]], None]] = {
@@ -197,21 +120,11 @@ class AgentCall:
 
     # -- listening --------------------------------------------------------------------------
 
-    def _on_track(self, track: MediaStreamTrack) -> None:
-        if track.kind == "audio":
-            self._spawn(self._listen(track))
-
-    async def _listen(self, track: MediaStreamTrack) -> None:
-        with contextlib.suppress(MediaStreamError):
-            while True:
-                frame = await track.recv()
-                if not isinstance(frame, AudioFrame):
-                    continue
-                edge = self.vad.feed(level(frame.to_ndarray()), round(1000 * frame.samples / frame.sample_rate))
-                if edge == "start" and self.turn_detection is not None:
-                    self._speech_started()
-                elif edge == "stop" and self.turn_detection is not None:
-                    self._speech_stopped()
+    def _on_audio(self, edge: Edge) -> None:
+        if edge == "start" and self.turn_detection is not None:
+            self._speech_started()
+        elif edge == "stop" and self.turn_detection is not None:
+            self._speech_stopped()
 
     def _speech_started(self) -> None:
         barge_in = self.response is not None and (self.turn_detection or {}).get("interrupt_response", True)
@@ -256,10 +169,9 @@ class AgentCall:
         self.send("response.content_part.added", **resp.where(), part={"type": "output_audio", "transcript": ""})
         done = self.voice.play(resp.clip)
         self.send("output_audio_buffer.started", response_id=resp.id)
-        words, seconds, start = resp.text.split(), len(resp.clip) / RATE, time.monotonic()
-        for i, word in enumerate(words):
-            await asyncio.sleep(start + seconds * i / len(words) - time.monotonic())
-            resp.spoken.append(word if i == len(words) - 1 else word + " ")
+        seconds = len(resp.clip) / RATE
+        async for word, _, _ in paced(resp.text, seconds):
+            resp.spoken.append(word)
             self.send("response.output_audio_transcript.delta", **resp.where(), delta=resp.spoken[-1])
         await done.wait()
         if self.response is resp:

@@ -11,7 +11,7 @@ from aiohttp import web
 from voicekiosk.fake.checks import error
 
 FaultKind = Literal["status", "timeout", "malformed", "close", "garbled", "oversized"]
-ENDPOINTS = ("client_secrets", "calls", "hangup")
+ENDPOINTS = ("client_secrets", "calls", "hangup", "live_sessions", "live_hangup", "live_attach")
 # These strike after the request succeeded (the key is minted, the call made): only its answer is spoiled.
 SPOILERS = ("garbled", "oversized")
 
@@ -43,7 +43,8 @@ async def injected(faults: list[Fault], endpoint: str, request: web.Request, api
         raise ConnectionResetError("fault: connection closed")
     if fault.kind == "malformed":
         ctype = "application/sdp" if endpoint == "calls" else "application/json"
-        return web.Response(status=201 if endpoint == "calls" else 200, text="<html>oops", content_type=ctype)
+        status = 201 if endpoint in ("calls", "live_sessions") else 200
+        return web.Response(status=status, text="<html>oops", content_type=ctype)
     headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
     # Real OpenAI messages can echo a masked key; the broker must never forward them.
     message = f"Injected fault. Incorrect API key provided: {api_key[:3]}****{api_key[-4:]}."

@@ -1,4 +1,5 @@
-"""A fake OpenAI Realtime REST API (GA shapes) for tests, benchmarks and ``serve --demo``.
+"""A fake OpenAI Realtime REST API (GA shapes) for tests, benchmarks and ``serve --demo``; GPT-Live's
+``/v1/live/sessions`` too (``live_api``).
 
 It mints ``ek_`` keys, answers SDP offers posted raw (ephemeral key) or as multipart (real key),
 hangs calls up, and speaks OpenAI's error shape. Faults and latency can be injected from Python
@@ -22,6 +23,8 @@ from aiohttp import web
 from voicekiosk.fake.answerers import Answerer, CannedAnswerer
 from voicekiosk.fake.checks import beta_disabled, check_expires, check_session, error, form_fields, json_body
 from voicekiosk.fake.faults import Fault, FaultKind, injected, spoiled
+from voicekiosk.fake.live_api import LiveRoutes
+from voicekiosk.fake.live_rules import LiveRules
 from voicekiosk.fake.session import default_session, described
 
 
@@ -40,6 +43,8 @@ class FakeOpenAI:
 
     api_key: str = "sk-test-" + "x" * 40
     answerer: Answerer = field(default_factory=CannedAnswerer)
+    live: Answerer = field(default_factory=CannedAnswerer)  # GPT-Live sessions (``live_api``)
+    live_rules: LiveRules = field(default_factory=LiveRules)
     latency: float = 0.0  # seconds added to every request, preflights included
     faults: list[Fault] = field(default_factory=list)
     requests: list[Recorded] = field(default_factory=list)
@@ -76,9 +81,11 @@ class FakeOpenAI:
         app.router.add_post("/_fake/say", self._say)
         app.router.add_post("/_fake/reset", self._reset)
         app.router.add_post("/_fake/drop", self._drop)
+        LiveRoutes(self).add_to(app)
 
         async def close_answerer(app: web.Application) -> None:
             await self.answerer.close()
+            await self.live.close()
 
         app.on_cleanup.append(close_answerer)
         return app
@@ -231,8 +238,10 @@ class FakeOpenAI:
     async def _reset(self, request: web.Request) -> web.Response:
         """Hang up every call and clear every fault."""
         self.faults.clear()
-        hang_up_all = getattr(self.answerer, "hang_up_all", None)
-        ended = await hang_up_all() if hang_up_all else 0
+        ended = 0
+        for answerer in (self.answerer, self.live):
+            hang_up_all = getattr(answerer, "hang_up_all", None)
+            ended += await hang_up_all() if hang_up_all else 0
         return web.json_response({"ended": ended})
 
     async def _drop(self, request: web.Request) -> web.Response:

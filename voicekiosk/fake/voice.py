@@ -9,6 +9,7 @@ import subprocess
 import tempfile
 import time
 import wave
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -22,6 +23,7 @@ RATE = 48000
 FRAME = RATE // 50  # 20 ms
 CLIPS = Path(__file__).parent / "clips"
 Samples = npt.NDArray[np.int16]
+Edge = Literal["start", "stop"] | None
 
 
 @dataclass
@@ -106,7 +108,7 @@ class Vad:
         self.speech_end_ms = 0
         self._run_ms = 0  # consecutive ms on the "other" side of the threshold
 
-    def feed(self, rms: float, ms: int) -> Literal["start", "stop"] | None:
+    def feed(self, rms: float, ms: int) -> Edge:
         self.audio_ms += ms
         loud = rms > self.threshold
         if loud != self.speaking:
@@ -124,6 +126,15 @@ class Vad:
             self.speaking, self._run_ms = False, 0
             return "stop"
         return None
+
+
+async def paced(text: str, seconds: float) -> AsyncIterator[tuple[str, float, float]]:
+    """The words of ``text`` as a clip of ``seconds`` speaks them, each when it starts: the word (with
+    its trailing space, but the last) and its start and end in seconds into the clip."""
+    words, start = text.split(), time.monotonic()
+    for i, word in enumerate(words):
+        await asyncio.sleep(start + seconds * i / len(words) - time.monotonic())
+        yield (word if i == len(words) - 1 else word + " "), seconds * i / len(words), seconds * (i + 1) / len(words)
 
 
 class VoiceTrack(MediaStreamTrack):
