@@ -95,6 +95,22 @@ def test_every_certificate_we_issue_verifies_for_each_of_its_names(
         cryptography_verify(store.ca_certificate(), leaf_of(leaf.cert_path), name)
 
 
+@pytest.mark.parametrize("host", ["cafe", "museum"])
+def test_a_machine_named_like_a_public_domain_gets_no_say_over_it(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, host: str
+) -> None:
+    """A name permits every name below it: a kiosk called "cafe" must not vouch for *.cafe."""
+    monkeypatch.setattr(socket, "gethostname", lambda: host)
+    store = CertStore(data_dir)
+    leaf = server_cert(store)
+    assert f"{host}.local" in sans(leaf_of(leaf.cert_path)) and host not in sans(leaf_of(leaf.cert_path))
+    assert leaf.left_out == ()  # its bare name is expected to be missing: no warning
+    for name in (f"www.google.{host}", host):
+        forged = forged_leaf(store, name, tmp_path)
+        assert openssl_verify(store.ca_path, forged, name).returncode != 0, name
+    assert openssl_verify(store.ca_path, leaf.cert_path, f"{host}.local").returncode == 0
+
+
 def test_ca_and_leaf_are_for_websites_only(store: CertStore) -> None:
     leaf = leaf_of(server_cert(store).cert_path)
     ca = store.ca_certificate()

@@ -2,10 +2,12 @@
 for any site but this kiosk.
 
 Everyone who trusts the CA trusts it for the names and addresses written into it, and for
-nothing else: ``localhost``, this machine's names (``kiosk``, ``kiosk.local``), ``home.arpa``
-(RFC 8375's home-network domain), the names given with ``--san`` when the CA was made, and the
-private and local address ranges a kiosk is reached on. A leaf for ``www.google.com`` or a
-public address, signed with the key, fails verification on every device.
+nothing else: ``localhost``, this machine's names (``kiosk.local``, or its full name if it has
+one), ``home.arpa`` (RFC 8375's home-network domain), the names given with ``--san`` when the CA
+was made, and the private and local address ranges a kiosk is reached on. A name permits every
+name below it, so a single-label name is never written in: ``cafe`` or ``museum`` would permit
+a whole public top-level domain. A leaf for ``www.google.com`` or a public address, signed with
+the key, fails verification on every device.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ def name_constraints(identities: Iterable[str]) -> x509.NameConstraints:
     for identity in identities:
         address = _address(identity)
         if address is None:
+            if single_label(identity):
+                continue  # it would permit a top-level domain (a machine called "cafe": *.cafe)
             if not _covered_name(identity, domains):
                 domains.append(identity)
         elif not any(address in network for network in networks):
@@ -50,6 +54,11 @@ def name_constraints(identities: Iterable[str]) -> x509.NameConstraints:
     subtrees: list[x509.GeneralName] = [x509.DNSName(d) for d in domains]
     subtrees += [x509.IPAddress(n) for n in networks]
     return x509.NameConstraints(permitted_subtrees=subtrees, excluded_subtrees=None)
+
+
+def single_label(name: str) -> bool:
+    """A DNS name without a dot (``kiosk``): as a constraint it would permit a top-level domain."""
+    return "." not in name and _address(name) is None
 
 
 def permitted(ca: x509.Certificate) -> tuple[list[str], list[IpNetwork]] | None:

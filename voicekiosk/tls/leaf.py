@@ -27,7 +27,7 @@ from voicekiosk.tls.certificates import (
     public_der,
     spki_sha256_b64,
 )
-from voicekiosk.tls.constraints import vouches_for
+from voicekiosk.tls.constraints import single_label, vouches_for
 from voicekiosk.tls.store import CertStore
 
 # Apple platforms reject TLS server certificates valid for more than 825 days, even under a
@@ -88,7 +88,9 @@ def server_cert(store: CertStore, extra: Iterable[str] = ()) -> ServerCert:
     every = identities(extra)
     ca = store.ca(permit=extra)
     wanted = tuple(name for name in every if vouches_for(ca.cert, name))
-    left_out = tuple(name for name in every if name not in wanted)
+    # This machine's bare name ("kiosk") is one no constrained CA vouches for: not worth a warning.
+    own = {canonical_identity(name) for name in net.host_names() if single_label(name)}
+    left_out = tuple(name for name in every if name not in wanted and name not in own)
     with datadir.locked(store.data_dir):
         current = _current_leaf(store, wanted)
         if current is not None:
