@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from aiohttp.http_exceptions import HttpProcessingError
 
+from voicekiosk import net
 from voicekiosk.redact import redact
 
 # C0, DEL, C1, the Unicode line separators, the bidi controls that reorder what a terminal shows,
@@ -26,6 +27,8 @@ _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\
 DEVICE = "refused_device"  # the record attribute that marks a refusal, and says whose
 PAGE = "page_device"  # the record attribute that marks what a device's page reported, and whose
 BURST = 5  # refusal lines shown per device per window; the rest are counted
+TOTAL_BURST = 50  # lines shown per window from every device together (many addresses, one flood)
+MAX_REPORTS = 3  # devices whose hidden counts are told one by one; more are told as one line
 PAGE_BURST = 30  # lines a device's pages may cause per window: a conversation, not a flood
 WINDOW = 60.0  # seconds
 MAX_DEVICES = 1024  # devices tracked at once; beyond that they share one count
@@ -65,14 +68,16 @@ class _Window:
 
 
 class Refusals:
-    """Per device, the first ``burst`` refusal lines of a ``window`` are shown; the rest are counted,
-    and the count is told in one line when the window ends.
+    """Per device (an IPv6 /64 counts as one), the first ``burst`` lines of a ``window`` are
+    shown, and at most ``total_burst`` from all devices together; the rest are counted, and the
+    counts are told when the window ends (in one line when many devices were counted).
 
     Args:
       report: called with (device, count) for a window's hidden lines.
       burst: lines shown per device per window.
       window: seconds.
       max_devices: devices tracked at once (memory stays bounded whatever the LAN does).
+      total_burst: lines shown per window from every device together.
     """
 
     OTHERS = "other devices"
@@ -84,30 +89,40 @@ class Refusals:
         burst: int = BURST,
         window: float = WINDOW,
         max_devices: int = MAX_DEVICES,
+        total_burst: int = TOTAL_BURST,
     ) -> None:
         self.report = report
         self.burst = burst
         self.window = window
         self.max_devices = max_devices
+        self.total_burst = total_burst
         self._windows: dict[str, _Window] = {}  # oldest first: a window is re-added when it restarts
+        self._all = _Window(-window)  # every device's lines together
+        self._untold: dict[str, int] = {}  # hidden counts of ended windows, not yet reported
+        self._told = -window  # when counts were last reported: at most one batch a window
         self._timer: asyncio.TimerHandle | None = None
 
     def allow(self, device: str) -> bool:
         """Count one refusal line of ``device``; True if it is to be shown."""
         now = time.monotonic()
         self.flush(now)
+        if now - self._all.start >= self.window:
+            self._all = _Window(now)
+        device = net.device_of(device) if device != "?" else device
         if device not in self._windows and len(self._windows) >= self.max_devices:
             device = self.OTHERS
         window = self._windows.setdefault(device, _Window(now))
-        if window.shown < self.burst:
+        if window.shown < self.burst and self._all.shown < self.total_burst:
             window.shown += 1
+            self._all.shown += 1
             return True
         window.hidden += 1
         self._wake_at(window.start + self.window - now)
         return False
 
     def flush(self, now: float) -> None:
-        """Forget the windows that ended, reporting what they hid."""
+        """Forget the windows that ended; report what they hid, one batch a window at most (a
+        few lines: the counts of more than ``MAX_REPORTS`` devices are told as one)."""
         ended = []
         for device, window in self._windows.items():
             if now - window.start < self.window:
@@ -116,7 +131,18 @@ class Refusals:
         for device in ended:
             hidden = self._windows.pop(device).hidden
             if hidden:
-                self.report(device, hidden)
+                self._untold[device] = self._untold.get(device, 0) + hidden
+        if not self._untold:
+            return
+        if now - self._told < self.window:
+            self._wake_at(self._told + self.window - now)
+            return
+        untold, self._untold, self._told = self._untold, {}, now
+        if len(untold) > MAX_REPORTS:
+            self.report(f"{len(untold)} devices", sum(untold.values()))
+        else:
+            for device, count in untold.items():
+                self.report(device, count)
 
     def _wake_at(self, delay: float) -> None:
         """Report the count on time even if the device has gone quiet (inside a running loop)."""
@@ -133,6 +159,8 @@ class Refusals:
         now = time.monotonic()
         self.flush(now)
         pending = [w.start + self.window - now for w in self._windows.values() if w.hidden]
+        if self._untold:
+            pending.append(self._told + self.window - now)
         if pending:
             self._wake_at(min(pending))
 

@@ -49,6 +49,28 @@ def is_loopback(host: str | None) -> bool:
     return ip.is_loopback
 
 
+LOOPBACK_DEVICE = "loopback"
+
+
+def device_of(address: str | None) -> str:
+    """Who is behind ``address``, for per-device budgets: ``loopback`` for this machine, an IPv4
+    address as it is, and an IPv6 address as its /64 (one device may use any address of its
+    /64, so counting addresses would let it escape every budget)."""
+    if not address:
+        return "?"
+    if is_loopback(address):
+        return LOOPBACK_DEVICE
+    try:
+        ip = ipaddress.ip_address(address.strip("[]").split("%", 1)[0])
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
 def url(scheme: str, host: str, port: int, path: str = "/") -> str:
     """``scheme://host:port/path``, with an IPv6 address in brackets."""
     host = host.strip("[]")

@@ -93,7 +93,7 @@ class Access:
     def check_rate(self, client: str) -> None:
         """Count a new session for ``client``; over ``--rate`` a minute -> 429 with Retry-After."""
         now = time.monotonic()
-        starts = self._starts.setdefault(client, deque())
+        starts = self._starts.setdefault(net.device_of(client), deque())
         while starts and now - starts[0] >= 60:
             starts.popleft()
         if len(starts) >= self.settings.rate:

@@ -19,7 +19,7 @@ from voicekiosk.errors import ApiError
 from voicekiosk.logsafe import refused_by
 
 log = logging.getLogger("voicekiosk.access")
-LOOPBACK = "loopback"
+LOOPBACK = net.LOOPBACK_DEVICE
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ class Tally:
 
 
 def _device(peer: str | None) -> str:
-    return LOOPBACK if net.is_loopback(peer) else peer or "?"
+    return net.device_of(peer)
 
 
 def websocket_limit(limits: Limits = LIMITS) -> Middleware:
