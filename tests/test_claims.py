@@ -117,3 +117,21 @@ def test_tickets_are_spent_once_expire_and_stay_bounded():
         tickets.issue()
     assert len(tickets) == MAX_TICKETS
     assert tickets.redeem(tickets.issue())  # the newest still works
+
+
+async def test_one_device_with_real_tickets_cannot_pin_more_than_one_line(make_client, fake, log_info):
+    """Each mint's ticket is real, but the call ids are made up: the device still holds one line."""
+    client = await make_client(sdp="browser", max_calls=4, rate=1000, orphan_grace=30)
+    sockets = [await client.ws_connect("/api/events") for _ in range(4)]
+    made_up = [f"rtc_madeup{n}" for n in range(4)]
+    for n, (ws, call_id) in enumerate(zip(sockets, made_up, strict=True)):
+        await ws.send_json({"type": "call", "call_id": call_id, "claim": (await mint(client))["claim"]})
+        await handled(ws, log_info, f"claimed {n}")
+    calls = client.server.app[CALLS]
+    assert len(calls) == 1 and calls.get(made_up[-1]) is not None  # the newest; the others let go
+    await wait_for(lambda: len(fake.recorded("hangup")) == 3, what="the replaced calls hung up")
+    # Three lines stay free for everyone else.
+    for _ in range(3):
+        assert (await client.post("/api/token")).status == 200
+    for ws in sockets:
+        await ws.close()

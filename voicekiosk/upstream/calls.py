@@ -15,6 +15,7 @@ from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from voicekiosk import net
 from voicekiosk.errors import ApiError, UpstreamError
 from voicekiosk.upstream.realtime import RealtimeBroker
 from voicekiosk.upstream.tickets import ClaimTickets
@@ -23,6 +24,9 @@ log = logging.getLogger("voicekiosk.server")
 
 ORPHAN_GRACE = 20.0  # seconds a call may have no page: time to connect, or to come back
 MAX_AGE = 61 * 60  # OpenAI ends every session at 60 minutes; older records are stale
+# Calls a device's pages may register themselves (browser-SDP mode): a newer one replaces the
+# oldest, so made-up call ids cannot pin more lines than this per device.
+PAGE_CALLS_PER_DEVICE = 1
 SWEEP_EVERY = 60.0
 
 
@@ -32,6 +36,7 @@ class CallRecord:
     client: str
     started: float = field(default_factory=time.monotonic)
     owners: int = 0  # pages that claim it right now
+    by_page: bool = False  # registered by the page that started it (browser-SDP mode)
     input_tokens: int = 0
     output_tokens: int = 0
 
@@ -97,9 +102,18 @@ class CallRegistry:
             # Bounded even with tickets: a page cannot make us track unlimited ids.
             if len(self._calls) >= 2 * self.max_calls or not self.tickets.redeem(ticket):
                 return False
+            self._make_room_for(net.device_of(client))
             record = self.add(call_id, client)
+            record.by_page = True
         record.owners += 1
         return True
+
+    def _make_room_for(self, device: str) -> None:
+        """Hang up the device's oldest self-registered calls beyond ``PAGE_CALLS_PER_DEVICE - 1``."""
+        own = [r for r in self._calls.values() if r.by_page and net.device_of(r.client) == device]
+        for record in sorted(own, key=lambda r: r.started)[: max(0, len(own) - PAGE_CALLS_PER_DEVICE + 1)]:
+            self._calls.pop(record.call_id, None)  # its line is free at once
+            self._spawn(self._hang_up_quietly(record.call_id, "its device started another"))
 
     def release(self, call_id: str) -> None:
         """A page let go of its call without hanging up: give it ``orphan_grace`` to return."""
@@ -137,13 +151,16 @@ class CallRegistry:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    async def _hang_up_quietly(self, call_id: str, reason: str) -> None:
+        with contextlib.suppress(UpstreamError):  # logged by hang_up
+            await self.hang_up(call_id, reason=reason)
+
     async def _hang_up_if_orphaned(self, call_id: str, reason: str) -> None:
         await asyncio.sleep(self.orphan_grace)
         record = self._calls.get(call_id)
         if record is None or record.owners > 0:
             return  # ended, or a page has it
-        with contextlib.suppress(UpstreamError):  # logged by hang_up
-            await self.hang_up(call_id, reason=reason)
+        await self._hang_up_quietly(call_id, reason)
 
     async def _sweep(self) -> None:
         while True:
