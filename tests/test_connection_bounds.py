@@ -95,14 +95,18 @@ async def _connect_when_free(session: aiohttp.ClientSession, url: str) -> aiohtt
     raise AssertionError("the WebSocket slot never came free")
 
 
-@pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
-async def test_a_client_dripping_its_headers_is_cut_off(settings, tls):
+@pytest.mark.parametrize(
+    ("tls", "first"),
+    [(False, b""), (True, b""), (False, b"\r\n\r\n")],  # blank lines first: the parser skips them
+    ids=["http", "https", "blank-lines-first"],
+)
+async def test_a_client_dripping_its_headers_is_cut_off(settings, tls, first):
     settings = dataclasses.replace(settings, tls=tls)
     async with serving(settings, limits=Limits(head_timeout=1.0)) as served:
         context = ssl.create_default_context(cafile=str(settings.data_dir / "ca.pem")) if tls else None
         async with connections(served.port, 1, ssl=context, server_hostname="localhost" if tls else None) as streams:
             [(reader, writer)], start = streams, time.monotonic()
-            writer.write(b"GET / HTTP/1.1\r\nHost: localhost\r\n")
+            writer.write(first + b"GET / HTTP/1.1\r\nHost: localhost\r\n")
 
             async def drip() -> None:
                 for n in range(100):  # a header line every 0.1 s: never the blank line that ends them

@@ -82,6 +82,7 @@ class _Gate(asyncio.Protocol):
         self.inner: asyncio.Protocol | None = None  # aiohttp's handler, once TLS is up
         self.timer: asyncio.TimerHandle | None = None
         self.tail = b""  # the end of what arrived, until the first request's headers are in
+        self.started = False  # its request line has begun
         self.early: list[bytes] = []  # what came with the end of the handshake, before the hand-over
         self.handshake: asyncio.Task[None] | None = None
 
@@ -126,8 +127,12 @@ class _Gate(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self.timer is not None:
-            # A blank line ends the headers (a bare LF too: the parser takes that).
+            # A blank line ends the headers (a bare LF too: the parser takes that), but not the
+            # blank lines the parser skips before a request line.
             seen = (self.tail + data).replace(b"\r", b"")
+            if not self.started:
+                seen = seen.lstrip(b"\n")
+                self.started = bool(seen)
             if b"\n\n" in seen:
                 self.timer.cancel()
                 self.timer = None
