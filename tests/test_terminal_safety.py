@@ -169,6 +169,17 @@ async def test_a_page_cannot_flood_the_terminal_with_what_it_reports(settings):
         for n in range(PAGE_BURST + 5):
             await ws.send_json({"type": "transcript", "role": "user", "text": f"line {n}"})
         await ws.send_json({"type": "usage", "usage": {"input_tokens": 1, "output_tokens": 1}})
-        await wait_for(lambda: "6 more lines from its pages" in served.text, what="the hidden lines' count")
+        await wait_for(lambda: "6 more lines from loopback" in served.text, what="the hidden lines' count")
     shown = {int(n) for n in re.findall(r"you: line (\d+)", served.text)}
     assert shown == set(range(PAGE_BURST)) and "usage" not in served.text
+
+
+async def test_the_access_log_is_budgeted_per_device_too(settings):
+    """-vv logs every request: a device's requests share its budget, so they cannot flood either."""
+    async with serving(settings, verbosity=2, refusal_window=1.0) as served:
+        async with aiohttp.ClientSession() as session:
+            for _ in range(PAGE_BURST + 20):
+                async with session.get(f"http://127.0.0.1:{served.port}/healthz") as response:
+                    assert response.status == 200
+        await wait_for(lambda: "20 more lines from loopback" in served.text, what="the hidden access lines' count")
+    assert served.text.count("GET /healthz") == PAGE_BURST

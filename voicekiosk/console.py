@@ -48,7 +48,7 @@ def setup_logging(verbosity: int, console: Console | None = None, *, refusal_win
     console = console or Console(stderr=True)
     handler = VoicekioskHandler(console=console, show_path=False, markup=False, rich_tracebacks=verbosity > 0)
     refusals = Refusals(report_hidden(refusal_window), window=refusal_window)
-    pages = Refusals(report_hidden(refusal_window, "lines from its pages"), burst=PAGE_BURST, window=refusal_window)
+    pages = Refusals(report_hidden(refusal_window, "lines"), burst=PAGE_BURST, window=refusal_window)
     handler.addFilter(TerminalFilter(refusals, pages))
     handler.setFormatter(logging.Formatter("%(message)s", datefmt="[%X]"))
     level = LEVELS.get(verbosity, logging.DEBUG)

@@ -190,7 +190,9 @@ class TerminalFilter(logging.Filter):
         device = getattr(record, DEVICE, None)
         if device is not None and not self.refusals.allow(str(device)):
             return False
-        page = getattr(record, PAGE, None)
+        # aiohttp's access log (-vv) names the device as remote_address: a line per request
+        # shares the budget of what pages report.
+        page = getattr(record, PAGE, None) or getattr(record, "remote_address", None)
         if page is not None and self.pages is not None and not self.pages.allow(str(page)):
             return False
         message = record.getMessage()
