@@ -7,12 +7,13 @@ import logging
 import re
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
 from voicekiosk.errors import UpstreamError
 from voicekiosk.settings import Settings
+from voicekiosk.upstream.engine import Call
 from voicekiosk.upstream.http import JSON_BODY, UpstreamClient, json_object, malformed, too_large
 
 log = logging.getLogger("voicekiosk.upstream")
@@ -28,11 +29,10 @@ class ClientSecret:
     upstream_ms: float
 
 
-@dataclass(frozen=True)
-class Call:
-    call_id: str | None
-    answer_sdp: str
-    upstream_ms: float
+class Minter(Protocol):
+    """What ``/api/token`` needs (``--sdp browser``): only the Realtime engine has ephemeral keys."""
+
+    async def create_client_secret(self) -> ClientSecret: ...
 
 
 def session_config(settings: Settings) -> dict[str, Any]:
@@ -61,7 +61,10 @@ def session_config(settings: Settings) -> dict[str, Any]:
 
 
 class RealtimeBroker:
-    """Calls the OpenAI Realtime REST endpoints through one ``UpstreamClient``."""
+    """The Realtime ``Engine`` (and the ephemeral-key mint of ``--sdp browser``), through one
+    ``UpstreamClient``."""
+
+    name = "realtime"
 
     def __init__(self, settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.settings = settings
