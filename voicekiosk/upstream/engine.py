@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Protocol
+
+from voicekiosk.errors import UpstreamError
+
+log = logging.getLogger("voicekiosk.upstream")
 
 
 @dataclass(frozen=True)
@@ -40,3 +45,13 @@ class Engine(Protocol):
     async def aclose(self) -> None:
         """Release connections (calls are the registry's to end)."""
         ...
+
+
+async def end_unusable(engine: Engine, call_id: str) -> None:
+    """OpenAI made the call but its answer cannot be used: nobody can join it, so end it now."""
+    try:
+        await engine.hang_up(call_id)
+    except UpstreamError as exc:
+        log.warning("hang-up %s (its answer was unusable) failed: %s", call_id, exc.code)
+    else:
+        log.info("hang-up %s: its answer was unusable", call_id)

@@ -18,7 +18,7 @@ from yarl import URL
 from voicekiosk.errors import UpstreamError
 from voicekiosk.redact import redact
 from voicekiosk.settings import Settings
-from voicekiosk.upstream.engine import Call
+from voicekiosk.upstream.engine import Call, end_unusable
 from voicekiosk.upstream.http import (
     JSON_BODY,
     Answer,
@@ -75,19 +75,10 @@ class LiveEngine:
             problem = malformed("call", "no session id" if session_id is None else "the answer is not SDP")
         if problem is not None:
             if session_id is not None:
-                await self._end_unusable(session_id)
+                await end_unusable(self, session_id)
             raise problem
         assert session_id is not None and answer is not None
         return Call(session_id, answer, ms)
-
-    async def _end_unusable(self, session_id: str) -> None:
-        """OpenAI made the session but its answer cannot be used: nobody can join it, so end it now."""
-        try:
-            await self.hang_up(session_id)
-        except UpstreamError as exc:
-            log.warning("hang-up %s (its answer was unusable) failed: %s", session_id, exc.code)
-        else:
-            log.info("hang-up %s: its answer was unusable", session_id)
 
     async def hang_up(self, call_id: str) -> float:
         """End a session (§4.2): attach to its sideband, send ``session.close``, wait for

@@ -13,7 +13,7 @@ import httpx
 
 from voicekiosk.errors import UpstreamError
 from voicekiosk.settings import Settings
-from voicekiosk.upstream.engine import Call
+from voicekiosk.upstream.engine import Call, end_unusable
 from voicekiosk.upstream.http import JSON_BODY, UpstreamClient, json_object, malformed, too_large
 
 log = logging.getLogger("voicekiosk.upstream")
@@ -116,20 +116,11 @@ class RealtimeBroker:
         answer = response.text
         if not response.complete or not answer.startswith("v=0"):
             if call_id is not None:
-                await self._hang_up_unusable(call_id)
+                await end_unusable(self, call_id)
             raise too_large("call") if not response.complete else malformed("call", "the answer is not SDP")
         if call_id is None:
             log.warning("OpenAI answered the call without a usable Location; it cannot be hung up")
         return Call(call_id, answer, ms)
-
-    async def _hang_up_unusable(self, call_id: str) -> None:
-        """OpenAI made the call but its answer cannot be used: nobody can join it, so end it now."""
-        try:
-            await self.hang_up(call_id)
-        except UpstreamError as exc:
-            log.warning("hang-up %s (its answer was unusable) failed: %s", call_id, exc.code)
-        else:
-            log.info("hang-up %s: its answer was unusable", call_id)
 
     async def hang_up(self, call_id: str) -> float:
         """End a call (``POST /realtime/calls/{id}/hangup``). A call already gone is fine."""
