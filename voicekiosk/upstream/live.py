@@ -68,17 +68,15 @@ class LiveEngine:
             "POST", "live/sessions", "call", content=json.dumps(body).encode(), headers=JSON_BODY
         )
         session_id, answer = _created(response)
-        problem = None
+        if response.complete and session_id is not None and answer is not None:
+            return Call(session_id, answer, ms)
         if not response.complete:
             problem = too_large("call")
-        elif session_id is None or answer is None:
+        else:
             problem = malformed("call", "no session id" if session_id is None else "the answer is not SDP")
-        if problem is not None:
-            if session_id is not None:
-                await end_unusable(self, session_id)
-            raise problem
-        assert session_id is not None and answer is not None
-        return Call(session_id, answer, ms)
+        if session_id is not None:
+            await end_unusable(self, session_id)
+        raise problem
 
     async def hang_up(self, call_id: str) -> float:
         """End a session (§4.2): attach to its sideband, send ``session.close``, wait for
