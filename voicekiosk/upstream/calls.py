@@ -17,7 +17,7 @@ from typing import Any
 
 from voicekiosk import net
 from voicekiosk.errors import ApiError, UpstreamError
-from voicekiosk.upstream.realtime import RealtimeBroker
+from voicekiosk.upstream.engine import Engine
 from voicekiosk.upstream.tickets import ClaimTickets
 
 log = logging.getLogger("voicekiosk.server")
@@ -48,11 +48,11 @@ class CallRecord:
 class CallRegistry:
     """Active calls by id, the lines they take, and the way to end them (all on the event loop)."""
 
-    def __init__(self, broker: RealtimeBroker, *, max_calls: int, orphan_grace: float = ORPHAN_GRACE) -> None:
-        self._broker = broker
+    def __init__(self, engine: Engine, *, max_calls: int, ticket_ttl: int, orphan_grace: float = ORPHAN_GRACE) -> None:
+        self._engine = engine
         self.max_calls = max_calls
         self.orphan_grace = orphan_grace
-        self.tickets = ClaimTickets(broker.settings.token_ttl)  # one per mint (browser-SDP mode)
+        self.tickets = ClaimTickets(ticket_ttl)  # one per mint (browser-SDP mode)
         self._calls: dict[str, CallRecord] = {}
         self._pending = 0  # calls being set up upstream right now
         self._tasks: set[asyncio.Task[None]] = set()
@@ -131,7 +131,7 @@ class CallRegistry:
         """
         record = self._calls.pop(call_id, None)
         try:
-            ms = await self._broker.hang_up(call_id)
+            ms = await self._engine.hang_up(call_id)
         except UpstreamError as exc:
             log.warning("hang-up %s %s failed: %s", call_id, reason, exc.code)
             raise

@@ -75,6 +75,18 @@ class UpstreamClient:
     async def aclose(self) -> None:
         await self._client.aclose()
 
+    def auth_headers(self) -> dict[str, str]:
+        """The real key as a header, for this client's requests and an engine's WebSockets.
+
+        Raises:
+          UpstreamError: 503 ``no_api_key``.
+        """
+        if not self.settings.api_key:
+            raise UpstreamError(
+                503, "no_api_key", "The server has no OpenAI API key. Set OPENAI_API_KEY and restart it."
+            )
+        return {"Authorization": f"Bearer {self.settings.api_key}"}
+
     async def send(self, method: str, path: str, what: str, **kwargs: Any) -> tuple[Answer, float]:
         """``method path`` upstream; the answer (its body capped, see ``Answer.complete``) and the
         milliseconds it took.
@@ -83,11 +95,7 @@ class UpstreamClient:
           UpstreamError: no key, no answer in time, unreachable, or a refusal (``what`` names
             the request in messages: "mint", "call", ...).
         """
-        if not self.settings.api_key:
-            raise UpstreamError(
-                503, "no_api_key", "The server has no OpenAI API key. Set OPENAI_API_KEY and restart it."
-            )
-        headers = {"Authorization": f"Bearer {self.settings.api_key}", **kwargs.pop("headers", {})}
+        headers = {**self.auth_headers(), **kwargs.pop("headers", {})}
         started = time.perf_counter()
         request = self._client.build_request(method, path, headers=headers, **kwargs)
         try:
@@ -109,7 +117,7 @@ class UpstreamClient:
         ms = (time.perf_counter() - started) * 1000
         if 200 <= answer.status_code < 300:
             return answer, ms
-        raise _status_error(answer, what)
+        raise status_error(answer, what)
 
 
 async def _read_capped(response: httpx.Response) -> Answer:
@@ -136,7 +144,7 @@ def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
     return False
 
 
-def _status_error(response: Answer, what: str) -> UpstreamError:
+def status_error(response: Answer, what: str) -> UpstreamError:
     status = response.status_code
     upstream_code = _upstream_code(response)
     log.warning(

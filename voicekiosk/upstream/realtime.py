@@ -7,12 +7,13 @@ import logging
 import re
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
 from voicekiosk.errors import UpstreamError
 from voicekiosk.settings import Settings
+from voicekiosk.upstream.engine import Call, end_unusable
 from voicekiosk.upstream.http import JSON_BODY, UpstreamClient, json_object, malformed, too_large
 
 log = logging.getLogger("voicekiosk.upstream")
@@ -28,11 +29,10 @@ class ClientSecret:
     upstream_ms: float
 
 
-@dataclass(frozen=True)
-class Call:
-    call_id: str | None
-    answer_sdp: str
-    upstream_ms: float
+class Minter(Protocol):
+    """What ``/api/token`` needs (``--sdp browser``): only the Realtime engine has ephemeral keys."""
+
+    async def create_client_secret(self) -> ClientSecret: ...
 
 
 def session_config(settings: Settings) -> dict[str, Any]:
@@ -61,7 +61,10 @@ def session_config(settings: Settings) -> dict[str, Any]:
 
 
 class RealtimeBroker:
-    """Calls the OpenAI Realtime REST endpoints through one ``UpstreamClient``."""
+    """The Realtime ``Engine`` (and the ephemeral-key mint of ``--sdp browser``), through one
+    ``UpstreamClient``."""
+
+    name = "realtime"
 
     def __init__(self, settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.settings = settings
@@ -113,20 +116,11 @@ class RealtimeBroker:
         answer = response.text
         if not response.complete or not answer.startswith("v=0"):
             if call_id is not None:
-                await self._hang_up_unusable(call_id)
+                await end_unusable(self, call_id)
             raise too_large("call") if not response.complete else malformed("call", "the answer is not SDP")
         if call_id is None:
             log.warning("OpenAI answered the call without a usable Location; it cannot be hung up")
         return Call(call_id, answer, ms)
-
-    async def _hang_up_unusable(self, call_id: str) -> None:
-        """OpenAI made the call but its answer cannot be used: nobody can join it, so end it now."""
-        try:
-            await self.hang_up(call_id)
-        except UpstreamError as exc:
-            log.warning("hang-up %s (its answer was unusable) failed: %s", call_id, exc.code)
-        else:
-            log.info("hang-up %s: its answer was unusable", call_id)
 
     async def hang_up(self, call_id: str) -> float:
         """End a call (``POST /realtime/calls/{id}/hangup``). A call already gone is fine."""

@@ -13,7 +13,7 @@ from voicekiosk.tls.profile import CaInfo
 from voicekiosk.upstream.calls import ORPHAN_GRACE, CallRegistry
 from voicekiosk.upstream.realtime import RealtimeBroker
 from voicekiosk.web.access import Access, load_token
-from voicekiosk.web.appkeys import ACCESS, BROKER, CA, CALLS, EVENTS, SETTINGS, STATIC
+from voicekiosk.web.appkeys import ACCESS, CA, CALLS, ENGINE, EVENTS, MINTER, SETTINGS, STATIC
 from voicekiosk.web.assets import asset_dir, setup_templates
 from voicekiosk.web.events import EventHub
 from voicekiosk.web.hosts import KnownHosts, hosts_middleware
@@ -58,13 +58,16 @@ def create_app(
     app[CA] = ca
 
     async def upstream_ctx(app: web.Application) -> AsyncIterator[None]:
-        app[BROKER] = RealtimeBroker(settings, transport=transport)
-        app[CALLS] = CallRegistry(app[BROKER], max_calls=settings.max_calls, orphan_grace=orphan_grace)
+        broker = RealtimeBroker(settings, transport=transport)
+        app[ENGINE], app[MINTER] = broker, broker
+        app[CALLS] = CallRegistry(
+            app[ENGINE], max_calls=settings.max_calls, ticket_ttl=settings.token_ttl, orphan_grace=orphan_grace
+        )
         app[CALLS].start()
         app[EVENTS] = EventHub(app[CALLS], browser_sdp=settings.sdp == "browser")
         yield
         await app[CALLS].close()
-        await app[BROKER].aclose()
+        await app[ENGINE].aclose()
 
     async def close_sockets(app: web.Application) -> None:
         await app[EVENTS].close()  # before cleanup: open sockets would hold shutdown up

@@ -7,13 +7,15 @@ from aiohttp import web
 from voicekiosk.settings import Settings
 from voicekiosk.tls.profile import CaInfo
 from voicekiosk.upstream.calls import CallRegistry
-from voicekiosk.upstream.realtime import RealtimeBroker
+from voicekiosk.upstream.engine import Engine
+from voicekiosk.upstream.realtime import Minter
 from voicekiosk.web.access import Access
 from voicekiosk.web.events import EventHub
 from voicekiosk.web.static_files import StaticFiles
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings", Settings)
-BROKER: web.AppKey[RealtimeBroker] = web.AppKey("broker", RealtimeBroker)
+ENGINE: web.AppKey[Engine] = web.AppKey("engine")
+MINTER: web.AppKey[Minter | None] = web.AppKey("minter")  # None: the engine has no ephemeral keys
 CALLS: web.AppKey[CallRegistry] = web.AppKey("calls", CallRegistry)
 EVENTS: web.AppKey[EventHub] = web.AppKey("events", EventHub)
 ACCESS: web.AppKey[Access] = web.AppKey("access", Access)

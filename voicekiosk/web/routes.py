@@ -12,7 +12,7 @@ from markupsafe import Markup
 from voicekiosk import __version__, net
 from voicekiosk.errors import ApiError, UpstreamError
 from voicekiosk.redact import redact
-from voicekiosk.web.appkeys import ACCESS, BROKER, CA, CALLS, EVENTS, SETTINGS, STATIC
+from voicekiosk.web.appkeys import ACCESS, CA, CALLS, ENGINE, EVENTS, MINTER, SETTINGS, STATIC
 from voicekiosk.web.hosts import host_of
 from voicekiosk.web.middleware import content_security_policy
 
@@ -97,11 +97,14 @@ async def token(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     if settings.sdp != "browser":
         raise ApiError(403, "sdp_mode_server", "This server exchanges SDP itself (--sdp server): use /api/call.")
+    minter = request.app[MINTER]
+    if minter is None:
+        raise ApiError(403, "sdp_mode_server", "This engine has no browser keys: use /api/call.")
     await request.read()  # any body is ignored, but its size is still capped
     admit_session(request)
     try:
         with request.app[CALLS].line():
-            secret = await request.app[BROKER].create_client_secret()
+            secret = await minter.create_client_secret()
     except UpstreamError as exc:
         _log_failure(request, "mint", exc)
         raise
@@ -127,7 +130,7 @@ async def create_call(request: web.Request) -> web.Response:
     admit_session(request)
     try:
         with request.app[CALLS].line():
-            call = await request.app[BROKER].create_call(offer)
+            call = await request.app[ENGINE].create_call(offer)
     except UpstreamError as exc:
         _log_failure(request, "call", exc)
         raise

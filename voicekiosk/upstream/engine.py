@@ -1,0 +1,57 @@
+"""What the server needs of a voice engine (Realtime, Live): make a call from a page's offer, end it."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Protocol
+
+from voicekiosk.errors import UpstreamError
+
+log = logging.getLogger("voicekiosk.upstream")
+
+
+@dataclass(frozen=True)
+class Call:
+    """A call made upstream: its id (None if the engine's answer named none), OpenAI's SDP answer,
+    and the milliseconds the request took."""
+
+    call_id: str | None
+    answer_sdp: str
+    upstream_ms: float
+
+
+class Engine(Protocol):
+    """One upstream voice API, with the server's real key."""
+
+    name: str  # "realtime" | "live": for logs
+
+    async def create_call(self, offer_sdp: str) -> Call:
+        """Post the page's offer, byte-exact, once (a create is billed: never retried).
+
+        Raises:
+          UpstreamError: refused, unreachable, too slow, or an answer we cannot use.
+        """
+        ...
+
+    async def hang_up(self, call_id: str) -> float:
+        """End a call upstream; the milliseconds it took. A call already gone is fine (0.0).
+
+        Raises:
+          UpstreamError: OpenAI could not be told.
+        """
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections (calls are the registry's to end)."""
+        ...
+
+
+async def end_unusable(engine: Engine, call_id: str) -> None:
+    """OpenAI made the call but its answer cannot be used: nobody can join it, so end it now."""
+    try:
+        await engine.hang_up(call_id)
+    except UpstreamError as exc:
+        log.warning("hang-up %s (its answer was unusable) failed: %s", call_id, exc.code)
+    else:
+        log.info("hang-up %s: its answer was unusable", call_id)

@@ -1,0 +1,183 @@
+"""The GPT-Live engine (``openai-live.md`` §1, §4): a WebRTC session from the page's offer, ended
+from the server over the session's sideband WebSocket with ``session.close``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import secrets
+import time
+from typing import Any
+
+import aiohttp
+import httpx
+from yarl import URL
+
+from voicekiosk.errors import UpstreamError
+from voicekiosk.redact import redact
+from voicekiosk.settings import Settings
+from voicekiosk.upstream.engine import Call, end_unusable
+from voicekiosk.upstream.http import (
+    JSON_BODY,
+    Answer,
+    UpstreamClient,
+    malformed,
+    status_error,
+    too_large,
+    upstream_ssl_context,
+)
+
+log = logging.getLogger("voicekiosk.upstream")
+
+SESSION_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")  # opaque (live_…, sess_…); always used with fullmatch
+
+
+def live_session(settings: Settings) -> dict[str, Any]:
+    """The create's ``session`` (§1.2, a closed object): no ``audio.format`` on WebRTC, and no
+    ``delegation``, which selects client delegation."""
+    return {
+        "model": settings.model,
+        "instructions": settings.instructions,
+        "audio": {"output": {"voice": settings.voice}},
+    }
+
+
+class LiveEngine:
+    """The Live ``Engine``: REST through an ``UpstreamClient``, the sideband through one lazily made
+    ``aiohttp.ClientSession`` (httpx has no WebSockets)."""
+
+    name = "live"
+
+    def __init__(self, settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.settings = settings
+        self.upstream = UpstreamClient(settings, transport=transport)
+        self._session = live_session(settings)
+        self._sockets: aiohttp.ClientSession | None = None
+
+    async def aclose(self) -> None:
+        await self.upstream.aclose()
+        if self._sockets is not None:
+            await self._sockets.close()
+
+    async def create_call(self, offer_sdp: str) -> Call:
+        """``POST /live/sessions`` with the offer as sent (a stripped one is refused, §1.4); once."""
+        body = {"session": self._session, "transport": {"type": "webrtc", "sdp": offer_sdp}}
+        response, ms = await self.upstream.send(
+            "POST", "live/sessions", "call", content=json.dumps(body).encode(), headers=JSON_BODY
+        )
+        session_id, answer = _created(response)
+        if response.complete and session_id is not None and answer is not None:
+            return Call(session_id, answer, ms)
+        if not response.complete:
+            problem = too_large("call")
+        else:
+            problem = malformed("call", "no session id" if session_id is None else "the answer is not SDP")
+        if session_id is not None:
+            await end_unusable(self, session_id)
+        raise problem
+
+    async def hang_up(self, call_id: str) -> float:
+        """End a session (§4.2): attach to its sideband, send ``session.close``, wait for
+        ``session.closed``. A session already gone (404, or the socket ends) is fine.
+
+        Each step is bounded by ``upstream_timeout``.
+        """
+        if not SESSION_ID.fullmatch(call_id):
+            raise UpstreamError(404, "unknown_call", "That is not a session id OpenAI could have given.")
+        started = time.perf_counter()
+        socket = await self._attach(call_id)
+        if socket is None:
+            return 0.0
+        async with socket:
+            await self._close_session(socket, call_id)
+        return (time.perf_counter() - started) * 1000
+
+    async def _attach(self, session_id: str) -> aiohttp.ClientWebSocketResponse | None:
+        """The session's sideband, or None if OpenAI has no such session (any more)."""
+        base = URL(self.settings.openai_base_url)
+        url = base.with_scheme("wss" if base.scheme == "https" else "ws") / "live" / "sessions" / session_id / "attach"
+        headers = self.upstream.auth_headers()
+        try:
+            async with asyncio.timeout(self.settings.upstream_timeout):
+                return await self._client().ws_connect(url.with_query(graceful_close="true"), headers=headers)
+        except aiohttp.WSServerHandshakeError as exc:
+            if exc.status == 404:
+                return None
+            answer = Answer(exc.status, httpx.Headers(dict(exc.headers or {})), b"", complete=True)
+            raise status_error(answer, "hang-up") from None
+        except TimeoutError:
+            raise UpstreamError(504, "upstream_timeout", "OpenAI did not answer the hang-up in time.") from None
+        except (aiohttp.ClientError, OSError) as exc:
+            log.warning("OpenAI hang-up failed: %s", redact(f"{type(exc).__name__}: {exc}"))
+            raise UpstreamError(
+                503, "upstream_unreachable", "Cannot reach OpenAI. Check this server's network connection."
+            ) from None
+
+    async def _close_session(self, socket: aiohttp.ClientWebSocketResponse, session_id: str) -> None:
+        """Send ``session.close`` until ``session.closed`` (or the socket's end). A close refused
+        before ``session.started`` (the page is still connecting) is sent again once it comes."""
+        event_id = "close_" + secrets.token_hex(8)
+        close = json.dumps({"type": "session.close", "event_id": event_id})
+        await socket.send_str(close)
+        refused = False
+        try:
+            async with asyncio.timeout(self.settings.upstream_timeout):
+                async for message in socket:
+                    event = _event(message)
+                    kind = event.get("type")
+                    if kind == "session.closed":
+                        usage = event.get("usage")
+                        seconds = usage.get("seconds") if isinstance(usage, dict) else None
+                        log.info("session %s closed: %s (%s s billed)", session_id, event.get("reason"), seconds)
+                        return
+                    if kind == "session.started" and refused:
+                        refused = False
+                        await socket.send_str(close)
+                    elif kind == "error" and _refers_to(event, event_id):
+                        refused = True
+        except TimeoutError:
+            raise UpstreamError(504, "upstream_timeout", "OpenAI did not confirm the hang-up in time.") from None
+        log.info("session %s: its sideband closed without session.closed", session_id)
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._sockets is None:
+            connector = aiohttp.TCPConnector(ssl=upstream_ssl_context(self.settings), limit=16)
+            self._sockets = aiohttp.ClientSession(
+                connector=connector, trust_env=False, headers={"User-Agent": "voicekiosk"}
+            )
+        return self._sockets
+
+
+def _created(response: Answer) -> tuple[str | None, str | None]:
+    """The session id and SDP answer of a create's ``201 {session: {id}, transport: {sdp}}``, each
+    None if missing. A cut body still gives its id when what was read parses (padding)."""
+    try:
+        data = response.json()
+    except (ValueError, RecursionError):
+        return None, None
+    if not isinstance(data, dict):
+        return None, None
+    session, transport = data.get("session"), data.get("transport")
+    session_id = session.get("id") if isinstance(session, dict) else None
+    sdp = transport.get("sdp") if isinstance(transport, dict) else None
+    return (
+        session_id if isinstance(session_id, str) and SESSION_ID.fullmatch(session_id) else None,
+        sdp if isinstance(sdp, str) and sdp.startswith("v=0") else None,
+    )
+
+
+def _event(message: aiohttp.WSMessage) -> dict[str, Any]:
+    if message.type is not aiohttp.WSMsgType.TEXT:
+        return {}
+    try:
+        event = json.loads(message.data)
+    except (ValueError, RecursionError):
+        return {}
+    return event if isinstance(event, dict) else {}
+
+
+def _refers_to(event: dict[str, Any], event_id: str) -> bool:
+    error = event.get("error")
+    return isinstance(error, dict) and error.get("client_event_id") == event_id
