@@ -183,3 +183,10 @@ async def test_the_access_log_is_budgeted_per_device_too(settings):
                     assert response.status == 200
         await wait_for(lambda: "20 more lines from loopback" in served.text, what="the hidden access lines' count")
     assert served.text.count("GET /healthz") == PAGE_BURST
+
+
+def test_asyncio_warnings_pass_the_same_filter():
+    """asyncio logs what goes wrong on a socket (with the peer's text in it, at times): escaped too."""
+    with terminal() as out:
+        logging.getLogger("asyncio").warning("SSL error from %s: %s", "192.0.2.9", PAINT)
+    assert PAINTED in out.getvalue() and not RAW_CONTROL.search(out.getvalue().replace("\n", ""))

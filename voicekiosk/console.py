@@ -41,7 +41,8 @@ class VoicekioskHandler(RichHandler):
 
 
 def setup_logging(verbosity: int, console: Console | None = None, *, refusal_window: float = WINDOW) -> Console:
-    """Send ``voicekiosk.*`` (and aiohttp's errors) through one rich handler, made safe by ``logsafe``.
+    """Send ``voicekiosk.*`` (and aiohttp's and asyncio's warnings) through one rich handler, made
+    safe by ``logsafe``.
 
     ``refusal_window``: seconds over which each device's refusal lines are rate-limited.
     """
@@ -52,7 +53,9 @@ def setup_logging(verbosity: int, console: Console | None = None, *, refusal_win
     handler.addFilter(TerminalFilter(refusals, pages))
     handler.setFormatter(logging.Formatter("%(message)s", datefmt="[%X]"))
     level = LEVELS.get(verbosity, logging.DEBUG)
-    for name in ("voicekiosk", "aiohttp"):
+    # asyncio's own warnings (a TLS handshake gone wrong, a socket error) would otherwise reach
+    # stderr through Python's last-resort handler, unescaped.
+    for name in ("voicekiosk", "aiohttp", "asyncio"):
         logger = logging.getLogger(name)
         logger.handlers[:] = [handler]
         logger.setLevel(level if name == "voicekiosk" else max(level, logging.WARNING))
