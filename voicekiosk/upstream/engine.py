@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from typing import Protocol
 
 from voicekiosk.errors import UpstreamError
 
 log = logging.getLogger("voicekiosk.upstream")
+
+# A call's id as either engine gives it (rtc_…, live_…): opaque; always used with fullmatch.
+CALL_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
 
 @dataclass(frozen=True)

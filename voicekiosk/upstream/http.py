@@ -109,15 +109,20 @@ class UpstreamClient:
                 504, "upstream_timeout", f"OpenAI did not answer the {what} in time. Try again shortly."
             ) from None
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            log.warning("OpenAI %s failed: %s", what, redact(f"{type(exc).__name__}: {exc}"))
-            message = "Cannot reach OpenAI. Check this server's network connection."
-            if _caused_by(exc, ssl.SSLCertVerificationError):
-                message = "Cannot verify OpenAI's certificate. Check ca_bundle or SSL_CERT_FILE on the server."
-            raise UpstreamError(503, "upstream_unreachable", message) from None
+            raise unreachable(what, exc) from None
         ms = (time.perf_counter() - started) * 1000
         if 200 <= answer.status_code < 300:
             return answer, ms
         raise status_error(answer, what)
+
+
+def unreachable(what: str, exc: BaseException) -> UpstreamError:
+    """OpenAI could not be reached for ``what`` (logged redacted); the error for the page."""
+    log.warning("OpenAI %s failed: %s", what, redact(f"{type(exc).__name__}: {exc}"))
+    message = "Cannot reach OpenAI. Check this server's network connection."
+    if _caused_by(exc, ssl.SSLCertVerificationError):
+        message = "Cannot verify OpenAI's certificate. Check ca_bundle or SSL_CERT_FILE on the server."
+    return UpstreamError(503, "upstream_unreachable", message)
 
 
 async def _read_capped(response: httpx.Response) -> Answer:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 import secrets
 import time
 from typing import Any
@@ -16,9 +15,8 @@ import httpx
 from yarl import URL
 
 from voicekiosk.errors import UpstreamError
-from voicekiosk.redact import redact
 from voicekiosk.settings import Settings
-from voicekiosk.upstream.engine import Call, end_unusable
+from voicekiosk.upstream.engine import CALL_ID, Call, end_unusable
 from voicekiosk.upstream.http import (
     JSON_BODY,
     Answer,
@@ -26,12 +24,11 @@ from voicekiosk.upstream.http import (
     malformed,
     status_error,
     too_large,
+    unreachable,
     upstream_ssl_context,
 )
 
 log = logging.getLogger("voicekiosk.upstream")
-
-SESSION_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")  # opaque (live_…, sess_…); always used with fullmatch
 
 
 def live_session(settings: Settings) -> dict[str, Any]:
@@ -84,7 +81,7 @@ class LiveEngine:
 
         Each step is bounded by ``upstream_timeout``.
         """
-        if not SESSION_ID.fullmatch(call_id):
+        if not CALL_ID.fullmatch(call_id):
             raise UpstreamError(404, "unknown_call", "That is not a session id OpenAI could have given.")
         started = time.perf_counter()
         socket = await self._attach(call_id)
@@ -110,10 +107,7 @@ class LiveEngine:
         except TimeoutError:
             raise UpstreamError(504, "upstream_timeout", "OpenAI did not answer the hang-up in time.") from None
         except (aiohttp.ClientError, OSError) as exc:
-            log.warning("OpenAI hang-up failed: %s", redact(f"{type(exc).__name__}: {exc}"))
-            raise UpstreamError(
-                503, "upstream_unreachable", "Cannot reach OpenAI. Check this server's network connection."
-            ) from None
+            raise unreachable("hang-up", exc) from None
 
     async def _close_session(self, socket: aiohttp.ClientWebSocketResponse, session_id: str) -> None:
         """Send ``session.close`` until ``session.closed`` (or the socket's end). A close refused
@@ -163,7 +157,7 @@ def _created(response: Answer) -> tuple[str | None, str | None]:
     session_id = session.get("id") if isinstance(session, dict) else None
     sdp = transport.get("sdp") if isinstance(transport, dict) else None
     return (
-        session_id if isinstance(session_id, str) and SESSION_ID.fullmatch(session_id) else None,
+        session_id if isinstance(session_id, str) and CALL_ID.fullmatch(session_id) else None,
         sdp if isinstance(sdp, str) and sdp.startswith("v=0") else None,
     )
 

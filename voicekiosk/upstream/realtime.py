@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import secrets
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -13,12 +12,10 @@ import httpx
 
 from voicekiosk.errors import UpstreamError
 from voicekiosk.settings import Settings
-from voicekiosk.upstream.engine import Call, end_unusable
+from voicekiosk.upstream.engine import CALL_ID, Call, end_unusable
 from voicekiosk.upstream.http import JSON_BODY, UpstreamClient, json_object, malformed, too_large
 
 log = logging.getLogger("voicekiosk.upstream")
-
-CALL_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")  # always used with fullmatch
 
 
 @dataclass(frozen=True)

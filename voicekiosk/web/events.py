@@ -12,7 +12,7 @@ from aiohttp import WSMsgType, web
 
 from voicekiosk.logsafe import from_page
 from voicekiosk.upstream.calls import CallRegistry
-from voicekiosk.upstream.realtime import CALL_ID
+from voicekiosk.upstream.engine import CALL_ID
 
 log = logging.getLogger("voicekiosk.session")
 MAX_MESSAGE = 16 * 1024
