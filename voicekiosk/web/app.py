@@ -13,7 +13,7 @@ from voicekiosk.tls.profile import CaInfo
 from voicekiosk.upstream.calls import ORPHAN_GRACE, CallRegistry
 from voicekiosk.upstream.realtime import RealtimeBroker
 from voicekiosk.web.access import Access, load_token
-from voicekiosk.web.appkeys import ACCESS, CA, CALLS, ENGINE, EVENTS, MINTER, SETTINGS, STATIC
+from voicekiosk.web.appkeys import ACCESS, CA, CALLS, ENGINE, EVENTS, HOSTS, MINTER, SETTINGS, STATIC
 from voicekiosk.web.assets import asset_dir, setup_templates
 from voicekiosk.web.events import EventHub
 from voicekiosk.web.hosts import KnownHosts, hosts_middleware
@@ -42,12 +42,13 @@ def create_app(
     """
     register_secret(settings.api_key)
     access = Access(settings, None if settings.open else load_token(settings.data_dir))
+    hosts = KnownHosts(settings)
     app = web.Application(
         client_max_size=MAX_SDP_BYTES,
         middlewares=[
             security_headers(content_security_policy(settings)),
             errors_middleware,
-            hosts_middleware(KnownHosts(settings)),
+            hosts_middleware(hosts),
             access.middleware(),
             origin_middleware,
             websocket_limit(limits),
@@ -55,6 +56,7 @@ def create_app(
     )
     app[SETTINGS] = settings
     app[ACCESS] = access
+    app[HOSTS] = hosts
     app[CA] = ca
 
     async def upstream_ctx(app: web.Application) -> AsyncIterator[None]:

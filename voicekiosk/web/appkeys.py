@@ -11,6 +11,7 @@ from voicekiosk.upstream.engine import Engine
 from voicekiosk.upstream.realtime import Minter
 from voicekiosk.web.access import Access
 from voicekiosk.web.events import EventHub
+from voicekiosk.web.hosts import KnownHosts
 from voicekiosk.web.static_files import StaticFiles
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings", Settings)
@@ -21,3 +22,4 @@ EVENTS: web.AppKey[EventHub] = web.AppKey("events", EventHub)
 ACCESS: web.AppKey[Access] = web.AppKey("access", Access)
 STATIC: web.AppKey[StaticFiles] = web.AppKey("static", StaticFiles)
 CA: web.AppKey[CaInfo | None] = web.AppKey("ca")  # the local CA, None without one
+HOSTS: web.AppKey[KnownHosts] = web.AppKey("hosts", KnownHosts)  # the names and LAN addresses it answers on

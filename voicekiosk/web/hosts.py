@@ -41,6 +41,7 @@ class KnownHosts:
         if not settings.binds_all:
             fixed.append(settings.host)
         self._fixed = {_canonical(name) for name in fixed}
+        self._addresses: list[str] = []
         self._lan: set[str] = set()
         self._looked = -self.REFRESH_EVERY
 
@@ -48,10 +49,16 @@ class KnownHosts:
         host = _canonical(host)
         if host in self._fixed or host in self._lan:
             return True
+        self.lan_addresses()
+        return host in self._lan
+
+    def lan_addresses(self) -> list[str]:
+        """This machine's LAN addresses (``net.lan_addresses``), looked up at most every ``REFRESH_EVERY`` s."""
         if time.monotonic() - self._looked >= self.REFRESH_EVERY:
             self._looked = time.monotonic()
-            self._lan = {_canonical(a) for a in net.lan_addresses()}
-        return host in self._lan
+            self._addresses = net.lan_addresses()
+            self._lan = {_canonical(a) for a in self._addresses}
+        return self._addresses
 
 
 def hosts_middleware(hosts: KnownHosts) -> Middleware:

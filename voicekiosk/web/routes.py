@@ -12,7 +12,7 @@ from markupsafe import Markup
 from voicekiosk import __version__, net
 from voicekiosk.errors import ApiError, UpstreamError
 from voicekiosk.redact import redact
-from voicekiosk.web.appkeys import ACCESS, CA, CALLS, ENGINE, EVENTS, MINTER, SETTINGS, STATIC
+from voicekiosk.web.appkeys import ACCESS, CA, CALLS, ENGINE, EVENTS, HOSTS, MINTER, SETTINGS, STATIC
 from voicekiosk.web.hosts import host_of
 from voicekiosk.web.middleware import content_security_policy
 
@@ -52,7 +52,7 @@ def phone_setup_url(request: web.Request) -> str | None:
     settings = request.app[SETTINGS]
     host = host_of(request.host) or "localhost"
     if net.is_loopback(host) and settings.binds_all:
-        host = next(iter(net.lan_addresses()), host)
+        host = next(iter(request.app[HOSTS].lan_addresses()), host)
     return settings.setup_url(host)
 
 
