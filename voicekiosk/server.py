@@ -69,7 +69,8 @@ class Server:
         self.limits = limits
         self.connections = Tally(limits.per_client, limits.total, limits.loopback)  # every site's, counted together
         self._token: str | None = None
-        self._lan: list[str] = []
+        self._lan: list[str] = []  # this machine's LAN addresses, as last seen
+        self._upstream = settings  # the settings the app was made with (--demo: pointed at the demo agent)
         self._stack = contextlib.AsyncExitStack()
         self._follower: asyncio.Task[None] | None = None
         self._token_watch: asyncio.Task[None] | None = None
@@ -97,10 +98,10 @@ class Server:
         context = server_context(self.files) if self.files else None
         if self.files:
             _warn_about(self.files)
-        lan = self._lan = net.lan_addresses()
+        self._lan = net.lan_addresses()
         try:
-            upstream = await self._stack.enter_async_context(demo_upstream(settings))
-            app = create_app(upstream, ca=self.files.ca if self.files else None, limits=self.limits)
+            self._upstream = await self._stack.enter_async_context(demo_upstream(settings))
+            app = create_app(self._upstream, ca=self.files.ca if self.files else None, limits=self.limits)
             self._token = app[ACCESS].token
             await self._listen(app, settings.port, context, log if settings.verbosity >= 2 else None)
             if self.files and self.files.ca and settings.has_setup_site:
@@ -108,15 +109,15 @@ class Server:
         except BaseException:
             await self._stack.aclose()
             raise
-        self._show_banner(upstream, lan, startup_notes(settings, lan))
+        self._show_banner(startup_notes(settings, self._lan))
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self.should_exit.set)
         if context and self.files and self.files.ca:
-            self._follower = asyncio.create_task(self._follow(context, lan, upstream))
+            self._follower = asyncio.create_task(self._follow(context))
         if self._token is not None:
-            self._token_watch = asyncio.create_task(self._watch_token(app[ACCESS], upstream))
+            self._token_watch = asyncio.create_task(self._watch_token(app[ACCESS]))
 
     async def shutdown(self) -> None:
         """Stop following, hang up open calls, close the sites (and the demo agent)."""
@@ -127,12 +128,12 @@ class Server:
         await asyncio.gather(*tasks, return_exceptions=True)
         await self._stack.aclose()
 
-    def _show_banner(self, upstream: Settings, lan: list[str], notes: list[str] | None = None) -> None:
+    def _show_banner(self, notes: list[str] | None = None) -> None:
         """The banner, listing only the addresses the certificate covers."""
         left_out = self.files.left_out if self.files else ()
-        reachable = [address for address in lan if address not in left_out]
+        reachable = [address for address in self._lan if address not in left_out]
         ca = self.files.ca if self.files else None
-        self.console.print(banner(upstream, endpoints(self.settings, reachable, self._token), notes or [], ca))
+        self.console.print(banner(self._upstream, endpoints(self.settings, reachable, self._token), notes or [], ca))
 
     async def _listen(
         self,
@@ -157,7 +158,7 @@ class Server:
                 ) from None
             raise StartupError(f"Cannot listen on port {port}: {exc.strerror}") from None
 
-    async def _follow(self, context: ssl.SSLContext, known: list[str], upstream: Settings) -> None:
+    async def _follow(self, context: ssl.SSLContext) -> None:
         """When this machine's addresses change (DHCP, another Wi-Fi), reissue the certificate and
         load it into the running server, so phones keep working without a restart.
 
@@ -166,7 +167,7 @@ class Server:
         while True:
             await asyncio.sleep(self.follow_every)
             now = net.lan_addresses()
-            if now == known:
+            if now == self._lan:
                 continue
             try:
                 files = prepare(self.settings)
@@ -176,13 +177,13 @@ class Server:
                 continue  # tried again at the next look
             if files.left_out != (self.files.left_out if self.files else ()):
                 _warn_about(files)
-            known, self.files, self._lan = now, files, now
+            self.files, self._lan = files, now
             log.info("addresses now %s: certificate reissued", ", ".join(now) or "loopback only")
-            self._show_banner(upstream, now)
+            self._show_banner()
             for listener in self.on_reissue:
                 await listener(files)
 
-    async def _watch_token(self, access: Access, upstream: Settings) -> None:
+    async def _watch_token(self, access: Access) -> None:
         """When ``voicekiosk token --rotate`` replaces the token, use the new one: old cookies and
         QR links stop working, and the banner shows the new links."""
         path = self.settings.data_dir / TOKEN_FILE
@@ -203,7 +204,7 @@ class Server:
             register_secret(token)
             access.token = self._token = token
             log.warning("access token replaced: devices let in before must scan the new QR code")
-            self._show_banner(upstream, self._lan)
+            self._show_banner()
 
 
 def endpoints(settings: Settings, lan: list[str], token: str | None) -> list[Endpoint]:
