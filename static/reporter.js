@@ -34,11 +34,16 @@ export class Reporter {
 
   claim(callId, ticket = null) {
     this.claims.set(callId, ticket);
-    this.send({ type: "call", call_id: callId, claim: ticket });
+    // Not yet open: onopen announces every claim (queueing it too would send it twice).
+    if (this.socket?.readyState === WebSocket.OPEN) this.#announce(this.socket, callId, ticket);
   }
 
   release(callId) {
     this.claims.delete(callId);
+  }
+
+  #announce(socket, callId, ticket) {
+    socket.send(JSON.stringify({ type: "call", call_id: callId, claim: ticket }));
   }
 
   #open() {
@@ -51,7 +56,7 @@ export class Reporter {
     this.socket = socket;
     socket.onopen = () => {
       this.retryMs = 1000;
-      for (const [callId, ticket] of this.claims) socket.send(JSON.stringify({ type: "call", call_id: callId, claim: ticket }));
+      for (const [callId, ticket] of this.claims) this.#announce(socket, callId, ticket);
       const pending = this.queue.splice(0);
       for (const event of pending) socket.send(JSON.stringify(event));
     };
