@@ -1,38 +1,11 @@
 // Opens calls: peer connection, offer, SDP exchange, answer. The page inlines this file (its
 // Content-Security-Policy pins it by hash), so an autostarting page asks for the microphone and
-// connects while its modules still load; call.js carries each call on from what openCall() gives.
+// connects while its modules still load; call.js carries each call on from what openCall() gives
+// (the shapes it hands over are written down in call.js, not here: this file is inlined in every page).
 "use strict";
 (() => {
   const MIC = { audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true } };
   const config = JSON.parse(document.getElementById("vk-config").textContent);
-
-  /**
-   * What boot.js hands the modules (call.js, session.js): the shapes are written down here, once.
-   * @typedef {object} Outcome one step of the offer/answer, as call.js explains it
-   * @property {"mint" | "call" | "upstream"} step minting the key, our server, or OpenAI
-   * @property {Response} [response] the HTTP answer, when there was one
-   * @property {*} [error] why there was none (or why the SDP answer could not be applied)
-   * @property {string} [claim] the ticket that came with the mint: the page claims its call with it
-   *
-   * @typedef {object} OpenedCall what openCall() returns
-   * @property {RTCPeerConnection} pc
-   * @property {RTCRtpSender} sender the microphone's sender, negotiated without a track
-   * @property {MediaStreamTrack} remote the agent's voice
-   * @property {RTCDataChannel} dc the "oai-events" channel
-   * @property {Promise<Outcome>} exchange the offer/answer (answer applied when response.ok);
-   *   rejects only if the offer cannot be made
-   * @property {string[]} backlog events that arrived before call.js took the channel over
-   * @property {Promise<void>} described the local offer is set
-   * @property {() => void} abort settles every pending operation once the call is closed
-   *
-   * @typedef {object} Boot window.voicekioskBoot, what main.js starts from
-   * @property {object} config the page config (#vk-config)
-   * @property {() => OpenedCall} openCall
-   * @property {MediaStreamConstraints} mic what to ask getUserMedia for
-   * @property {{mic: Promise<MediaStream>, call: OpenedCall} | null} early the call boot.js started, until taken
-   * @property {boolean} tapped Start was tapped before main.js loaded
-   * @property {() => void} forget stop listening for that tap
-   */
 
   /** @returns {Promise<Outcome>} never rejects */
   function attempt(step, url, init) {

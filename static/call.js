@@ -4,9 +4,38 @@
 // ephemeral key while the offer is made); this carries the call on from there: failures
 // explained, the connection watched, events delivered, hang-ups told. The offer goes out while
 // the microphone prompt is still open: the mic track joins the negotiated sender when it arrives.
-// What boot.js hands over (OpenedCall, Outcome) is typed once, in boot.js.
+// What boot.js hands over (OpenedCall, Outcome, Boot) is typed once, below.
 
 import { Problem } from "./messages.js";
+
+/**
+ * What boot.js hands the modules (call.js, session.js): the shapes are written down here, once
+ * (not in boot.js, which every page inlines).
+ * @typedef {object} Outcome one step of the offer/answer, as call.js explains it
+ * @property {"mint" | "call" | "upstream"} step minting the key, our server, or OpenAI
+ * @property {Response} [response] the HTTP answer, when there was one
+ * @property {*} [error] why there was none (or why the SDP answer could not be applied)
+ * @property {string} [claim] the ticket that came with the mint: the page claims its call with it
+ *
+ * @typedef {object} OpenedCall what openCall() returns
+ * @property {RTCPeerConnection} pc
+ * @property {RTCRtpSender} sender the microphone's sender, negotiated without a track
+ * @property {MediaStreamTrack} remote the agent's voice
+ * @property {RTCDataChannel} dc the "oai-events" channel
+ * @property {Promise<Outcome>} exchange the offer/answer (answer applied when response.ok);
+ *   rejects only if the offer cannot be made
+ * @property {string[]} backlog events that arrived before call.js took the channel over
+ * @property {Promise<void>} described the local offer is set
+ * @property {() => void} abort settles every pending operation once the call is closed
+ *
+ * @typedef {object} Boot window.voicekioskBoot, what main.js starts from
+ * @property {object} config the page config (#vk-config)
+ * @property {() => OpenedCall} openCall
+ * @property {MediaStreamConstraints} mic what to ask getUserMedia for
+ * @property {{mic: Promise<MediaStream>, call: OpenedCall} | null} early the call boot.js started, until taken
+ * @property {boolean} tapped Start was tapped before main.js loaded
+ * @property {() => void} forget stop listening for that tap
+ */
 
 const CONNECT_TIMEOUT_MS = 15_000;
 // `disconnected` often heals by itself (Wi-Fi roaming); give it this long before reconnecting.

@@ -16,7 +16,7 @@ const ROTATE_AFTER_MS = 55 * 60_000;
 /** One state machine for the page: which call runs, what state it is in, and what comes next. */
 export class Session {
   /**
-   * @param {Boot} boot window.voicekioskBoot (typedef in boot.js)
+   * @param {Boot} boot window.voicekioskBoot (typedef in call.js)
    * @param {{view: import("./view.js").View, reporter: import("./reporter.js").Reporter,
    *   conversation: import("./conversation.js").Conversation}} parts
    */
