@@ -18,6 +18,7 @@ from cryptography import x509
 
 from voicekiosk import net
 from voicekiosk.settings import Settings
+from voicekiosk.tls.certificates import san_names
 from voicekiosk.tls.store import CertStore
 
 SAN = "kiosk.example"
@@ -94,10 +95,7 @@ def leaf_of(path: Path) -> x509.Certificate:
 
 
 def sans(cert: x509.Certificate) -> set[str]:
-    ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    return {str(v) for v in ext.get_values_for_type(x509.DNSName)} | {
-        str(v) for v in ext.get_values_for_type(x509.IPAddress)
-    }
+    return set(san_names(cert))
 
 
 def mode(path: Path) -> int:
