@@ -9,9 +9,9 @@ import pytest
 
 from tests.helpers import OFFER, REAL_KEY
 from voicekiosk.fake import FakeOpenAI
-from voicekiosk.fake.live_checks import check_create
+from voicekiosk.fake.live_checks import check_command, check_create
 from voicekiosk.fake.live_rules import LiveRules
-from voicekiosk.fake.schema import Refusal
+from voicekiosk.fake.schema import Refusal, string
 
 SESSION: dict[str, Any] = {
     "model": "gpt-live-1",
@@ -270,3 +270,17 @@ def test_standby_names_can_be_refused() -> None:
     with pytest.raises(Refusal) as refused:
         check_create(payload, LiveRules(standby_fields=()))
     assert refused.value.code == "unknown_parameter" and refused.value.param == "session.idle_timeout_s"
+
+
+def test_a_session_update_must_name_its_delegation():
+    """null selects client delegation at the start only; an update with it is refused, not stored."""
+    update = {"type": "session.update", "event_id": "e1", "session": {"delegation": None}}
+    with pytest.raises(Refusal) as refused:
+        check_command(update, LiveRules(), delegation_type="client", delegations=set())
+    assert refused.value.param == "session.delegation"
+
+
+def test_a_string_too_short_says_so():
+    with pytest.raises(Refusal) as refused:
+        string(min_chars=1)("", "event_id")
+    assert refused.value.code == "string_below_min_length" and "too short" in refused.value.message

@@ -7,10 +7,10 @@ from typing import Any
 
 from aiortc import RTCPeerConnection
 
-from voicekiosk.fake.answering import KEEP_CLOSED, Answering
+from voicekiosk.fake.answering import Answering
 from voicekiosk.fake.call import AgentCall
 
-__all__ = ["KEEP_CLOSED", "AgentAnswerer"]
+__all__ = ["AgentAnswerer"]
 
 
 class AgentAnswerer(Answering[AgentCall]):

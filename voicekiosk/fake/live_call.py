@@ -48,7 +48,6 @@ class LiveOwner(Protocol):
 class Speech:
     """What the voice is saying now."""
 
-    text: str
     greeting: bool
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -284,7 +283,7 @@ class LiveCall(PeerCall):
             await self.speech.done.wait()
         turn = next(self._turns)
         text, clip = self._owner.reply(turn)
-        speech = self.speech = Speech(text, greeting=greeting and turn == 0, done=self.voice.play(clip))
+        speech = self.speech = Speech(greeting=greeting and turn == 0, done=self.voice.play(clip))
         begin = self.ms()
         async for word, start_s, end_s in paced(text, len(clip) / RATE):
             if not self.voice.playing:  # cut: the model stopped talking

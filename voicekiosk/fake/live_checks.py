@@ -225,7 +225,9 @@ def check_command(event: dict[str, Any], rules: LiveRules, *, delegation_type: s
     elif kind == "session.update":
         _closed(base | {"session": _closed({"delegation": delegation(rules)}, "delegation")}, "session")(event, "")
         update = event["session"]["delegation"]
-        if (update or {}).get("type", "client") != delegation_type:
+        if update is None:  # null selects client delegation at start only: an update must say what
+            raise invalid("session.delegation", None)
+        if update.get("type", "client") != delegation_type:
             message = "Cannot change 'session.delegation.type' after the session has started."
             raise Refusal(400, "immutable_field_update", message, "session.delegation.type")
     elif kind == "response.item.create":

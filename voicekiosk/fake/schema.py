@@ -44,10 +44,13 @@ def string(*, max_tokens: int | None = None, max_chars: int | None = None, min_c
         too_long = (max_chars is not None and len(value) > max_chars) or (
             max_tokens is not None and tokens(value) > max_tokens
         )
-        if too_long or len(value) < min_chars:
+        if too_long:
             limit = f"{max_tokens} tokens" if max_tokens is not None else f"{max_chars} characters"
-            code = "string_above_max_length" if too_long else "string_below_min_length"
-            raise Refusal(400, code, f"Invalid '{param}': string too long; expected at most {limit}.", param)
+            message = f"Invalid '{param}': string too long; expected at most {limit}."
+            raise Refusal(400, "string_above_max_length", message, param)
+        if len(value) < min_chars:
+            message = f"Invalid '{param}': string too short; expected at least {min_chars} characters."
+            raise Refusal(400, "string_below_min_length", message, param)
 
     return check
 
