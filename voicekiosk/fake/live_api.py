@@ -25,11 +25,7 @@ class Host(Protocol):
     live_rules: LiveRules
     faults: list[Fault]
 
-    def _record(self, endpoint: str, request: web.Request, body: Any) -> None: ...
-
-    async def _fault(self, endpoint: str, request: web.Request) -> web.Response | None: ...
-
-    def _auth(self, request: web.Request, *, ephemeral_ok: bool = False) -> web.Response | None: ...
+    async def admit(self, endpoint: str, request: web.Request, body: Any) -> web.Response | None: ...
 
 
 def refused(refusal: Refusal) -> web.Response:
@@ -50,8 +46,7 @@ class LiveRoutes:
 
     async def _create(self, request: web.Request) -> web.StreamResponse:
         body = await json_body(request)
-        self.host._record("live_sessions", request, body)
-        if (denied := self.host._auth(request)) or (denied := await self.host._fault("live_sessions", request)):
+        if denied := await self.host.admit("live_sessions", request, body):
             return denied
         if "model" in request.query:  # §7 pitfall 12: the model goes in the body
             return error(400, "unknown_parameter", "Unknown parameter: 'model'.", param="model")
@@ -69,8 +64,7 @@ class LiveRoutes:
 
     async def _hangup(self, request: web.Request) -> web.StreamResponse:
         session_id = request.match_info["session_id"]
-        self.host._record("live_hangup", request, session_id)
-        if (denied := self.host._auth(request)) or (denied := await self.host._fault("live_hangup", request)):
+        if denied := await self.host.admit("live_hangup", request, session_id):
             return denied
         if not self.host.live_rules.webrtc_hangup:
             message = "Hangup ends SIP calls. End a WebRTC session with session.close."
@@ -84,8 +78,7 @@ class LiveRoutes:
         ``client.data_channel``); no history replayed. Ends with the session: a close handshake
         with ``?graceful_close=true``, else the connection just drops."""
         session_id = request.match_info["session_id"]
-        self.host._record("live_attach", request, session_id)
-        if (denied := self.host._auth(request)) or (denied := await self.host._fault("live_attach", request)):
+        if denied := await self.host.admit("live_attach", request, session_id):
             return denied
         find = getattr(self.host.live, "sideband", None)
         peer: Sideband | None = find(session_id) if find else None

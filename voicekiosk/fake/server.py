@@ -117,6 +117,11 @@ class FakeOpenAI:
     async def _fault(self, endpoint: str, request: web.Request) -> web.Response | None:
         return await injected(self.faults, endpoint, request, self.api_key)
 
+    async def admit(self, endpoint: str, request: web.Request, body: Any) -> web.Response | None:
+        """Record a request for the real key's endpoints; the refusal (bad key, injected fault), if any."""
+        self._record(endpoint, request, body)
+        return self._auth(request) or await self._fault(endpoint, request)
+
     def _auth(self, request: web.Request, *, ephemeral_ok: bool = False) -> web.Response | None:
         token = _token(request)
         if token == self.api_key:
@@ -129,8 +134,7 @@ class FakeOpenAI:
 
     async def _client_secrets(self, request: web.Request) -> web.StreamResponse:
         body = await json_body(request)
-        self._record("client_secrets", request, body)
-        if (denied := self._auth(request)) or (denied := await self._fault("client_secrets", request)):
+        if denied := await self.admit("client_secrets", request, body):
             return denied
         if request.headers.get("OpenAI-Beta"):
             return beta_disabled()
@@ -198,8 +202,7 @@ class FakeOpenAI:
 
     async def _hangup(self, request: web.Request) -> web.StreamResponse:
         call_id = request.match_info["call_id"]
-        self._record("hangup", request, call_id)
-        if (denied := self._auth(request)) or (denied := await self._fault("hangup", request)):
+        if denied := await self.admit("hangup", request, call_id):
             return denied
         if not await self.answerer.hang_up(call_id):
             return error(404, "call_id_not_found", "No session found for the provided call_id")
