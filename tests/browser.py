@@ -9,7 +9,6 @@ from __future__ import annotations
 import bisect
 import os
 import re
-import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.helpers import wait_for
+from tests.helpers import require_loopback_only, wait_for
 
 CHROMIUM = Path(os.environ.get("VOICEKIOSK_TEST_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -34,16 +33,13 @@ _FALLBACK_DISABLED = (
 
 def require_isolated_browser() -> None:
     """Skip (fail, in CI) unless Chromium is here and loopback is the only network."""
-    problem = None
     if not CHROMIUM.exists():
         problem = f"{CHROMIUM} is missing (sudo apt-get install chromium)"
-    elif [name for _, name in socket.if_nameindex() if name != "lo"]:
-        # Outside a private namespace Chromium would gather (and try) this machine's LAN addresses.
-        problem = "browser tests run only where loopback is the only network: use `make test`"
-    if problem:
         if os.environ.get("CI"):
             pytest.fail(problem)
         pytest.skip(problem)
+    # Outside a private namespace Chromium would gather (and try) this machine's LAN addresses.
+    require_loopback_only("a browser test")
 
 
 def playwright_disabled_features() -> str:

@@ -43,6 +43,15 @@ async def post_call(client: Any, offer: str = OFFER, **headers: str) -> Any:
     return await client.post("/api/call", data=offer, headers={**SDP, **headers})
 
 
+def require_loopback_only(why: str) -> None:
+    """Skip (fail, in CI) unless loopback is the only network: ``why`` it must be."""
+    if [name for _, name in socket.if_nameindex() if name != "lo"]:
+        problem = f"{why}: runs only where loopback is the only network (use `make test`)"
+        if os.environ.get("CI"):
+            pytest.fail(problem)
+        pytest.skip(problem)
+
+
 def call_id(response: Any) -> str:
     """The call id a 201 from ``/api/call`` names in its Location."""
     return str(response.headers["Location"].rsplit("/", 1)[-1])

@@ -8,7 +8,7 @@ import secrets
 import aiohttp
 import pytest
 
-from tests.helpers import OFFER, SDP, post_call, wait_for
+from tests.helpers import OFFER, SDP, call_id, post_call, wait_for
 from voicekiosk.upstream.tickets import MAX_TICKETS, ClaimTickets
 from voicekiosk.web.appkeys import CALLS
 
@@ -31,7 +31,7 @@ async def browser_call(client, fake_server) -> tuple[str, str]:
         session.post(minted["calls_url"], data=OFFER, headers=headers) as answer,
     ):
         assert answer.status == 201
-        return answer.headers["Location"].rsplit("/", 1)[-1], minted["claim"]
+        return call_id(answer), minted["claim"]
 
 
 async def handled(ws, caplog, marker: str) -> None:
@@ -124,8 +124,8 @@ async def test_one_device_with_real_tickets_cannot_pin_more_than_one_line(make_c
     client = await make_client(sdp="browser", max_calls=4, rate=1000, orphan_grace=30)
     sockets = [await client.ws_connect("/api/events") for _ in range(4)]
     made_up = [f"rtc_madeup{n}" for n in range(4)]
-    for n, (ws, call_id) in enumerate(zip(sockets, made_up, strict=True)):
-        await ws.send_json({"type": "call", "call_id": call_id, "claim": (await mint(client))["claim"]})
+    for n, (ws, made_up_id) in enumerate(zip(sockets, made_up, strict=True)):
+        await ws.send_json({"type": "call", "call_id": made_up_id, "claim": (await mint(client))["claim"]})
         await handled(ws, log_info, f"claimed {n}")
     calls = client.server.app[CALLS]
     assert len(calls) == 1 and calls.get(made_up[-1]) is not None  # the newest; the others let go

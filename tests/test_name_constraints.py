@@ -7,7 +7,6 @@ import datetime
 import io
 import ipaddress
 import logging
-import os
 import shutil
 import socket
 import subprocess
@@ -21,7 +20,7 @@ from cryptography.x509.verification import PolicyBuilder, Store, VerificationErr
 from rich.console import Console
 
 from tests.certs import SAN, leaf_of, sans
-from tests.helpers import free_port
+from tests.helpers import free_port, require_loopback_only
 from voicekiosk import net
 from voicekiosk.server import Server
 from voicekiosk.settings import Settings
@@ -172,10 +171,7 @@ async def test_an_unconstrained_ca_keeps_working_and_every_start_says_how_to_rep
 async def test_the_banner_shows_the_fingerprint_and_no_left_out_address(
     data_dir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    if [name for _, name in socket.if_nameindex() if name != "lo"]:  # it listens on every address
-        if os.environ.get("CI"):
-            pytest.fail("runs only where loopback is the only network: use `make test`")
-        pytest.skip("runs only where loopback is the only network: use `make test`")
+    require_loopback_only("it listens on every address")
     monkeypatch.setattr(net, "lan_addresses", lambda: ["192.168.1.5", "203.0.113.9"])
     settings = Settings(data_dir=data_dir, host="0.0.0.0", port=free_port(), http_port=free_port(), api_key=None)
     with caplog.at_level(logging.WARNING, logger="voicekiosk"):
