@@ -72,6 +72,19 @@ def test_api_key_only_from_env_or_key_file(tmp_path: Path):
         (["--openai-base-url", "ftp://x"], {}, "is not an http:// or https:// URL"),
         (["--config", "/nonexistent/vk.toml"], {}, "--config: cannot read /nonexistent/vk.toml"),
         (["--cert", "/etc/hostname"], {}, "--cert and --key go together"),
+        (["--engine", "live", "--model", "gpt-realtime-2.1"], {}, "--engine: live cannot run 'gpt-realtime-2.1'"),
+        (["--engine", "realtime", "--model", "gpt-live-1.1"], {}, "--engine: realtime cannot run 'gpt-live-1.1'"),
+        (["--model", "gpt-live-1.1", "--sdp", "browser"], {}, "--sdp browser: GPT-Live gives browsers no keys"),
+        (["--engine", "live", "--voice", "nova"], {}, "--voice: 'nova' is not one of"),
+        (
+            ["--engine", "live", "--voice", "echo"],
+            {"VOICEKIOSK_LIVE_STANDBY": "30", "VOICEKIOSK_MODEL": "gpt-live-1"},
+            "live_standby: gpt-live-1 has no standby",
+        ),
+        (["--voice", "gleam"], {}, "--voice: 'gleam' is a GPT-Live voice"),
+        ([], {"VOICEKIOSK_LIVE_STANDBY": "30"}, "live_standby: only GPT-Live has it"),
+        (["--engine", "live"], {"VOICEKIOSK_LIVE_DELEGATION_TOOLS": "web_search"}, "live_delegation_model: name the"),
+        (["--engine", "live"], {"VOICEKIOSK_LIVE_DELEGATION_TOOLS": "shell"}, "'shell' is not one of: web_search"),
     ],
 )
 def test_bad_values_exit_2_with_one_line(args, env, message):
@@ -81,6 +94,32 @@ def test_bad_values_exit_2_with_one_line(args, env, message):
     assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
     assert message in lines[0]
     assert "Traceback" not in result.output
+
+
+def test_the_engine_follows_the_model_and_defaults_the_model():
+    live = load_settings({"model": "gpt-live-1"}, env={})
+    assert (live.engine, live.model, live.sources["engine"]) == ("live", "gpt-live-1", "implied by model gpt-live-1")
+    assert load_settings({"engine": "live"}, env={}).model == "gpt-live-1.1"
+    assert load_settings({}, env={}).model == "gpt-realtime-2.1"
+    # A name neither engine claims (an Azure deployment's) is the engine's to run.
+    assert load_settings({"engine": "live", "model": "my-voice-deployment"}, env={}).engine == "live"
+
+
+def test_live_tables_in_the_config_file(tmp_path: Path):
+    config = tmp_path / "vk.toml"
+    config.write_text(
+        'engine = "live"\n[live]\nstandby = 20\n[live.delegation]\nmodel = "gpt-5.6-luna"\n'
+        'instructions = "Look things up."\ntools = ["web_search"]\n'
+    )
+    settings = load_settings({}, env={}, config_path=config)
+    assert (settings.live_standby, settings.live_delegation_model) == (20, "gpt-5.6-luna")
+    assert (settings.live_delegation_instructions, settings.live_delegation_tools) == (
+        "Look things up.",
+        ("web_search",),
+    )
+    config.write_text('engine = "live"\n[live.delegation]\ncolour = "blue"\n')
+    with pytest.raises(ConfigError, match=r"unknown option 'live\.delegation\.colour'"):
+        load_settings({}, env={}, config_path=config)
 
 
 @pytest.mark.parametrize(

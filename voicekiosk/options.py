@@ -11,6 +11,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 VOICES = ("alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin", "cedar")
+# GPT-Live's voices that OpenAI was seen to accept (openai-live.md §1.7, aplisay #306): the SDK lists
+# more, but a voice the API refuses fails every call, so only these are offered.
+LIVE_VOICES = (
+    "alloy", "ash", "ballad", "beacon", "bossa", "cedar", "cinder", "coral", "delta", "echo", "gleam",
+    "marin", "meridian", "quartz", "ripple", "sage", "shimmer", "stone", "tempo", "verse", "vesper", "willow",
+)  # fmt: skip
+ENGINES = ("realtime", "live")
+LIVE_TOOLS = ("web_search",)  # hosted tools a Live delegation backend may use (§3.2)
 
 
 # -- parsers: raw value (str from flag/env, or a TOML value) -> typed value, or ValueError --------
@@ -101,6 +109,26 @@ def _instructions(raw: Any) -> str:
     return text
 
 
+@parser("TEXT|@FILE")
+def _optional_text(raw: Any) -> str:
+    """Like ``_instructions`` but may be empty (off)."""
+    if isinstance(raw, str) and not raw.strip():
+        return ""
+    return str(_instructions(raw))
+
+
+def _choices(*choices: str) -> Parser:
+    """A list of names from ``choices`` (TOML array, or comma-separated text)."""
+    one = _choice(*choices)
+
+    @parser("NAME")
+    def parse(raw: Any) -> tuple[str, ...]:
+        items = raw if isinstance(raw, list | tuple) else str(raw).split(",")
+        return tuple(dict.fromkeys(one(item) for item in items if str(item).strip()))
+
+    return parse
+
+
 @parser("URL")
 def _url(raw: Any) -> str:
     text = _nonempty(raw).rstrip("/")
@@ -170,9 +198,18 @@ OPTIONS: tuple[Option, ...] = (
         "OpenAI API base URL, including /v1 (also OPENAI_BASE_URL).",
         "--openai-base-url",
     ),
-    Option("model", _text, "Realtime model.", "--model"),
-    Option("voice", _choice(*VOICES), "The agent's voice.", "--voice"),
+    Option(
+        "engine",
+        _choice(*ENGINES),
+        "Voice API: realtime, or live (GPT-Live; a gpt-live-* model implies it).",
+        "--engine",
+    ),
+    Option("model", _text, "The voice model (default: the engine's).", "--model"),
+    Option("voice", _choice(*sorted({*VOICES, *LIVE_VOICES})), "The agent's voice.", "--voice"),
     Option("instructions", _instructions, "The agent's instructions: text, or @path to a file.", "--instructions"),
+    Option(
+        "greeting", _optional_text, "What the agent opens a visitor's call with (empty: wait for them).", "--greeting"
+    ),
     Option("sdp", _choice("server", "browser"), "Who posts the SDP offer to OpenAI: server or browser.", "--sdp"),
     Option("token_ttl", _int(10, 7200), "Seconds an ephemeral key may start sessions (10-7200)."),
     Option("transcription_model", _text, "Model that transcribes what the user says."),
@@ -194,6 +231,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("max_calls", _int(1, 100_000), "Most calls at once.", "--max-calls"),
     Option("rate", _int(1, 10000), "New sessions per client per minute.", "--rate"),
     Option("browser", _text, "Chrome/Chromium executable for kiosk mode.", "--browser"),
+    Option("live_standby", _int(0, 3600), "GPT-Live 1.1: seconds of silence before the cheaper standby (0: off)."),
+    Option("live_delegation_model", _text, "GPT-Live: the Responses model it delegates hard questions to."),
+    Option("live_delegation_instructions", _instructions, "GPT-Live: that backend's instructions (text or @file)."),
+    Option("live_delegation_tools", _choices(*LIVE_TOOLS), "GPT-Live: hosted tools of that backend (web_search)."),
     Option("api_key_file", _existing_file, "File holding the OpenAI API key (instead of OPENAI_API_KEY)."),
 )
 OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}

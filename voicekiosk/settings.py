@@ -19,9 +19,11 @@ import platformdirs
 
 from voicekiosk import net
 from voicekiosk.errors import ConfigError
-from voicekiosk.options import OPTIONS, OPTIONS_BY_NAME, Option
+from voicekiosk.options import LIVE_VOICES, OPTIONS, OPTIONS_BY_NAME, VOICES, Option
 
 SdpMode = Literal["server", "browser"]
+EngineName = Literal["realtime", "live"]
+DEFAULT_MODELS: dict[str, str] = {"realtime": "gpt-realtime-2.1", "live": "gpt-live-1.1"}
 
 DEFAULT_INSTRUCTIONS = (
     "You are a friendly voice assistant on a public screen. Keep answers short and spoken-style: "
@@ -41,9 +43,11 @@ class Settings:
     host: str = "0.0.0.0"
     port: int = 8116
     openai_base_url: str = "https://api.openai.com/v1"
-    model: str = "gpt-realtime-2.1"
+    engine: EngineName = "realtime"
+    model: str = ""  # empty: DEFAULT_MODELS[engine]
     voice: str = "marin"
     instructions: str = DEFAULT_INSTRUCTIONS
+    greeting: str = ""
     sdp: SdpMode = "server"
     token_ttl: int = 60
     transcription_model: str = "gpt-4o-mini-transcribe"
@@ -67,9 +71,17 @@ class Settings:
     browser: str | None = None
     config_path: Path | None = None
     api_key_file: Path | None = None
+    live_standby: int = 0
+    live_delegation_model: str | None = None
+    live_delegation_instructions: str | None = None
+    live_delegation_tools: tuple[str, ...] = ()
     api_key: str | None = field(default=None, repr=False)
     # Where each value came from ("default", "flag --port", "env VOICEKIOSK_PORT", "file x.toml").
     sources: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.model:
+            object.__setattr__(self, "model", DEFAULT_MODELS[self.engine])
 
     @property
     def binds_all(self) -> bool:
@@ -78,6 +90,7 @@ class Settings:
 
     @property
     def calls_url(self) -> str:
+        """Realtime's calls endpoint (pages post offers there in browser-SDP mode)."""
         return f"{self.openai_base_url}/realtime/calls"
 
     @property
@@ -135,11 +148,22 @@ def read_config_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"--config: cannot read {path}: {exc.strerror or exc}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"--config: {path} is not valid TOML: {exc}") from None
-    data = data.get("voicekiosk", data)
-    unknown = sorted(k for k in data if k.replace("-", "_") not in OPTIONS_BY_NAME)
+    data = _flatten(data.get("voicekiosk", data))
+    unknown = sorted(k for k in data if k.replace("-", "_").replace(".", "_") not in OPTIONS_BY_NAME)
     if unknown:
         raise ConfigError(f"--config: {path}: unknown option {unknown[0]!r}")
-    return {k.replace("-", "_"): v for k, v in data.items()}
+    return {k.replace("-", "_").replace(".", "_"): v for k, v in data.items()}
+
+
+def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``[live.delegation] model = …`` as ``live.delegation.model``: tables are option prefixes."""
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict) and (prefix + key).replace("-", "_").replace(".", "_") not in OPTIONS_BY_NAME:
+            flat |= _flatten(value, f"{prefix}{key}.")
+        else:
+            flat[prefix + key] = value
+    return flat
 
 
 def load_settings(
@@ -185,9 +209,29 @@ def load_settings(
         sources["api_key"] = f"file {values['api_key_file']}"
     if config_path:
         sources["config_path"] = config_source
+    values["engine"] = _engine(values.get("engine"), values.get("model"), sources)
     settings = Settings(**values, api_key=api_key or None, config_path=config_path, sources=sources)
     _check_combination(settings)
     return settings
+
+
+def _engine(engine: EngineName | None, model: str | None, sources: dict[str, str]) -> EngineName:
+    """The engine asked for, or the one the model's name implies; a model of the other engine's is
+    an error (other names, e.g. an Azure deployment's, are taken as the engine's)."""
+    implied: EngineName | None = None
+    if model is not None:
+        name = model.lower()
+        implied = "live" if name.startswith("gpt-live") else "realtime" if "realtime" in name else None
+    if engine is None:
+        if implied is not None and model is not None:
+            sources["engine"] = f"implied by model {model}"
+        return implied or "realtime"
+    if implied is not None and implied != engine:
+        raise ConfigError(
+            f"--engine: {engine} cannot run {model!r}, a {implied} model "
+            f"(engine from {sources['engine']}, model from {sources['model']}); drop one of them"
+        )
+    return engine
 
 
 def _read_key_file(path: Path) -> str:
@@ -210,3 +254,29 @@ def _check_combination(settings: Settings) -> None:
         )
     if settings.http_port and settings.http_port == settings.port:
         raise ConfigError(f"--http-port: {settings.http_port} is already --port")
+    if settings.engine == "live":
+        _check_live(settings)
+    else:
+        live_only = [o for o in LIVE_ONLY if o in settings.sources]
+        if live_only:
+            raise ConfigError(f"{live_only[0]}: only GPT-Live has it (--engine live); the engine is realtime")
+        if settings.voice not in VOICES:
+            raise ConfigError(f"--voice: {settings.voice!r} is a GPT-Live voice; Realtime has {', '.join(VOICES)}")
+
+
+LIVE_ONLY = ("live_standby", "live_delegation_model", "live_delegation_instructions", "live_delegation_tools")
+
+
+def _check_live(settings: Settings) -> None:
+    if settings.sdp == "browser":
+        raise ConfigError(
+            "--sdp browser: GPT-Live gives browsers no keys of their own, so this server must post "
+            "the page's offer itself; use --sdp server (the default) with --engine live"
+        )
+    if settings.voice not in LIVE_VOICES:
+        raise ConfigError(f"--voice: GPT-Live refuses {settings.voice!r}; it has {', '.join(LIVE_VOICES)}")
+    if settings.live_standby and settings.model == "gpt-live-1":
+        raise ConfigError("live_standby: gpt-live-1 has no standby; use gpt-live-1.1 or set it to 0")
+    backend = ("live_delegation_instructions", "live_delegation_tools")
+    if settings.live_delegation_model is None and any(o in settings.sources for o in backend):
+        raise ConfigError("live_delegation_model: name the backend model the delegation settings are for")
