@@ -58,6 +58,10 @@ const HELP = {
     title: "OpenAI rejected the server's API key.",
     help: "Check OPENAI_API_KEY where voicekiosk runs. This page keeps trying.",
   },
+  upstream_forbidden: {
+    title: "OpenAI refused the server's key for this agent.",
+    help: "Check the project's access to the model and the voice where voicekiosk runs. This page keeps trying.",
+  },
   upstream_rate_limited: { title: "Busy — OpenAI asked us to slow down.", help: "Retrying by itself." },
   too_many_requests: { title: "Busy — too many sessions from this device.", help: "Retrying by itself." },
   busy: { title: "Busy — every line is taken.", help: "Retrying by itself." },

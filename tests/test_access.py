@@ -203,7 +203,13 @@ async def test_serve_starts_over_https_answers_and_stops_cleanly(tmp_path: Path)
         verify = ssl.create_default_context(cafile=str(tmp_path / "ca.pem"))
         async with httpx.AsyncClient(verify=verify) as client:
             health = (await client.get(f"https://localhost:{port}/healthz")).json()
-        assert health == {"status": "ok", "version": version("voicekiosk"), "openai": "no_api_key", "calls": 0}
+        assert health == {
+            "status": "ok",
+            "version": version("voicekiosk"),
+            "engine": "realtime",
+            "openai": "no_api_key",
+            "calls": 0,
+        }
         proc.send_signal(signal.SIGTERM)
         assert proc.stdout is not None
         output = banner + (await within(proc.stdout.read(), 10, "the output to end")).decode()

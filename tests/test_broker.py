@@ -85,7 +85,7 @@ async def test_server_mode_hands_out_no_keys(client, fake):
 
 FAULTS = [
     (dict(status=401, code="invalid_api_key"), 502, "upstream_auth"),
-    (dict(status=403, code="forbidden"), 502, "upstream_auth"),
+    (dict(status=403, code="forbidden"), 502, "upstream_forbidden"),
     (dict(status=429, code="rate_limit_exceeded", retry_after=7), 429, "upstream_rate_limited"),
     (dict(status=429, code="insufficient_quota"), 429, "upstream_rate_limited"),
     (dict(status=500, code="server_error"), 502, "upstream_error"),

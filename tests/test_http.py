@@ -110,7 +110,13 @@ async def test_no_static_file_names_an_openai_host():
 
 async def test_healthz(client):
     body = await (await client.get("/healthz")).json()
-    assert body == {"status": "ok", "version": version("voicekiosk"), "openai": "configured", "calls": 0}
+    assert body == {
+        "status": "ok",
+        "version": version("voicekiosk"),
+        "engine": "realtime",
+        "openai": "configured",
+        "calls": 0,
+    }
 
 
 @pytest.mark.parametrize("host", ["evil.example", "evil.example:8116", "attacker.test:99999"])

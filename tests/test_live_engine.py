@@ -14,7 +14,8 @@ from voicekiosk.errors import UpstreamError
 from voicekiosk.fake import FakeOpenAI
 from voicekiosk.fake.answerers import CannedAnswerer
 from voicekiosk.settings import DEFAULT_INSTRUCTIONS, Settings
-from voicekiosk.upstream.live import LiveEngine
+from voicekiosk.upstream.engine import Ended
+from voicekiosk.upstream.live import PAGE_EVENTS, LiveEngine
 
 MakeEngine = Callable[..., LiveEngine]
 
@@ -44,7 +45,12 @@ async def test_the_session_from_settings_and_the_offer_byte_exact(make_engine: M
     offer = OFFER + "a=ice-options:trickle \r\n"  # a trailing space and the final CRLF: nothing trimmed
     call = await make_engine(voice="cedar", instructions="Be brief.").create_call(offer)
     [sent] = fake.recorded("live_sessions")
-    session = {"model": "gpt-live-1.1", "instructions": "Be brief.", "audio": {"output": {"voice": "cedar"}}}
+    session = {
+        "model": "gpt-live-1.1",
+        "instructions": "Be brief.",
+        "audio": {"output": {"voice": "cedar"}},
+        "client": {"data_channel": {"allowed_client_events": list(PAGE_EVENTS)}},
+    }
     assert sent.body == {"session": session, "transport": {"type": "webrtc", "sdp": offer}}
     assert (sent.method, sent.path) == ("POST", "/v1/live/sessions")
     assert sent.headers["content-type"] == "application/json"
@@ -62,6 +68,7 @@ async def test_the_default_settings_make_a_session_the_strict_fake_takes(
         "model": "gpt-live-1.1",
         "instructions": DEFAULT_INSTRUCTIONS,
         "audio": {"output": {"voice": "marin"}},
+        "client": {"data_channel": {"allowed_client_events": list(PAGE_EVENTS)}},
     }
     assert call.call_id
 
@@ -75,7 +82,7 @@ async def test_a_stripped_offer_is_sent_as_it_is_and_refused(make_engine: MakeEn
 STATUS_FAULTS = [
     # (fault, our status, our code)
     ({"status": 401, "code": "invalid_api_key"}, 502, "upstream_auth"),
-    ({"status": 403, "code": "forbidden"}, 502, "upstream_auth"),
+    ({"status": 403, "code": "forbidden"}, 502, "upstream_forbidden"),
     ({"status": 500}, 502, "upstream_error"),
     ({"status": 503, "code": "overloaded"}, 502, "upstream_error"),
     ({"status": 429, "code": "rate_limit_exceeded", "retry_after": 7}, 429, "upstream_rate_limited"),
@@ -132,7 +139,7 @@ async def test_an_oversized_answer_is_refused_and_its_session_ended(make_engine:
 
 async def test_hang_up_of_a_session_openai_does_not_know(make_engine: MakeEngine, fake: FakeOpenAI) -> None:
     engine = make_engine()
-    assert await within(engine.hang_up("live_gone"), 5, "the hang-up") == 0.0
+    assert await within(engine.hang_up("live_gone"), 5, "the hang-up") == Ended()
     [attach] = fake.recorded("live_attach")
     assert attach.path == "/v1/live/sessions/live_gone/attach" and "authorization" not in attach.headers
     with pytest.raises(UpstreamError) as caught:
@@ -159,3 +166,39 @@ async def test_an_attach_that_never_answers_times_out(make_engine: MakeEngine, f
     with pytest.raises(UpstreamError) as caught:
         await within(make_engine(upstream_timeout=0.5).hang_up("live_abc"), 5, "the hang-up")
     assert caught.value.code == "upstream_timeout"
+
+
+async def test_delegation_and_standby_from_settings_reach_the_strict_fake(
+    make_engine: MakeEngine, fake: FakeOpenAI
+) -> None:
+    engine = make_engine(
+        live_delegation_model="gpt-5.6-luna",
+        live_delegation_instructions="Look up opening hours.",
+        live_delegation_tools=("web_search",),
+        live_standby=30,
+    )
+    call = await engine.create_call(OFFER)
+    [sent] = fake.recorded("live_sessions")
+    session = sent.body["session"]
+    assert session["delegation"] == {
+        "type": "responses",
+        "responses": {
+            "model": "gpt-5.6-luna",
+            "instructions": "Look up opening hours.",
+            "tools": [{"type": "web_search"}],
+        },
+    }
+    assert (session["idle_timeout_s"], session["wake_policy"]) == (30, {"type": "speech"})
+    assert call.call_id in fake.live.calls  # type: ignore[attr-defined]
+
+
+async def test_standby_names_openai_refuses_fail_the_create_and_say_what_to_change(
+    make_engine: MakeEngine, fake: FakeOpenAI, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The standby field names rest on one third-party source (doc §5.2): if OpenAI calls them
+    something else, every create fails, and the terminal names the setting to turn off."""
+    fake.live_rules = dataclasses.replace(fake.live_rules, standby_fields=())
+    error = await refused(make_engine(live_standby=30))
+    assert (error.code, error.upstream_status, error.upstream_code) == ("upstream_rejected", 400, "unknown_parameter")
+    assert "set live_standby = 0" in caplog.text
+    assert len(fake.recorded("live_sessions")) == 1  # and not retried

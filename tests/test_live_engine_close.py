@@ -16,6 +16,7 @@ from voicekiosk.errors import UpstreamError
 from voicekiosk.fake import FakeOpenAI
 from voicekiosk.fake.live_agent import LiveAnswerer
 from voicekiosk.settings import Settings
+from voicekiosk.upstream.engine import Ended
 from voicekiosk.upstream.live import LiveEngine
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("no_leftover_tasks")]  # aiortc peers
@@ -60,14 +61,14 @@ async def test_the_server_ends_a_session_over_the_sideband(engine: LiveEngine, f
     await within(page.connect(post), 10, "the page to join")
     await page.wait_for("session.started")
     [session_id] = ids
-    ms = await within(engine.hang_up(session_id), 8, "the hang-up")
-    assert ms > 0 and live.calls[session_id].closed_reason == "close_requested"
+    ended = await within(engine.hang_up(session_id), 8, "the hang-up")
+    assert ended.ms > 0 and live.calls[session_id].closed_reason == "close_requested"
     closed = await page.wait_for("session.closed")
-    assert closed["reason"] == "close_requested" and "seconds" in closed["usage"]
+    assert closed["reason"] == "close_requested" and ended.billed_seconds == closed["usage"]["seconds"]
     [attach] = fake.recorded("live_attach")
     assert attach.body == session_id and not fake.recorded("live_hangup")
     await wait_for(lambda: live.calls[session_id].closed, timeout=5, what="the fake to close the session")
-    assert await within(engine.hang_up(session_id), 5, "the second hang-up") == 0.0  # already gone: fine
+    assert await within(engine.hang_up(session_id), 5, "the second hang-up") == Ended()  # already gone: fine
 
 
 async def test_an_unusable_answer_s_session_is_ended_once_it_starts(

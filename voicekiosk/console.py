@@ -104,7 +104,7 @@ def banner(
             table.add_row("", Text(f"first time on a phone: {endpoint.setup_url}", style="dim"))
     table.add_row("", "")
     upstream = "local demo agent (no key, no network)" if settings.demo else settings.openai_base_url
-    table.add_row("agent", f"{settings.model} · voice {settings.voice} · SDP via {settings.sdp}")
+    table.add_row("agent", f"{settings.model} ({settings.engine}) · voice {settings.voice} · SDP via {settings.sdp}")
     table.add_row("upstream", upstream)
     table.add_row("config", str(settings.config_path) if settings.config_path else "flags, environment, defaults")
     if ca:

@@ -262,13 +262,18 @@ async def demo_upstream(settings: Settings) -> AsyncIterator[Settings]:
         return
     try:
         from voicekiosk.fake.agent import AgentAnswerer
+        from voicekiosk.fake.live_agent import LiveAnswerer
     except ImportError as exc:
         raise StartupError(
             f"--demo needs the demo extra ({exc.name} is missing): pip install 'voicekiosk[demo]'"
         ) from None
     from voicekiosk.fake import FakeOpenAI
 
-    fake = FakeOpenAI(answerer=AgentAnswerer(loopback_only=False, vad_threshold=0.02))
+    # Both engines' agents, hearing a room rather than a test's clean signal.
+    fake = FakeOpenAI(
+        answerer=AgentAnswerer(loopback_only=False, vad_threshold=0.02),
+        live=LiveAnswerer(loopback_only=False, vad_threshold=0.02, usage_every=20.0),
+    )
     runner = web.AppRunner(fake.app(), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -44,6 +44,8 @@ class FakeOpenAI:
     api_key: str = "sk-test-" + "x" * 40
     answerer: Answerer = field(default_factory=CannedAnswerer)
     live: Answerer = field(default_factory=CannedAnswerer)  # GPT-Live sessions (``live_api``)
+    # What the Live API decides where the doc is open; a ``LiveAnswerer``'s own rules win, so the
+    # REST side and the talking side never disagree.
     live_rules: LiveRules = field(default_factory=LiveRules)
     latency: float = 0.0  # seconds added to every request, preflights included
     faults: list[Fault] = field(default_factory=list)
@@ -52,6 +54,11 @@ class FakeOpenAI:
     keys: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
     record_limit: int = 1000
     counts: Counter[str] = field(default_factory=Counter)  # requests per endpoint, never trimmed
+
+    def __post_init__(self) -> None:
+        rules = getattr(self.live, "rules", None)
+        if isinstance(rules, LiveRules):
+            self.live_rules = rules
 
     @property
     def connections(self) -> int:

@@ -18,12 +18,13 @@ from typing import Any
 from voicekiosk import net
 from voicekiosk.errors import ApiError, UpstreamError
 from voicekiosk.upstream.engine import Engine
+from voicekiosk.upstream.prices import START_CHARGE_S, per_minute
 from voicekiosk.upstream.tickets import ClaimTickets
 
 log = logging.getLogger("voicekiosk.server")
 
 ORPHAN_GRACE = 20.0  # seconds a call may have no page: time to connect, or to come back
-MAX_AGE = 61 * 60  # OpenAI ends every session at 60 minutes; older records are stale
+STALE_AFTER = 60.0  # seconds past the engine's ``max_session`` after which a record is forgotten
 # Calls a device's pages may register themselves (browser-SDP mode): a newer one replaces the
 # oldest, so made-up call ids cannot pin more lines than this per device.
 PAGE_CALLS_PER_DEVICE = 1
@@ -39,17 +40,29 @@ class CallRecord:
     by_page: bool = False  # registered by the page that started it (browser-SDP mode)
     input_tokens: int = 0
     output_tokens: int = 0
+    billed_seconds: float | None = None  # per-minute engines: the latest cumulative count
 
     @property
     def seconds(self) -> float:
         return time.monotonic() - self.started
 
+    def count_billed(self, seconds: float, *, from_page: bool) -> float:
+        """A cumulative count (never summed: the largest wins). A page's is capped by the call's
+        age plus the start charge, so a page cannot make a call look dearer than it can be."""
+        if from_page:
+            seconds = min(seconds, self.seconds + START_CHARGE_S)
+        self.billed_seconds = max(self.billed_seconds or 0.0, seconds)
+        return self.billed_seconds
+
 
 class CallRegistry:
     """Active calls by id, the lines they take, and the way to end them (all on the event loop)."""
 
-    def __init__(self, engine: Engine, *, max_calls: int, ticket_ttl: int, orphan_grace: float = ORPHAN_GRACE) -> None:
+    def __init__(
+        self, engine: Engine, *, max_calls: int, ticket_ttl: int, orphan_grace: float = ORPHAN_GRACE, model: str = ""
+    ) -> None:
         self._engine = engine
+        self.model = model  # for the cost of per-minute calls
         self.max_calls = max_calls
         self.orphan_grace = orphan_grace
         self.tickets = ClaimTickets(ticket_ttl)  # one per mint (browser-SDP mode)
@@ -131,12 +144,17 @@ class CallRegistry:
         """
         record = self._calls.pop(call_id, None)
         try:
-            ms = await self._engine.hang_up(call_id)
+            ended = await self._engine.hang_up(call_id)
         except UpstreamError as exc:
             log.warning("hang-up %s %s failed: %s", call_id, reason, exc.code)
             raise
-        duration = f" after {record.seconds:.0f} s" if record else ""
-        log.info("hang-up %s %s%s (%.0f ms upstream)", call_id, reason, duration, ms)
+        duration = ""
+        if record:
+            if ended.billed_seconds is not None:
+                record.count_billed(ended.billed_seconds, from_page=False)
+            minutes = per_minute(self.model, record.billed_seconds)
+            duration = f" after {record.seconds:.0f} s" + (f", {minutes}" if minutes else "")
+        log.info("hang-up %s %s%s (%.0f ms upstream)", call_id, reason, duration, ended.ms)
 
     async def close(self) -> None:
         """Stop watching, and end every call: nobody should pay for a session no page can use."""
@@ -165,6 +183,7 @@ class CallRegistry:
     async def _sweep(self) -> None:
         while True:
             await asyncio.sleep(SWEEP_EVERY)
-            for record in [r for r in self._calls.values() if r.seconds > MAX_AGE]:
+            max_age = self._engine.max_session + STALE_AFTER
+            for record in [r for r in self._calls.values() if r.seconds > max_age]:
                 self._calls.pop(record.call_id, None)
                 log.info("forgot %s: older than any session can be", record.call_id)

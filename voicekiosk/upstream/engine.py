@@ -25,10 +25,19 @@ class Call:
     upstream_ms: float
 
 
+@dataclass(frozen=True)
+class Ended:
+    """A hang-up: the milliseconds it took, and the seconds OpenAI says it billed, if it says."""
+
+    ms: float = 0.0
+    billed_seconds: float | None = None
+
+
 class Engine(Protocol):
     """One upstream voice API, with the server's real key."""
 
     name: str  # "realtime" | "live": for logs
+    max_session: float  # seconds after which OpenAI has ended any session
 
     async def create_call(self, offer_sdp: str) -> Call:
         """Post the page's offer, byte-exact, once (a create is billed: never retried).
@@ -38,8 +47,8 @@ class Engine(Protocol):
         """
         ...
 
-    async def hang_up(self, call_id: str) -> float:
-        """End a call upstream; the milliseconds it took. A call already gone is fine (0.0).
+    async def hang_up(self, call_id: str) -> Ended:
+        """End a call upstream. A call already gone is fine (``Ended()``).
 
         Raises:
           UpstreamError: OpenAI could not be told.

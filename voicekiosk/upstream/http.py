@@ -160,8 +160,14 @@ def status_error(response: Answer, what: str) -> UpstreamError:
         redact(response.text[:300]),
     )
     kw: dict[str, Any] = {"upstream_status": status, "upstream_code": upstream_code}
-    if status in (401, 403):
+    if status == 401:
         return UpstreamError(502, "upstream_auth", "OpenAI rejected this server's API key. Check OPENAI_API_KEY.", **kw)
+    if status == 403:  # a valid key without access: to the model, the voice (GPT-Live), the API
+        message = (
+            "OpenAI refused this server's key access to that (HTTP 403"
+            f"{', ' + upstream_code if upstream_code else ''}). Check the project's access to the model and the voice."
+        )
+        return UpstreamError(502, "upstream_forbidden", message, **kw)
     if status == 429:
         retry = response.headers.get("retry-after")
         headers = {"Retry-After": retry} if retry and retry.strip().isdigit() else {}

@@ -16,7 +16,7 @@ from yarl import URL
 
 from voicekiosk.errors import UpstreamError
 from voicekiosk.settings import Settings
-from voicekiosk.upstream.engine import CALL_ID, Call, end_unusable
+from voicekiosk.upstream.engine import CALL_ID, Call, Ended, end_unusable
 from voicekiosk.upstream.http import (
     JSON_BODY,
     Answer,
@@ -31,14 +31,34 @@ from voicekiosk.upstream.http import (
 log = logging.getLogger("voicekiosk.upstream")
 
 
+# What the page may send on its channel (§1.2 ``client.data_channel``): the greeting and a polite
+# "cannot do that here" (commentary), mute, and ending the call. Not instructions or backend
+# commands: a device that got the page's channel cannot rewrite the agent's rules.
+PAGE_EVENTS = ("session.commentary.append", "session.input_audio.mute", "session.input_audio.unmute", "session.close")
+
+
 def live_session(settings: Settings) -> dict[str, Any]:
-    """The create's ``session`` (§1.2, a closed object): no ``audio.format`` on WebRTC, and no
-    ``delegation``, which selects client delegation."""
-    return {
+    """The create's ``session`` (§1.2, a closed object): no ``audio.format`` on WebRTC; client
+    delegation (the API's default, so omitted) unless a backend model is configured."""
+    session: dict[str, Any] = {
         "model": settings.model,
         "instructions": settings.instructions,
         "audio": {"output": {"voice": settings.voice}},
+        "client": {"data_channel": {"allowed_client_events": list(PAGE_EVENTS)}},
     }
+    if settings.live_delegation_model:
+        backend: dict[str, Any] = {"model": settings.live_delegation_model}
+        if settings.live_delegation_instructions:
+            backend["instructions"] = settings.live_delegation_instructions
+        if settings.live_delegation_tools:
+            backend["tools"] = [{"type": tool} for tool in settings.live_delegation_tools]
+        session["delegation"] = {"type": "responses", "responses": backend}
+    if settings.live_standby:
+        # §5.2: the only names seen (orq.ai, one source); a wrong one fails the create with
+        # unknown_parameter, which the terminal then names (``explain_refusal``).
+        session["idle_timeout_s"] = settings.live_standby
+        session["wake_policy"] = {"type": "speech"}
+    return session
 
 
 class LiveEngine:
@@ -46,6 +66,7 @@ class LiveEngine:
     ``aiohttp.ClientSession`` (httpx has no WebSockets)."""
 
     name = "live"
+    max_session = 2 * 60 * 60.0  # sessions expire two hours after they start (§4.3)
 
     def __init__(self, settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.settings = settings
@@ -61,9 +82,14 @@ class LiveEngine:
     async def create_call(self, offer_sdp: str) -> Call:
         """``POST /live/sessions`` with the offer as sent (a stripped one is refused, §1.4); once."""
         body = {"session": self._session, "transport": {"type": "webrtc", "sdp": offer_sdp}}
-        response, ms = await self.upstream.send(
-            "POST", "live/sessions", "call", content=json.dumps(body).encode(), headers=JSON_BODY
-        )
+        try:
+            response, ms = await self.upstream.send(
+                "POST", "live/sessions", "call", content=json.dumps(body).encode(), headers=JSON_BODY
+            )
+        except UpstreamError as exc:
+            if exc.upstream_code == "unknown_parameter" and self.settings.live_standby:
+                log.error("OpenAI does not take the standby settings as sent: set live_standby = 0 (see README)")
+            raise
         session_id, answer = _created(response)
         if response.complete and session_id is not None and answer is not None:
             return Call(session_id, answer, ms)
@@ -75,21 +101,24 @@ class LiveEngine:
             await end_unusable(self, session_id)
         raise problem
 
-    async def hang_up(self, call_id: str) -> float:
+    async def hang_up(self, call_id: str) -> Ended:
         """End a session (§4.2): attach to its sideband, send ``session.close``, wait for
-        ``session.closed``. A session already gone (404, or the socket ends) is fine.
-
-        Each step is bounded by ``upstream_timeout``.
+        ``session.closed`` and its final usage. A session already gone (404, or the socket ends)
+        is fine. All of it within ``upstream_timeout``.
         """
         if not CALL_ID.fullmatch(call_id):
             raise UpstreamError(404, "unknown_call", "That is not a session id OpenAI could have given.")
         started = time.perf_counter()
-        socket = await self._attach(call_id)
-        if socket is None:
-            return 0.0
-        async with socket:
-            await self._close_session(socket, call_id)
-        return (time.perf_counter() - started) * 1000
+        try:
+            async with asyncio.timeout(self.settings.upstream_timeout):
+                socket = await self._attach(call_id)
+                if socket is None:
+                    return Ended()
+                async with socket:
+                    seconds = await self._close_session(socket, call_id)
+        except TimeoutError:
+            raise UpstreamError(504, "upstream_timeout", "OpenAI did not confirm the hang-up in time.") from None
+        return Ended((time.perf_counter() - started) * 1000, seconds)
 
     async def _attach(self, session_id: str) -> aiohttp.ClientWebSocketResponse | None:
         """The session's sideband, or None if OpenAI has no such session (any more)."""
@@ -97,43 +126,37 @@ class LiveEngine:
         url = base.with_scheme("wss" if base.scheme == "https" else "ws") / "live" / "sessions" / session_id / "attach"
         headers = self.upstream.auth_headers()
         try:
-            async with asyncio.timeout(self.settings.upstream_timeout):
-                return await self._client().ws_connect(url.with_query(graceful_close="true"), headers=headers)
+            return await self._client().ws_connect(url.with_query(graceful_close="true"), headers=headers)
         except aiohttp.WSServerHandshakeError as exc:
             if exc.status == 404:
                 return None
             answer = Answer(exc.status, httpx.Headers(dict(exc.headers or {})), b"", complete=True)
             raise status_error(answer, "hang-up") from None
-        except TimeoutError:
-            raise UpstreamError(504, "upstream_timeout", "OpenAI did not answer the hang-up in time.") from None
         except (aiohttp.ClientError, OSError) as exc:
             raise unreachable("hang-up", exc) from None
 
-    async def _close_session(self, socket: aiohttp.ClientWebSocketResponse, session_id: str) -> None:
-        """Send ``session.close`` until ``session.closed`` (or the socket's end). A close refused
-        before ``session.started`` (the page is still connecting) is sent again once it comes."""
+    async def _close_session(self, socket: aiohttp.ClientWebSocketResponse, session_id: str) -> float | None:
+        """Send ``session.close`` until ``session.closed`` (or the socket's end); the seconds it
+        billed, if it said. A close refused before ``session.started`` (the page is still
+        connecting) is sent again once it comes."""
         event_id = "close_" + secrets.token_hex(8)
         close = json.dumps({"type": "session.close", "event_id": event_id})
         await socket.send_str(close)
         refused = False
-        try:
-            async with asyncio.timeout(self.settings.upstream_timeout):
-                async for message in socket:
-                    event = _event(message)
-                    kind = event.get("type")
-                    if kind == "session.closed":
-                        usage = event.get("usage")
-                        seconds = usage.get("seconds") if isinstance(usage, dict) else None
-                        log.info("session %s closed: %s (%s s billed)", session_id, event.get("reason"), seconds)
-                        return
-                    if kind == "session.started" and refused:
-                        refused = False
-                        await socket.send_str(close)
-                    elif kind == "error" and _refers_to(event, event_id):
-                        refused = True
-        except TimeoutError:
-            raise UpstreamError(504, "upstream_timeout", "OpenAI did not confirm the hang-up in time.") from None
+        async for message in socket:
+            event = _event(message)
+            kind = event.get("type")
+            if kind == "session.closed":
+                seconds = billed(event)
+                log.info("session %s closed: %s", session_id, _reason(event))
+                return seconds
+            if kind == "session.started" and refused:
+                refused = False
+                await socket.send_str(close)
+            elif kind == "error" and _refers_to(event, event_id):
+                refused = True
         log.info("session %s: its sideband closed without session.closed", session_id)
+        return None
 
     def _client(self) -> aiohttp.ClientSession:
         if self._sockets is None:
@@ -160,6 +183,20 @@ def _created(response: Answer) -> tuple[str | None, str | None]:
         session_id if isinstance(session_id, str) and CALL_ID.fullmatch(session_id) else None,
         sdp if isinstance(sdp, str) and sdp.startswith("v=0") else None,
     )
+
+
+def billed(event: dict[str, Any]) -> float | None:
+    """``usage.seconds`` of a ``session.closed`` or ``session.usage.updated`` (cumulative), if sane."""
+    usage = event.get("usage")
+    seconds = usage.get("seconds") if isinstance(usage, dict) else None
+    if isinstance(seconds, int | float) and not isinstance(seconds, bool) and 0 <= seconds < 1e7:
+        return float(seconds)
+    return None
+
+
+def _reason(event: dict[str, Any]) -> str:
+    reason = event.get("reason")
+    return reason if isinstance(reason, str) and reason.isidentifier() else "?"
 
 
 def _event(message: aiohttp.WSMessage) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import httpx
 
 from voicekiosk.errors import UpstreamError
 from voicekiosk.settings import Settings
-from voicekiosk.upstream.engine import CALL_ID, Call, end_unusable
+from voicekiosk.upstream.engine import CALL_ID, Call, Ended, end_unusable
 from voicekiosk.upstream.http import JSON_BODY, UpstreamClient, json_object, malformed, too_large
 
 log = logging.getLogger("voicekiosk.upstream")
@@ -62,6 +62,7 @@ class RealtimeBroker:
     ``UpstreamClient``."""
 
     name = "realtime"
+    max_session = 60 * 60.0  # OpenAI ends a Realtime session at 60 minutes
 
     def __init__(self, settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.settings = settings
@@ -119,7 +120,7 @@ class RealtimeBroker:
             log.warning("OpenAI answered the call without a usable Location; it cannot be hung up")
         return Call(call_id, answer, ms)
 
-    async def hang_up(self, call_id: str) -> float:
+    async def hang_up(self, call_id: str) -> Ended:
         """End a call (``POST /realtime/calls/{id}/hangup``). A call already gone is fine."""
         if not CALL_ID.fullmatch(call_id):
             raise UpstreamError(404, "unknown_call", "That is not a call id OpenAI could have given.")
@@ -127,9 +128,9 @@ class RealtimeBroker:
             _, ms = await self.upstream.send("POST", f"realtime/calls/{call_id}/hangup", "hang-up")
         except UpstreamError as exc:
             if exc.upstream_status == 404:
-                return 0.0
+                return Ended()
             raise
-        return ms
+        return Ended(ms)
 
 
 def _call_id(location: str) -> str | None:

@@ -11,7 +11,7 @@ from voicekiosk.redact import register_secret
 from voicekiosk.settings import Settings
 from voicekiosk.tls.profile import CaInfo
 from voicekiosk.upstream.calls import ORPHAN_GRACE, CallRegistry
-from voicekiosk.upstream.realtime import RealtimeBroker
+from voicekiosk.upstream.engines import open_engine
 from voicekiosk.web.access import Access, load_token
 from voicekiosk.web.appkeys import ACCESS, CA, CALLS, ENGINE, EVENTS, HOSTS, MINTER, SETTINGS, STATIC
 from voicekiosk.web.assets import asset_dir, setup_templates
@@ -60,10 +60,13 @@ def create_app(
     app[CA] = ca
 
     async def upstream_ctx(app: web.Application) -> AsyncIterator[None]:
-        broker = RealtimeBroker(settings, transport=transport)
-        app[ENGINE], app[MINTER] = broker, broker
+        app[ENGINE], app[MINTER] = open_engine(settings, transport=transport)
         app[CALLS] = CallRegistry(
-            app[ENGINE], max_calls=settings.max_calls, ticket_ttl=settings.token_ttl, orphan_grace=orphan_grace
+            app[ENGINE],
+            max_calls=settings.max_calls,
+            ticket_ttl=settings.token_ttl,
+            orphan_grace=orphan_grace,
+            model=settings.model,
         )
         app[CALLS].start()
         app[EVENTS] = EventHub(app[CALLS], browser_sdp=settings.sdp == "browser")

@@ -13,6 +13,7 @@ from aiohttp import WSMsgType, web
 from voicekiosk.logsafe import from_page
 from voicekiosk.upstream.calls import CallRegistry
 from voicekiosk.upstream.engine import CALL_ID
+from voicekiosk.upstream.prices import per_minute
 
 log = logging.getLogger("voicekiosk.session")
 MAX_MESSAGE = 16 * 1024
@@ -93,9 +94,16 @@ class EventHub:
             log.info("agent: %s%s", text, cut, extra=from_page(client, speaker="agent"))
 
     def _usage(self, call_id: str | None, usage: dict[str, Any], client: str) -> None:
+        record = self.calls.get(call_id) if call_id else None
+        seconds = _number(usage.get("seconds"))
+        if seconds is not None:  # a per-minute engine's cumulative count
+            if record is None or not 0 <= seconds < 1e7:
+                return
+            minutes = per_minute(self.calls.model, record.count_billed(seconds, from_page=True))
+            log.info("usage %s: %s so far (page's report)", call_id, minutes, extra=from_page(client))
+            return
         tokens_in = int(_number(usage.get("input_tokens")) or 0)
         tokens_out = int(_number(usage.get("output_tokens")) or 0)
-        record = self.calls.get(call_id) if call_id else None
         total = ""
         if record:
             record.input_tokens += tokens_in

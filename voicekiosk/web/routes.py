@@ -30,9 +30,11 @@ def page_config(request: web.Request) -> dict[str, Any]:
     settings = request.app[SETTINGS]
     return {
         "version": __version__,
+        "engine": settings.engine,  # which event adapter the page uses (realtime.js, live.js)
         "sdp": settings.sdp,
         "model": settings.model,
         "voice": settings.voice,
+        "greeting": settings.greeting,
         "autostart": settings.autostart,
         "idle_timeout": settings.idle_timeout,
         "api_key": bool(settings.api_key),
@@ -87,7 +89,13 @@ async def healthz(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     openai = "demo" if settings.demo else ("configured" if settings.api_key else "no_api_key")
     return web.json_response(
-        {"status": "ok", "version": __version__, "openai": openai, "calls": len(request.app[CALLS])}
+        {
+            "status": "ok",
+            "version": __version__,
+            "engine": settings.engine,
+            "openai": openai,
+            "calls": len(request.app[CALLS]),
+        }
     )
 
 

@@ -1,0 +1,35 @@
+"""What a call costs, as far as it is known. Per-minute engines (GPT-Live) are priced by the seconds
+OpenAI bills; per-token prices come with the call record (issue 13), so their cost is unknown here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# USD per minute of session time, the active rate (openai-live.md §5.1, OpenAI's model pages as of
+# 2026-11-20). gpt-live-1.1's $0.02 standby minutes are not told apart in usage (§5.4), so a cost
+# here is an upper bound for a session that stood by.
+PER_MINUTE = {"gpt-live-1": 0.05, "gpt-live-1.1": 0.05}
+# Creating a WebRTC session bills 15 s up front, credited against its duration (§5.3).
+START_CHARGE_S = 15.0
+
+
+@dataclass(frozen=True)
+class Minutes:
+    """The billed time of a per-minute call, and what it costs at the model's rate (None: unknown)."""
+
+    seconds: float
+    cost: float | None
+
+    def __str__(self) -> str:
+        price = f" ≈ ${self.cost:.3f}" if self.cost is not None else ""
+        return f"{self.seconds:.0f} s billed ({self.seconds / 60:.1f} min{price})"
+
+
+def per_minute(model: str, billed_seconds: float | None) -> Minutes | None:
+    """The billed minutes of a call of ``model`` that OpenAI counted ``billed_seconds`` for (None:
+    no count yet, then the start charge), or None if ``model`` is not billed by the minute."""
+    rate = PER_MINUTE.get(model)
+    if rate is None and not model.startswith("gpt-live"):
+        return None
+    seconds = max(START_CHARGE_S, billed_seconds or 0.0)
+    return Minutes(seconds, None if rate is None else seconds / 60 * rate)
