@@ -96,8 +96,12 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.mark.browser
-async def test_kiosk_mode_shows_the_talking_page_and_survives_a_browser_crash(tmp_path: Path, mic_wav: Path):
-    """`voicekiosk kiosk --demo` with Debian's Chromium (headless here), driven over CDP."""
+@pytest.mark.parametrize("model", [[], ["--model", "gpt-live-1.1"]], ids=["realtime", "live"])
+async def test_kiosk_mode_shows_the_talking_page_and_survives_a_browser_crash(
+    tmp_path: Path, mic_wav: Path, model: list[str]
+):
+    """`voicekiosk kiosk --demo` with Debian's Chromium (headless here), driven over CDP; with
+    either engine (a gpt-live-* model picks GPT-Live)."""
     require_isolated_browser()
     from playwright.async_api import async_playwright
 
@@ -105,7 +109,7 @@ async def test_kiosk_mode_shows_the_talking_page_and_survives_a_browser_crash(tm
     # Test-only flags: headless, root, a fake mic, loopback only. The kiosk adds its own.
     extra = [a for a in chromium_args(mic_wav=mic_wav) if not a.startswith("--disable-features")]
     extra += ["--disable-features=WebRtcHideLocalIpsWithMdns", f"--remote-debugging-port={cdp}"]
-    args = ["kiosk", "--demo", "--host", "127.0.0.1", "--port", str(port), "--http-port", "0"]
+    args = ["kiosk", "--demo", *model, "--host", "127.0.0.1", "--port", str(port), "--http-port", "0"]
     args += ["--data-dir", str(tmp_path), "--browser", str(CHROMIUM), *(f"--browser-arg={a}" for a in extra)]
     env = {**os.environ, "DISPLAY": ":99", "OPENAI_API_KEY": ""}
     proc = subprocess.Popen([sys.executable, "-m", "voicekiosk", *args], env=env, stdout=subprocess.PIPE,
@@ -130,6 +134,7 @@ async def test_kiosk_mode_shows_the_talking_page_and_survives_a_browser_crash(tm
         proc.kill()
         subprocess.run(["pkill", "-KILL", "-f", _browser_pattern(cdp)], check=False)
     assert proc.returncode == 0, output
+    assert ("(live)" if model else "(realtime)") in output  # the banner names the engine
     assert "browser exited" in output and output.count("browser started") >= 2
     assert not _browser_running(cdp)
 
