@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from aiortc import RTCPeerConnection
 
 from tests.helpers import SDP, call_id, wait_for, within
 from tests.rtc_client import Client
@@ -149,3 +150,33 @@ async def test_open_questions_either_way(
     assert not fake.recorded("live_hangup")
     [line] = [m for r in log_info.records if (m := r.getMessage()).startswith(f"hang-up {session_id}")]
     assert "15 s billed (0.2 min ≈ $0.013)" in line, line
+
+
+@pytest.mark.parametrize("rest_ends_webrtc", [True, False])
+async def test_a_session_no_page_ever_joins_is_ended_as_far_as_openai_allows(
+    make_client: Any, fake: FakeOpenAI, log_info: pytest.LogCaptureFixture, rest_ends_webrtc: bool
+) -> None:
+    """It never starts, so it refuses ``session.close``; the REST hangup is the last resort (open
+    question 3). Either way the line is free and the terminal says what happened."""
+    fake.live = LiveAnswerer(rules=dataclasses.replace(fake.live_rules, webrtc_hangup=rest_ends_webrtc))
+    fake.live_rules = fake.live.rules
+    client = await make_client(orphan_grace=0.2, upstream_timeout=1.0, engine="live", model="gpt-live-1.1")
+    pc = RTCPeerConnection()
+    try:
+        pc.addTransceiver("audio")
+        pc.createDataChannel("oai-events")
+        await pc.setLocalDescription(await pc.createOffer())
+        response = await client.post("/api/call", data=pc.localDescription.sdp, headers=SDP)
+        assert response.status == 201
+    finally:
+        await pc.close()
+    session_id = call_id(response)
+    await wait_for(lambda: not client.server.app[CALLS].get(session_id), timeout=8, what="the line freed")
+    await wait_for(lambda: fake.recorded("live_hangup"), timeout=8, what="the REST hangup tried")
+    if rest_ends_webrtc:
+        await wait_for(lambda: live_call(fake, session_id).closed, timeout=5, what="the session ended")
+        assert live_call(fake, session_id).closed_reason == "remote_hangup"
+        assert "ended by the REST hangup" in log_info.text
+    else:
+        await wait_for(lambda: "failed: upstream_timeout" in log_info.text, timeout=5, what="the failure logged")
+        assert "REST hangup refused (upstream_rejected)" in log_info.text

@@ -166,6 +166,8 @@ async def test_an_attach_that_never_answers_times_out(make_engine: MakeEngine, f
     with pytest.raises(UpstreamError) as caught:
         await within(make_engine(upstream_timeout=0.5).hang_up("live_abc"), 5, "the hang-up")
     assert caught.value.code == "upstream_timeout"
+    [rest] = fake.recorded("live_hangup")  # the last resort was tried, and refused (WebRTC)
+    assert rest.body == "live_abc"
 
 
 async def test_delegation_and_standby_from_settings_reach_the_strict_fake(

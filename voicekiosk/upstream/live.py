@@ -117,8 +117,22 @@ class LiveEngine:
                 async with socket:
                     seconds = await self._close_session(socket, call_id)
         except TimeoutError:
+            # Not confirmed: e.g. a session no page ever joined, which refuses session.close until
+            # it starts. Last resort: the REST hangup, documented for SIP only (open question 3).
+            if await self._hang_up_by_rest(call_id):
+                return Ended((time.perf_counter() - started) * 1000)
             raise UpstreamError(504, "upstream_timeout", "OpenAI did not confirm the hang-up in time.") from None
         return Ended((time.perf_counter() - started) * 1000, seconds)
+
+    async def _hang_up_by_rest(self, session_id: str) -> bool:
+        """``POST /live/sessions/{id}/hangup``: whether OpenAI took it (it may refuse a WebRTC one)."""
+        try:
+            await self.upstream.send("POST", f"live/sessions/{session_id}/hangup", "hang-up")
+        except UpstreamError as exc:
+            log.warning("session %s: session.close unconfirmed, REST hangup refused (%s)", session_id, exc.code)
+            return exc.upstream_status == 404  # gone meanwhile
+        log.info("session %s: session.close unconfirmed, ended by the REST hangup", session_id)
+        return True
 
     async def _attach(self, session_id: str) -> aiohttp.ClientWebSocketResponse | None:
         """The session's sideband, or None if OpenAI has no such session (any more)."""
