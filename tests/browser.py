@@ -64,10 +64,13 @@ def chromium_args(
     resolve: dict[str, str] | None = None,
     exclude: list[str] | None = None,
 ) -> list[str]:
-    """Flags for a headless Chromium that talks to loopback (and ``exclude``'s addresses) only."""
+    """Flags for a headless Chromium that talks to loopback (and ``exclude``'s addresses, IPv6 ones
+    without brackets) only."""
     rules = [f"MAP {name} {address}" for name, address in (resolve or {}).items()]
-    rules += ["MAP * ~NOTFOUND", "EXCLUDE localhost", "EXCLUDE 127.0.0.1", "EXCLUDE [::1]"]
-    rules += [f"EXCLUDE {address}" for address in exclude or []]  # MAP * also maps IP literals
+    # MAP * also maps IP literals. An IPv6 one is excluded written bare: "EXCLUDE [::1]" matches
+    # nothing, and https://[::1]/ fails with ERR_NAME_NOT_RESOLVED (Chromium 156).
+    rules += ["MAP * ~NOTFOUND", "EXCLUDE localhost", "EXCLUDE 127.0.0.1", "EXCLUDE ::1"]
+    rules += [f"EXCLUDE {address}" for address in exclude or []]
     args = [
         "--headless=new",
         "--no-sandbox",

@@ -149,7 +149,7 @@ async def chromium(mic_wav: Path, https_settings: Https):
 
 @pytest.fixture
 async def launch_chromium():
-    """Launch Chromium with flags of the test's choosing (all closed at the end)."""
+    """Launch Chromium with flags (and, if given, environment) of the test's choosing (all closed at the end)."""
     from playwright.async_api import async_playwright
 
     from tests.browser import CHROMIUM, require_isolated_browser
@@ -158,8 +158,10 @@ async def launch_chromium():
     async with async_playwright() as playwright:
         browsers = []
 
-        async def launch(args: list[str]):
-            browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), headless=False, args=args)
+        async def launch(args: list[str], env: dict[str, str | float | bool] | None = None):
+            browser = await playwright.chromium.launch(
+                executable_path=str(CHROMIUM), headless=False, args=args, env=env
+            )
             browsers.append(browser)
             return browser
 
