@@ -14,6 +14,7 @@ import pytest
 
 from tests.helpers import REAL_KEY, wait_for, within
 from tests.rtc_client import LOUD, Client
+from voicekiosk.fake.agent import AgentAnswerer
 from voicekiosk.fake.live_agent import LiveAnswerer
 from voicekiosk.fake.live_rules import LiveRules
 from voicekiosk.fake.server import FakeOpenAI
@@ -264,3 +265,31 @@ async def test_server_side_close(aiohttp_server: Any) -> None:
     finally:
         for peer in peers:
             await peer.close()
+
+
+async def test_fake_say_makes_the_newest_session_talk(aiohttp_server: Any) -> None:
+    """``POST /_fake/say {"engine": "live"}`` (benchmarks): the newest Live session talks for that long."""
+    answerer = LiveAnswerer()
+    server = await aiohttp_server(FakeOpenAI(api_key=REAL_KEY, answerer=AgentAnswerer(), live=answerer).app())
+    peer = Client()
+    try:
+        async with aiohttp.ClientSession(str(server.make_url("/"))) as http:
+
+            async def post(offer: str) -> str:
+                body = {"session": SESSION, "transport": {"type": "webrtc", "sdp": offer}}
+                async with http.post("/v1/live/sessions", json=body, headers=AUTH) as response:
+                    answer = await response.json()
+                    peer.call_id = answer["session"]["id"]
+                    return str(answer["transport"]["sdp"])
+
+            await peer.connect(post)
+            await peer.wait_for("session.started")
+            async with http.post("/_fake/say", json={"seconds": 1}) as response:
+                assert response.status == 404  # Realtime's answerer: no call of its own
+            assert peer.loud_frames(0, time.monotonic()) == 0
+            async with http.post("/_fake/say", json={"seconds": 1, "engine": "live"}) as response:
+                assert response.status == 200 and await response.json() == {"call_id": peer.call_id, "seconds": 1}
+            await wait_for(lambda: peer.heard_since("session.started", 25), timeout=4, what="the session talking")
+            assert not peer.of("session.output_transcript.delta")  # audio only, as Realtime's say
+    finally:
+        await peer.close()

@@ -9,6 +9,7 @@ import pytest
 
 from tests.helpers import OFFER, REAL_KEY
 from voicekiosk.fake import FakeOpenAI
+from voicekiosk.fake.live_agent import LiveAnswerer
 from voicekiosk.fake.live_checks import check_command, check_create
 from voicekiosk.fake.live_rules import LiveRules
 from voicekiosk.fake.schema import Refusal, string
@@ -284,3 +285,25 @@ def test_a_string_too_short_says_so():
     with pytest.raises(Refusal) as refused:
         string(min_chars=1)("", "event_id")
     assert refused.value.code == "string_below_min_length" and "too short" in refused.value.message
+
+
+async def test_say_reaches_the_engine_named(aiohttp_client: Any) -> None:
+    """``/_fake/say`` drives Realtime's answerer unless told ``"engine": "live"``; nothing else is taken."""
+    client = await aiohttp_client(FakeOpenAI(api_key=REAL_KEY, live=LiveAnswerer()).app())
+
+    async def say(payload: Any) -> tuple[int, str]:
+        async with client.post("/_fake/say", json=payload) as response:
+            return response.status, (await response.json())["error"]["code"]
+
+    assert await say({"seconds": 5, "engine": "live"}) == (404, "call_id_not_found")  # talks, but no session is open
+    refused = (400, "invalid_value")
+    assert await say({"seconds": 5}) == refused  # Realtime's answerer here is canned: it cannot talk
+    for payload in (
+        {"seconds": 5, "engine": "sip"},
+        {"seconds": 5, "engine": ["live"]},
+        {"seconds": 5, "engine": "live", "call_id": "live_x"},
+        {"seconds": True, "engine": "live"},
+        {"seconds": 601, "engine": "live"},
+        ["live"],
+    ):
+        assert await say(payload) == refused, payload

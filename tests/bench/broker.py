@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import ssl
 import statistics
@@ -18,6 +19,10 @@ from typing import Any
 import aiohttp
 
 from tests.helpers import OFFER, SDP, free_port, wait_for
+from voicekiosk.settings import EngineName, Settings
+from voicekiosk.upstream.live import live_session
+
+ENGINES: tuple[EngineName, ...] = ("realtime", "live")
 
 
 @contextmanager
@@ -110,9 +115,13 @@ def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100)[int(q) - 1]
 
 
-async def bench_broker(*, tls: bool = True, requests: int = 3000, concurrency: int = 100) -> dict[str, Any]:
-    """Mints and calls through the broker against the fake alone: rate, added latency, connections.
+async def bench_broker(
+    *, engine: EngineName = "realtime", tls: bool = True, requests: int = 3000, concurrency: int = 100
+) -> dict[str, Any]:
+    """Requests through the broker against the fake alone: rate, added latency, connections.
 
+    ``engine``: Realtime's mints and calls (``--sdp browser``, which opens both routes), or
+    GPT-Live's calls (each a ``POST /v1/live/sessions``; the fake answers with canned SDP).
     ``tls``: as deployed, HTTPS from the server's own CA, the client verifying it and keeping its
     connections alive; otherwise plain HTTP (``--no-tls``), for comparison.
     """
@@ -121,26 +130,35 @@ async def bench_broker(*, tls: bool = True, requests: int = 3000, concurrency: i
     with fake as fake_proc, tempfile.TemporaryDirectory() as tmp:
         key = fake_proc.ready_words[-1]
         env = {"OPENAI_API_KEY": key, "OPENAI_BASE_URL": f"http://127.0.0.1:{fake_port}/v1"}
-        extra = ("--sdp", "browser", "--rate", "10000", "--max-calls", "100000", *(() if tls else ("--no-tls",)))
+        sdp = ("--sdp", "browser") if engine == "realtime" else ()
+        extra = ("--engine", engine, *sdp, "--rate", "10000", "--max-calls", "100000", *(() if tls else ("--no-tls",)))
         with process(serve_args(port, Path(tmp), *extra), env):
             base = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
             await wait_healthy(base + "/healthz")
-            upstream = f"http://127.0.0.1:{fake_port}/v1/realtime"
+            upstream = f"http://127.0.0.1:{fake_port}/v1"
             auth = {"Authorization": f"Bearer {key}"}
             session_json = '{"type":"realtime","model":"gpt-realtime-2.1"}'
+            # What LiveEngine sends for the page's offer, byte for byte the same size.
+            live_body = json.dumps(
+                {"session": live_session(Settings(engine="live")), "transport": {"type": "webrtc", "sdp": OFFER}}
+            )
             results: dict[str, Any] = {}
             verify = ssl.create_default_context(cafile=str(Path(tmp) / "ca.pem")) if tls else None
             connector = aiohttp.TCPConnector(limit=concurrency, ssl=verify if verify else True)  # keep-alive
             async with aiohttp.ClientSession(connector=connector) as s:
 
                 def direct_mint() -> Awaitable[float]:
-                    return timed(s, "POST", f"{upstream}/client_secrets", json={}, headers=auth)
+                    return timed(s, "POST", f"{upstream}/realtime/client_secrets", json={}, headers=auth)
 
                 def direct_call() -> Awaitable[float]:
                     form = aiohttp.FormData(default_to_multipart=True)
                     form.add_field("sdp", OFFER, content_type="application/sdp")
                     form.add_field("session", session_json, content_type="application/json")
-                    return timed(s, "POST", f"{upstream}/calls", data=form, headers=auth)
+                    return timed(s, "POST", f"{upstream}/realtime/calls", data=form, headers=auth)
+
+                def direct_live_call() -> Awaitable[float]:
+                    headers = {**auth, "Content-Type": "application/json"}
+                    return timed(s, "POST", f"{upstream}/live/sessions", data=live_body, headers=headers)
 
                 def mint() -> Awaitable[float]:
                     return timed(s, "POST", base + "/api/token")
@@ -152,13 +170,17 @@ async def bench_broker(*, tls: bool = True, requests: int = 3000, concurrency: i
                     async with s.get(f"http://127.0.0.1:{fake_port}/_fake/stats") as r:
                         return dict(await r.json())
 
-                for name, ours, alone in (("mint", mint, direct_mint), ("call", call, direct_call)):
+                # name: (through the broker, straight to the fake, the fake's name for the endpoint)
+                phases = {
+                    "realtime": {"mint": (mint, direct_mint, "client_secrets"), "call": (call, direct_call, "calls")},
+                    "live": {"call": (call, direct_live_call, "live_sessions")},
+                }[engine]
+                for name, (ours, alone, endpoint) in phases.items():
                     direct = await latencies(alone, 300)
                     before = await stats()
                     through = await latencies(ours, 300)
                     rate = await throughput(ours, requests, concurrency)
                     after = await stats()
-                    endpoint = "client_secrets" if name == "mint" else "calls"
                     # Every connection the broker opened, over every request it sent in this phase
                     # (the direct measurements above ran before, on connections of their own).
                     sent = after["requests"][endpoint] - before["requests"].get(endpoint, 0)

@@ -234,12 +234,16 @@ class FakeOpenAI:
         return web.json_response({"connections": self.connections, "requests": dict(self.counts)})
 
     async def _say(self, request: web.Request) -> web.Response:
-        """``{"seconds": 12}``: the newest call talks that long (benchmarks)."""
+        """``{"seconds": 12, "engine": "realtime" (default) | "live"}``: that engine's newest call
+        talks that long (benchmarks)."""
         body = await json_body(request)
-        say = getattr(self.answerer, "say", None)
-        seconds = body.get("seconds", 10) if isinstance(body, dict) else None
-        if say is None or not isinstance(seconds, int | float) or not 0 < seconds <= 600:
-            return error(400, "invalid_value", "Expected {'seconds': 1-600} and a talking answerer.")
+        if not isinstance(body, dict) or set(body) - {"seconds", "engine"}:
+            body = {"engine": None}
+        answerer = {"realtime": self.answerer, "live": self.live}.get(str(body.get("engine", "realtime")))
+        say, seconds = getattr(answerer, "say", None), body.get("seconds", 10)
+        if say is None or type(seconds) not in (int, float) or not 0 < seconds <= 600:
+            message = "Expected {'seconds': 1-600, 'engine'?: 'realtime' | 'live'} and a talking answerer."
+            return error(400, "invalid_value", message)
         call_id = say(float(seconds))
         if call_id is None:
             return error(404, "call_id_not_found", "No open call.")
