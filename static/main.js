@@ -1,12 +1,13 @@
 // The page's entry point (boot.js imports it): the view, the session and the controls, wired.
 
+import { LiveEngine } from "./live.js";
 import { RealtimeEngine } from "./realtime.js";
 import { Reporter } from "./reporter.js";
 import { Session } from "./session.js";
 import { View } from "./view.js";
 
 // The one place the page tells the voice APIs apart (config.engine, from the server's settings).
-const ENGINES = { realtime: RealtimeEngine };
+const ENGINES = { realtime: RealtimeEngine, live: LiveEngine };
 
 const boot = window.voicekioskBoot;
 const view = new View(boot.config.setup_url);
