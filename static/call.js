@@ -1,8 +1,9 @@
-// One WebRTC session with the Realtime API: mic up, the agent's voice down, events on "oai-events".
+// One WebRTC session with OpenAI: mic up, the agent's voice down, events on "oai-events".
 //
 // boot.js opens the peer connection and does the offer/answer (in browser-SDP mode minting the
 // ephemeral key while the offer is made); this carries the call on from there: failures
-// explained, the connection watched, events delivered, hang-ups told. The offer goes out while
+// explained, the connection watched, events delivered, hang-ups told (the engine says what to
+// say on the channel first, and which events end the call). The offer goes out while
 // the microphone prompt is still open: the mic track joins the negotiated sender when it arrives.
 // What boot.js hands over (OpenedCall, Outcome, Boot) is typed once, below.
 
@@ -40,8 +41,8 @@ import { Problem } from "./messages.js";
 const CONNECT_TIMEOUT_MS = 15_000;
 // `disconnected` often heals by itself (Wi-Fi roaming); give it this long before reconnecting.
 const DISCONNECT_GRACE_MS = 4_000;
-// Server errors after which the session cannot go on.
-const FATAL_CODES = new Set(["session_expired", "session_expired_error", "invalid_session"]);
+// A farewell unconfirmed after this long: close anyway (the server's hang-up ends it upstream too).
+const FAREWELL_WAIT_MS = 2_000;
 
 /** One call from offer to hang-up; tells its owner about events, the agent's stream and the end. */
 export class Call {
@@ -50,13 +51,15 @@ export class Call {
    * @param {string} opts.callUrl the server's calls endpoint (the hang-up goes to callUrl/<id>)
    * @param {() => OpenedCall} opts.open boot.js openCall(), or the call boot.js already opened
    * @param {Promise<MediaStreamTrack>} opts.mic joins the call when it arrives
+   * @param {import("./session.js").Engine} opts.engine which events end the call; how to end it
    * @param {(event: {type: string}) => void} opts.onEvent each server event
    * @param {(stream: MediaStream) => void} opts.onTrack the agent's voice
    * @param {(problem: Problem | null) => void} opts.onEnd the call ended (null: hung up here)
    */
-  constructor({ callUrl, open, mic, onEvent, onTrack, onEnd }) {
+  constructor({ callUrl, open, mic, engine, onEvent, onTrack, onEnd }) {
     this.callUrl = callUrl;
     this.open = open;
+    this.engine = engine;
     /** @type {OpenedCall | null} */
     this.opened = null;
     this.mic = mic;
@@ -71,6 +74,8 @@ export class Call {
     this.pc = null;
     this.dc = null;
     this.graceTimer = 0;
+    this.farewellTimer = 0;
+    this.farewellUntil = null; // the event that confirms the farewell, while it is awaited
   }
 
   /** Resolves once audio and events flow; rejects with a Problem. */
@@ -93,18 +98,48 @@ export class Call {
     this.#watch();
   }
 
-  /** Hang up: close the peer connection and tell the server, once. */
-  close(problem = null) {
+  /**
+   * Put a client event on the channel.
+   * @returns {boolean} false if the call is over or its channel not open
+   */
+  send(event) {
+    if (this.ended || this.dc?.readyState !== "open") return false;
+    this.dc.send(JSON.stringify(event));
+    return true;
+  }
+
+  /**
+   * Hang up, once: the agent silent at once, the engine's farewell said on the channel, the
+   * server told; the peer connection closes when the farewell is confirmed, after
+   * FAREWELL_WAIT_MS at most, or at once (`now`: the page is going away).
+   */
+  close(problem = null, { now = false } = {}) {
     if (this.ended) return;
+    const farewell = this.dc?.readyState === "open" ? this.engine.farewell(this) : null;
+    if (farewell) this.send(farewell.say);
     this.ended = true;
     this.endedBy = problem;
     clearTimeout(this.graceTimer);
-    const { pc, dc, abort } = this.opened ?? {};
+    const { remote, abort } = this.opened ?? {};
+    if (remote) remote.enabled = false; // silence: the agent may talk on until the session closes
+    abort?.(); // a closing connection's pending operations would never settle
+    this.#hangUp();
+    if (farewell && !now) {
+      this.farewellUntil = farewell.until;
+      this.farewellTimer = setTimeout(() => this.#release(), FAREWELL_WAIT_MS);
+    } else {
+      this.#release();
+    }
+    this.onEnd(problem);
+  }
+
+  /** Close the channel and the peer connection (the hang-up is under way). */
+  #release() {
+    clearTimeout(this.farewellTimer);
+    this.farewellUntil = null;
+    const { pc, dc } = this.opened ?? {};
     dc?.close();
     pc?.close();
-    abort?.(); // a closed connection's pending operations would never settle
-    this.#hangUp();
-    this.onEnd(problem);
   }
 
   /** Tell the server the call is over (it hangs up upstream), once its id is known. */
@@ -159,7 +194,7 @@ export class Call {
 
   #watch() {
     const { pc, dc } = this;
-    dc.onclose = () => this.close(new Problem("dropped"));
+    dc.onclose = () => (this.ended ? this.#release() : this.close(new Problem("dropped")));
     pc.onconnectionstatechange = () => {
       const state = pc.connectionState;
       if (state === "connected") {
@@ -181,18 +216,18 @@ export class Call {
       return;
     }
     if (!event || typeof event.type !== "string") return;
+    if (this.ended) {
+      if (event.type === this.farewellUntil) this.#release();
+      return;
+    }
     this.onEvent(event);
-    if (event.type === "error" && isFatal(event.error)) this.close(new Problem("session_ended"));
+    const problem = this.engine.ends(event);
+    if (problem) this.close(problem);
   }
 
   #throwIfEnded() {
     if (this.ended) throw this.endedBy ?? new Problem("stopped", { retry: false });
   }
-}
-
-function isFatal(error) {
-  if (!error) return false;
-  return FATAL_CODES.has(error.code) || /maximum duration/i.test(error.message || "");
 }
 
 /** A failed HTTP answer as a Problem: our JSON error's code, or (from OpenAI) its status. */

@@ -1,15 +1,22 @@
 // The page's entry point (boot.js imports it): the view, the session and the controls, wired.
 
-import { Conversation } from "./conversation.js";
+import { LiveEngine } from "./live.js";
+import { RealtimeEngine } from "./realtime.js";
 import { Reporter } from "./reporter.js";
 import { Session } from "./session.js";
 import { View } from "./view.js";
 
+// The one place the page tells the voice APIs apart (config.engine, from the server's settings).
+const ENGINES = { realtime: RealtimeEngine, live: LiveEngine };
+
 const boot = window.voicekioskBoot;
 const view = new View(boot.config.setup_url);
 const reporter = new Reporter(boot.config.events_url);
-const session = new Session(boot, { view, reporter, conversation: new Conversation(view, reporter) });
-view.bind({ start: () => session.toggle(), mute: () => session.toggleMute(), retry: () => session.start() });
+const Engine = ENGINES[boot.config.engine] ?? RealtimeEngine;
+const session = new Session(boot, { view, reporter, engine: new Engine(view, reporter, boot.config) });
+// Retry now is no new conversation: a visitor already greeted is not greeted again.
+const retry = () => session.start({ greet: false });
+view.bind({ start: () => session.toggle(), mute: () => session.toggleMute(), retry });
 window.voicekiosk = session; // for the curious (and for tests): the page's state, read-only by convention
 boot.forget();
 if (boot.config.autostart || boot.tapped) session.start();

@@ -76,6 +76,23 @@ const HELP = {
     retry: false,
   },
   offline: { title: "Cannot reach the voicekiosk server.", help: "Check the network. Retrying by itself." },
+  // GPT-Live's fatal errors (openai-live.md §2.3): the session ends; a new one may work once fixed.
+  insufficient_quota: {
+    title: "OpenAI says the account is out of credit.",
+    help: "Add credit to the OpenAI account of the key where voicekiosk runs. This page keeps trying.",
+  },
+  invalid_api_key: {
+    title: "OpenAI rejected the server's API key.",
+    help: "Check OPENAI_API_KEY where voicekiosk runs. This page keeps trying.",
+  },
+  account_deactivated: {
+    title: "OpenAI has deactivated the server's account.",
+    help: "Its owner must sort it out with OpenAI, or use another key where voicekiosk runs. This page keeps trying.",
+  },
+  billing_hard_limit_reached: {
+    title: "The OpenAI account reached its spending limit.",
+    help: "Raise the limit in the account's billing settings. This page keeps trying.",
+  },
   dropped: { title: "The call dropped.", help: "Reconnecting by itself." },
   session_ended: { title: "The session reached its time limit.", help: "Starting a new one." },
   connect_timeout: { title: "The call did not connect.", help: "Retrying by itself." },

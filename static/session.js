@@ -1,31 +1,50 @@
 // The conversation's life: connect, back off and reconnect after a failure, pause when nobody
-// talks (and wake on a voice), and rotate sessions before OpenAI's time limit ends them.
+// talks (and wake on a voice), and rotate sessions before OpenAI's time limit ends them. What the
+// voice API's events mean is its Engine's (realtime.js, live.js): the interface is written down here.
 
 import { Backoff, STABLE_MS } from "./backoff.js";
 import { Call } from "./call.js";
 import { Problem, explain } from "./messages.js";
 import { Microphone } from "./mic.js";
+import { SPEECH_RMS } from "./visualizer.js";
 
-// A paused kiosk wakes when its microphone hears this loudness (RMS, ~-34 dBFS: speech near
-// it, not a room's hum or fans) for WAKE_MS.
-const WAKE_RMS = 0.02;
+// A paused kiosk wakes when its microphone hears speech near it (SPEECH_RMS) for WAKE_MS.
 const WAKE_MS = 300;
-// Sessions end after 60 minutes; start a fresh one before that, at a quiet moment.
-const ROTATE_AFTER_MS = 55 * 60_000;
+
+/**
+ * What the page asks of a voice API (realtime.js, live.js); main.js picks one by config.engine.
+ * @typedef {object} Engine
+ * @property {(call: Call, opts: {greet: boolean, turn: (state: string) => void}) => void} begin
+ *   a call is being opened and its events follow; `greet`: the visitor started it; `turn(state)`
+ *   moves the page's state between events (e.g. on the agent's level)
+ * @property {(event: {type: string}, state: string, callId: string | null) => (string | undefined)} handle
+ *   one server event: captions, reports, what to send back; the state the turn moves to, if it moves
+ * @property {(event: {type: string}) => (Problem | null)} ends the call cannot go on after this event
+ * @property {(call: Call) => (Farewell | null)} farewell what to say on the channel to end the call
+ *   (null: nothing, just close)
+ * @property {(connectedAt: number) => number} rotateAt when (performance.now()) to start a fresh
+ *   session, at the next quiet moment, before the API's time limit ends this one
+ * @property {boolean} agentSpeaking
+ * @property {() => void} reset the call is gone
+ *
+ * @typedef {object} Farewell
+ * @property {{type: string}} say the client event that ends the session
+ * @property {string} until the server event that confirms it (the connection closes then)
+ */
 
 /** One state machine for the page: which call runs, what state it is in, and what comes next. */
 export class Session {
   /**
    * @param {Boot} boot window.voicekioskBoot (typedef in call.js)
    * @param {{view: import("./view.js").View, reporter: import("./reporter.js").Reporter,
-   *   conversation: import("./conversation.js").Conversation}} parts
+   *   engine: Engine}} parts
    */
-  constructor(boot, { view, reporter, conversation }) {
+  constructor(boot, { view, reporter, engine }) {
     this.boot = boot;
     this.config = boot.config;
     this.view = view;
     this.reporter = reporter;
-    this.conversation = conversation;
+    this.engine = engine;
     this.microphone = new Microphone(boot.mic, () => view.meters.hide("you"));
     this.backoff = new Backoff();
     this.wanted = false; // the user (or autostart) wants a conversation
@@ -36,13 +55,13 @@ export class Session {
     this.state = "idle";
     /** @type {Problem | null} the last failure shown */
     this.problem = null;
-    this.timers = { retry: 0, countdown: 0, idle: 0, wake: 0, rotate: 0, stable: 0 };
-    this.rotateDue = false;
+    this.timers = { retry: 0, countdown: 0, idle: 0, wake: 0, stable: 0 };
+    this.greet = false; // the visitor started a conversation and has not been greeted in it yet
 
     navigator.mediaDevices?.addEventListener?.("devicechange", () => {
       if (this.wanted && this.state === "error" && this.problem?.code === "no_mic") this.start();
     });
-    addEventListener("pagehide", () => this.call?.close());
+    addEventListener("pagehide", () => this.call?.close(null, { now: true }));
   }
 
   /** The microphone's stream while the page holds one, else null. */
@@ -50,8 +69,10 @@ export class Session {
     return this.microphone.stream;
   }
 
-  start() {
+  /** The visitor (or autostart) wants a conversation; `greet`: one they start, not a retry. */
+  start({ greet = true } = {}) {
     this.wanted = true;
+    this.greet ||= greet;
     this.#clearTimers();
     this.view.showProblem(null);
     if (!window.isSecureContext || !navigator.mediaDevices?.getUserMedia) {
@@ -95,11 +116,11 @@ export class Session {
     this.call = null;
     if (call?.callId) this.reporter.release(call.callId);
     call?.close();
+    if (call) this.engine.reset();
   }
 
   async #connect() {
     this.#endCall();
-    this.rotateDue = false;
     this.#setState(this.backoff.attempt ? "reconnecting" : this.mic ? "connecting" : "starting");
     const early = this.boot.early; // the call boot.js started while the page loaded, used once
     this.boot.early = null;
@@ -111,10 +132,12 @@ export class Session {
       callUrl: this.config.call_url,
       open: early ? () => early.call : this.boot.openCall,
       mic,
+      engine: this.engine,
       onEvent: (event) => this.call === call && this.#onEvent(event),
       onTrack: (stream) => this.call === call && this.#onTrack(stream),
       onEnd: (problem) => this.call === call && call.connectedAt && this.#lost(problem ?? new Problem("dropped")),
     }));
+    this.engine.begin(call, { greet: this.greet, turn: (state) => this.call === call && this.#turn(state) });
     mic.then(() => this.call === call && this.state === "starting" && this.#setState("connecting"), () => {});
     try {
       await Promise.all([mic, call.connect()]); // the offer goes out while the mic prompt is open
@@ -127,12 +150,12 @@ export class Session {
     }
     this.reporter.start();
     if (this.call !== call) return call.close(); // superseded meanwhile (already hung up)
+    this.greet = false; // a greeting (if any) went with this call: reconnects do not repeat it
     this.view.showMeters(this.mic, this.remote);
     if (call.callId) this.reporter.claim(call.callId, call.claim);
     this.view.showCallUp();
     this.#setState("listening");
     this.timers.stable = setTimeout(() => this.backoff.reset(), STABLE_MS);
-    this.timers.rotate = setTimeout(() => (this.rotateDue = true), ROTATE_AFTER_MS);
     this.#armIdle();
   }
 
@@ -142,11 +165,15 @@ export class Session {
   }
 
   #onEvent(event) {
-    const next = this.conversation.handle(event, this.state, this.call?.callId);
+    this.#turn(this.engine.handle(event, this.state, this.call?.callId));
+  }
+
+  /** The conversation moves to `next` (if anything); a quiet moment may rotate the session. */
+  #turn(next) {
     if (!next) return;
-    if (next === "listening" && this.rotateDue && this.call) {
+    const call = this.call;
+    if (next === "listening" && call?.connectedAt && performance.now() >= this.engine.rotateAt(call.connectedAt)) {
       // A quiet moment after the rotation time: hang up and start the next session now.
-      this.rotateDue = false;
       return this.#lost(new Problem("session_ended"));
     }
     this.#setState(next);
@@ -166,7 +193,7 @@ export class Session {
 
   #fail(problem) {
     this.#clearTimers();
-    this.conversation.reset();
+    this.engine.reset();
     this.view.showCallDown();
     if (!this.wanted) return;
     this.view.showMeters(this.mic, this.call && this.remote);
@@ -202,7 +229,7 @@ export class Session {
   }
 
   #pause() {
-    if (this.conversation.agentSpeaking || this.state === "user-speaking") return this.#armIdle();
+    if (this.engine.agentSpeaking || this.state === "user-speaking") return this.#armIdle();
     this.#endCall();
     this.#clearTimers();
     this.view.showCallDown();
@@ -210,7 +237,7 @@ export class Session {
     this.view.showDetail("to save cost — tap Start or just speak");
     let loudSince = 0;
     this.timers.wake = setInterval(() => {
-      const loud = this.view.meters.loudness("you") > WAKE_RMS;
+      const loud = this.view.meters.loudness("you") > SPEECH_RMS;
       loudSince = loud ? loudSince || performance.now() : 0;
       if (loudSince && performance.now() - loudSince > WAKE_MS) this.start();
     }, 100);
@@ -228,7 +255,6 @@ export class Session {
     clearInterval(this.timers.countdown);
     clearTimeout(this.timers.idle);
     clearInterval(this.timers.wake);
-    clearTimeout(this.timers.rotate);
     clearTimeout(this.timers.stable);
   }
 }

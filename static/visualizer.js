@@ -7,6 +7,8 @@ const BARS = 24;
 const FPS = 30;
 const REDUCED_FPS = 10;
 const SILENT = 0.01; // bar height (0..1) under which a meter counts as quiet
+// loudness() (RMS) of speech near the microphone, ~-34 dBFS: not a room's hum or fans.
+export const SPEECH_RMS = 0.02;
 
 class Meter {
   constructor(canvas, color) {

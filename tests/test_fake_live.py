@@ -150,6 +150,23 @@ async def test_errors_are_not_fatal(live: LiveAnswerer, connect: Connect) -> Non
     assert peer.channel.readyState == "open" and not call.closed and not peer.of("session.closed")
 
 
+async def test_a_fatal_error_leaves_the_ending_to_the_client(live: LiveAnswerer, connect: Connect) -> None:
+    peer = await connect(live)
+    call = live.calls["live_test"]
+    with pytest.raises(ValueError, match="use fail"):
+        call.warn("insufficient_quota", "Out of credit.")
+    with pytest.raises(ValueError, match="use warn"):
+        call.fail("content_filter", "Cut.")
+    call.fail("billing_hard_limit_reached", "Billing hard limit reached.")
+    error = (await peer.wait_for("error"))["error"]
+    assert error["code"] == "billing_hard_limit_reached" and "client_event_id" not in error
+    assert not call.closed and not peer.of("session.closed")
+    peer.send({"type": "session.close", "event_id": "bye"})
+    assert (await peer.wait_for("session.closed"))["reason"] == "close_requested"
+    # What the session was sent, as sent and in order (the close above, refused or not).
+    assert call.commands == [("channel", {"type": "session.close", "event_id": "bye"})]
+
+
 async def test_commands_checked_strictly(live: LiveAnswerer, connect: Connect) -> None:
     peer = await connect(live)
     call = live.calls["live_test"]

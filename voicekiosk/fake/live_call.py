@@ -81,6 +81,8 @@ class LiveCall(PeerCall):
         self.speech: Speech | None = None
         self.closed_reason: str | None = None
         self.delegations: set[str] = set()
+        # Every command that reached the session, refused ones too, in order: ("channel" | "sideband", event).
+        self.commands: list[tuple[str, dict[str, Any]]] = []
         self._owner = owner
         self._listeners: list[Listener] = []
         self._turns, self._heard = itertools.count(), itertools.count()
@@ -105,6 +107,15 @@ class LiveCall(PeerCall):
 
     def warn(self, code: str, message: str) -> None:
         """A non-fatal ``error`` (§2.3), as a moderation hit or a refused command would send."""
+        if code in self.rules.fatal_codes:
+            raise ValueError(f"{code} is fatal: use fail()")
+        self._error(code, message)
+
+    def fail(self, code: str = "insufficient_quota", message: str = "You exceeded your current quota.") -> None:
+        """A fatal ``error`` (§2.3, one of ``rules.fatal_codes``). The session stays open: the doc does
+        not say that OpenAI ends it, so ending it is the client's part (``drop(mode="error")`` closes too)."""
+        if code not in self.rules.fatal_codes:
+            raise ValueError(f"{code} is not fatal: use warn()")
         self._error(code, message)
 
     def inform(self, code: str, message: str) -> None:
@@ -158,7 +169,7 @@ class LiveCall(PeerCall):
         self.send("error", error=error | ({"client_event_id": event_id} if event_id is not None else {}))
 
     def _fatal_error(self) -> None:
-        self._error("insufficient_quota", "You exceeded your current quota.")
+        self.fail()
 
     async def _goodbye(self, reason: str) -> None:
         if self.closed_reason is not None:
@@ -201,6 +212,7 @@ class LiveCall(PeerCall):
             self._command(kind, event, sideband=False)
 
     def _command(self, kind: str, event: dict[str, Any], *, sideband: bool) -> None:
+        self.commands.append(("sideband" if sideband else "channel", event))
         if self.closed_reason is not None:
             return
         event_id, delegation = event.get("event_id"), self.session["delegation"]["type"]

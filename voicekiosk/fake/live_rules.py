@@ -17,6 +17,7 @@ SDK_VOICES = frozenset(_SDK_VOICE_NAMES.split())
 MODELS = ("gpt-live-1", "gpt-live-1.1")
 # §3.2 / open question 7: the September spec's tool types (S4); S1's newest copy adds more.
 TOOL_TYPES = ("function", "web_search")
+FATAL_CODES = ("insufficient_quota", "invalid_api_key", "account_deactivated", "billing_hard_limit_reached")
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,9 @@ class LiveRules:
     usage_floor_s: float = 0.0
     # §2.5 (aplisay): the caller is not heard until the opening line completes.
     greeting_interruptible: bool = False
+    # §2.3: the codes after which a session cannot go on (LiveKit's allow-list, S7; no other source
+    # names any). ``LiveCall.fail`` sends only these, ``LiveCall.warn`` never.
+    fatal_codes: tuple[str, ...] = FATAL_CODES
     # The doc names no code for these refusals; the fake uses these.
     not_started_code: str = "session_not_started"  # a command before session.started
     unknown_event_code: str = "unknown_parameter"  # an event type the channel does not take

@@ -1,8 +1,16 @@
-// The Realtime API's events as a conversation: captions, barge-in, what the terminal is told
-// (transcripts, turn timings, usage), and whose turn it is.
+// The Realtime API's events as a conversation (the Engine of session.js): captions, barge-in,
+// what the terminal is told (transcripts, turn timings, usage), whose turn it is, and which
+// events end a session.
+
+import { Problem } from "./messages.js";
+
+// Sessions end after 60 minutes; start a fresh one before that, at a quiet moment.
+const ROTATE_AFTER_MS = 55 * 60_000;
+// Server errors after which the session cannot go on.
+const FATAL_CODES = new Set(["session_expired", "session_expired_error", "invalid_session"]);
 
 /** Reads each server event of the current call; says which state the turn moves to. */
-export class Conversation {
+export class RealtimeEngine {
   /**
    * @param {import("./view.js").View} view for the captions, the agent's audio and the detail line
    * @param {import("./reporter.js").Reporter} reporter
@@ -69,6 +77,24 @@ export class Conversation {
     }
   }
 
+  /** A call is being opened: Realtime sends nothing of its own (no greeting yet). */
+  begin() {}
+
+  /** @returns {Problem | null} the session cannot go on after this event */
+  ends(event) {
+    return event.type === "error" && isFatal(event.error) ? new Problem("session_ended") : null;
+  }
+
+  /** Hanging up is the server's (DELETE): nothing to say on the channel first. */
+  farewell() {
+    return null;
+  }
+
+  /** @param {number} connectedAt performance.now() when the call connected */
+  rotateAt(connectedAt) {
+    return connectedAt + ROTATE_AFTER_MS;
+  }
+
   /** The call is gone: nobody is speaking, and the next call's agent is heard. */
   reset() {
     this.agentSpeaking = false;
@@ -99,4 +125,9 @@ export class Conversation {
     if (error.code === "response_cancel_not_active") return;
     this.view.showDetail(error.message ? `(${error.message.slice(0, 80)})` : "");
   }
+}
+
+function isFatal(error) {
+  if (!error) return false;
+  return FATAL_CODES.has(error.code) || /maximum duration/i.test(error.message || "");
 }
