@@ -75,7 +75,8 @@ export class Call {
     this.dc = null;
     this.graceTimer = 0;
     this.farewellTimer = 0;
-    this.farewellUntil = null; // the event that confirms the farewell, while it is awaited
+    /** @type {import("./session.js").Farewell | null} said, and awaited until confirmed */
+    this.farewell = null;
   }
 
   /** Resolves once audio and events flow; rejects with a Problem. */
@@ -109,9 +110,9 @@ export class Call {
   }
 
   /**
-   * Hang up, once: the agent silent at once, the engine's farewell said on the channel, the
-   * server told; the peer connection closes when the farewell is confirmed, after
-   * FAREWELL_WAIT_MS at most, or at once (`now`: the page is going away).
+   * Hang up, once: the agent silent at once, the engine's farewell said on the channel; the peer
+   * connection closes and the server is told when the farewell is confirmed (its final usage
+   * reported first), after FAREWELL_WAIT_MS at most, or at once (`now`: the page is going away).
    */
   close(problem = null, { now = false } = {}) {
     if (this.ended) return;
@@ -123,9 +124,8 @@ export class Call {
     const { remote, abort } = this.opened ?? {};
     if (remote) remote.enabled = false; // silence: the agent may talk on until the session closes
     abort?.(); // a closing connection's pending operations would never settle
-    this.#hangUp();
     if (farewell && !now) {
-      this.farewellUntil = farewell.until;
+      this.farewell = farewell;
       this.farewellTimer = setTimeout(() => this.#release(), FAREWELL_WAIT_MS);
     } else {
       this.#release();
@@ -133,13 +133,16 @@ export class Call {
     this.onEnd(problem);
   }
 
-  /** Close the channel and the peer connection (the hang-up is under way). */
+  /** Close the channel and the peer connection, and have the server hang up (once). */
   #release() {
     clearTimeout(this.farewellTimer);
-    this.farewellUntil = null;
+    if (this.released) return;
+    this.released = true;
+    this.farewell = null;
     const { pc, dc } = this.opened ?? {};
     dc?.close();
     pc?.close();
+    this.#hangUp();
   }
 
   /** Tell the server the call is over (it hangs up upstream), once its id is known. */
@@ -217,7 +220,9 @@ export class Call {
     }
     if (!event || typeof event.type !== "string") return;
     if (this.ended) {
-      if (event.type === this.farewellUntil) this.#release();
+      if (event.type !== this.farewell?.until) return;
+      this.farewell.confirmed?.(event);
+      this.#release();
       return;
     }
     this.onEvent(event);

@@ -97,7 +97,10 @@ export class LiveEngine {
   /** `session.close`, confirmed by `session.closed`: only to a session that started and is open. */
   farewell(call) {
     if (call !== this.call || !this.started || this.closed) return null;
-    return { say: { type: "session.close" }, until: "session.closed" };
+    // Its final count is reported before the server is told (call.js): the server's record of
+    // the call is gone once it is.
+    const confirmed = (event) => this.#usage(event.usage, call.callId);
+    return { say: { type: "session.close" }, until: "session.closed", confirmed };
   }
 
   /** @returns {number} when to rotate (performance.now()); Infinity until the session says */
@@ -185,9 +188,11 @@ export class LiveEngine {
   }
 
   /** `usage.seconds` is cumulative: each count goes as it is, never summed. */
-  #usage(usage) {
+  #usage(usage, callId = this.call?.callId ?? null) {
     const seconds = usage?.seconds;
-    if (typeof seconds === "number" && Number.isFinite(seconds)) this.#report({ type: "usage", usage: { seconds } });
+    if (typeof seconds === "number" && Number.isFinite(seconds)) {
+      this.reporter.send({ type: "usage", usage: { seconds }, call_id: callId });
+    }
   }
 
   #serverError(error) {

@@ -30,6 +30,7 @@ const WAKE_MS = 300;
  * @typedef {object} Farewell
  * @property {{type: string}} say the client event that ends the session
  * @property {string} until the server event that confirms it (the connection closes then)
+ * @property {(event: {type: string}) => void} [confirmed] reads that event (its final usage)
  */
 
 /** One state machine for the page: which call runs, what state it is in, and what comes next. */

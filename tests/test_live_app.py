@@ -117,6 +117,26 @@ async def test_a_page_s_usage_report_is_shown_in_minutes_and_capped(
     await ws.close()
 
 
+async def test_without_openai_s_count_the_cost_is_an_upper_bound_marked_as_such(
+    make_client: Any, fake: FakeOpenAI, page: Client, log_info: pytest.LogCaptureFixture
+) -> None:
+    """The session ended before the server could attach (the page closed it): no final count, so
+    the line says what the call's age and the page's last report allow, and that it is an estimate."""
+    client = await make_client(**LIVE)
+    session_id = await join(client, page)
+    ws = await client.ws_connect("/api/events")
+    await ws.send_json({"type": "call", "call_id": session_id})
+    await ws.send_json({"type": "usage", "call_id": session_id, "usage": {"seconds": 3}})
+    await wait_for(lambda: f"usage {session_id}" in log_info.text, timeout=5, what="the page's report")
+    await page.close()
+    await wait_for(lambda: live_call(fake, session_id).closed, timeout=5, what="the session gone")
+    response = await client.delete(f"/api/call/{session_id}")
+    assert response.status == 200
+    [line] = [m for r in log_info.records if (m := r.getMessage()).startswith(f"hang-up {session_id}")]
+    assert line.endswith("15 s billed (0.2 min ≈ $0.013, estimated) (0 ms upstream)"), line
+    await ws.close()
+
+
 async def test_no_browser_keys_with_live(make_client: Any) -> None:
     client = await make_client(**LIVE)
     config = await (await client.get("/api/config")).json()
@@ -176,7 +196,7 @@ async def test_a_session_no_page_ever_joins_is_ended_as_far_as_openai_allows(
     if rest_ends_webrtc:
         await wait_for(lambda: live_call(fake, session_id).closed, timeout=5, what="the session ended")
         assert live_call(fake, session_id).closed_reason == "remote_hangup"
-        assert "ended by the REST hangup" in log_info.text
+        await wait_for(lambda: "ended by the REST hangup" in log_info.text, timeout=5, what="the line logged")
     else:
         await wait_for(lambda: "failed: upstream_timeout" in log_info.text, timeout=5, what="the failure logged")
         assert "REST hangup refused (upstream_rejected)" in log_info.text

@@ -18,7 +18,7 @@ from typing import Any
 from voicekiosk import net
 from voicekiosk.errors import ApiError, UpstreamError
 from voicekiosk.upstream.engine import Engine
-from voicekiosk.upstream.prices import START_CHARGE_S, per_minute
+from voicekiosk.upstream.prices import START_CHARGE_S, Minutes, per_minute
 from voicekiosk.upstream.tickets import ClaimTickets
 
 log = logging.getLogger("voicekiosk.server")
@@ -150,11 +150,17 @@ class CallRegistry:
             raise
         duration = ""
         if record:
-            if ended.billed_seconds is not None:
-                record.count_billed(ended.billed_seconds, from_page=False)
-            minutes = per_minute(self.model, record.billed_seconds)
+            minutes = self._billed(record, ended.billed_seconds)
             duration = f" after {record.seconds:.0f} s" + (f", {minutes}" if minutes else "")
         log.info("hang-up %s %s%s (%.0f ms upstream)", call_id, reason, duration, ended.ms)
+
+    def _billed(self, record: CallRecord, final: float | None) -> Minutes | None:
+        """What a per-minute call was billed: OpenAI's final count if the hang-up saw it; else an
+        upper bound, the larger of the call's age and the last count a page reported."""
+        if final is not None:
+            return per_minute(self.model, record.count_billed(final, from_page=False))
+        estimate = max(record.billed_seconds or 0.0, record.seconds)
+        return per_minute(self.model, estimate, estimated=True)
 
     async def close(self) -> None:
         """Stop watching, and end every call: nobody should pay for a session no page can use."""

@@ -19,17 +19,19 @@ class Minutes:
 
     seconds: float
     cost: float | None
+    estimated: bool = False  # not OpenAI's own count
 
     def __str__(self) -> str:
         price = f" ≈ ${self.cost:.3f}" if self.cost is not None else ""
-        return f"{self.seconds:.0f} s billed ({self.seconds / 60:.1f} min{price})"
+        estimate = ", estimated" if self.estimated else ""
+        return f"{self.seconds:.0f} s billed ({self.seconds / 60:.1f} min{price}{estimate})"
 
 
-def per_minute(model: str, billed_seconds: float | None) -> Minutes | None:
+def per_minute(model: str, billed_seconds: float | None, *, estimated: bool = False) -> Minutes | None:
     """The billed minutes of a call of ``model`` that OpenAI counted ``billed_seconds`` for (None:
     no count yet, then the start charge), or None if ``model`` is not billed by the minute."""
     rate = PER_MINUTE.get(model)
     if rate is None and not model.startswith("gpt-live"):
         return None
     seconds = max(START_CHARGE_S, billed_seconds or 0.0)
-    return Minutes(seconds, None if rate is None else seconds / 60 * rate)
+    return Minutes(seconds, None if rate is None else seconds / 60 * rate, estimated)
