@@ -124,6 +124,7 @@ export class LiveEngine {
     this.thinkingSince = 0; // an answer is due since then (performance.now()): a delegation, your turn
     this.thinkingUntil = 0; // and at the latest until then
     this.you = false; // you were speaking at the last look
+    this.youStoppedAt = 0; // when your last turn ended, until the agent answers it
     this.shown = "listening"; // what the page shows, as far as this engine moved it
     this.rotateAfter = Infinity;
   }
@@ -169,8 +170,16 @@ export class LiveEngine {
     const you = speaking.is("you", now);
     // Your turn is over and the agent is not talking: it owes you an answer. So the next quiet
     // moment (a rotation's) is after that answer, not in the breath before it.
-    if (this.you && !you && !speaking.is("agent", now)) this.#think(ANSWER_WAIT_MS, now);
+    if (this.you && !you && !speaking.is("agent", now)) {
+      this.#think(ANSWER_WAIT_MS, now);
+      this.youStoppedAt = speaking.heard.you;
+    }
     this.you = you;
+    if (this.youStoppedAt && speaking.is("agent", now) && speaking.since.agent >= this.youStoppedAt) {
+      // How long the model took to answer: the terminal's turn timing, as Realtime's.
+      this.reporter.send({ type: "turn", ms: Math.round(speaking.since.agent - this.youStoppedAt) });
+      this.youStoppedAt = 0;
+    }
     // Thinking lasts until the agent starts speaking (again), or the wait is over.
     const answered = speaking.is("agent", now) && speaking.since.agent >= this.thinkingSince;
     if (this.thinkingSince && (answered || now >= this.thinkingUntil)) this.thinkingSince = 0;

@@ -31,6 +31,7 @@ GREETING = "Welcome the visitor to the museum in one short sentence."
 CALL_UP = ("listening", "user-speaking", "thinking", "agent-speaking")
 ROTATE_LEAD_S = 5 * 60  # static/live.js ROTATE_LEAD_MS
 USAGE = re.compile(r"usage (live_\w+): \d+ s billed \(\d+\.\d min ≈ \$\d+\.\d{3}\) so far \(page's report\)")
+TURN = re.compile(r"agent answered \d+ ms after you stopped")
 
 
 @pytest.fixture
@@ -62,6 +63,7 @@ async def test_a_visitor_is_greeted_first_and_talks_with_captions_usage_and_a_cl
     chromium, serve_page, fake, live, caplog
 ):
     caplog.set_level(logging.INFO, logger="voicekiosk")
+    caplog.set_level(logging.DEBUG, logger="voicekiosk.session")  # turn timings
     url = await serve_page()
     context = await chromium.new_context()
     responses: list[Any] = []
@@ -95,6 +97,8 @@ async def test_a_visitor_is_greeted_first_and_talks_with_captions_usage_and_a_cl
     await wait_for(lambda: f"agent: {REPLIES[0]}" in caplog.text, what="the greeting in the terminal")
     await wait_for(lambda: USAGE.search(caplog.text), what="usage in the terminal")
     assert USAGE.search(caplog.text)[1] == session.call_id
+    # How long the model took to answer the visitor, from the levels (there are no turn events).
+    await wait_for(lambda: TURN.search(caplog.text), timeout=20, what="the turn timing in the terminal")
 
     # Stop: the page says goodbye on its channel, the session closes as asked, the connection goes.
     await page.click("#start")
@@ -102,6 +106,9 @@ async def test_a_visitor_is_greeted_first_and_talks_with_captions_usage_and_a_cl
     await wait_for(lambda: session.closed_reason, what="the session to close")
     assert session.closed_reason == "close_requested"
     assert said(session, "session.close") == [{"type": "session.close"}]
+    # The server is told once the close is confirmed, and says what the call was billed.
+    hang_up = re.compile(rf"hang-up {session.call_id} by [^ ]+ after \d+ s, \d+ s billed \(\d+\.\d min ≈ \$")
+    await wait_for(lambda: hang_up.search(caplog.text), timeout=10, what="the hang-up and its cost in the terminal")
     await wait_for(lambda: page.evaluate("window.__probe.pcs[0].connectionState === 'closed'"), timeout=5)
     assert await page.evaluate("window.voicekiosk.mic") is None
 
