@@ -71,7 +71,8 @@ class LiveEngine:
     def __init__(self, settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.settings = settings
         self.upstream = UpstreamClient(settings, transport=transport)
-        self._session = live_session(settings)
+        # Encoded once: every create sends the same session, only the offer differs.
+        self._body_start = b'{"session":' + json.dumps(live_session(settings)).encode() + b',"transport":'
         self._sockets: aiohttp.ClientSession | None = None
 
     async def aclose(self) -> None:
@@ -81,10 +82,10 @@ class LiveEngine:
 
     async def create_call(self, offer_sdp: str) -> Call:
         """``POST /live/sessions`` with the offer as sent (a stripped one is refused, §1.4); once."""
-        body = {"session": self._session, "transport": {"type": "webrtc", "sdp": offer_sdp}}
+        transport = json.dumps({"type": "webrtc", "sdp": offer_sdp}).encode()
         try:
             response, ms = await self.upstream.send(
-                "POST", "live/sessions", "call", content=json.dumps(body).encode(), headers=JSON_BODY
+                "POST", "live/sessions", "call", content=self._body_start + transport + b"}", headers=JSON_BODY
             )
         except UpstreamError as exc:
             if exc.upstream_code == "unknown_parameter" and self.settings.live_standby:
