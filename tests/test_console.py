@@ -8,7 +8,7 @@ from rich.console import Console
 
 from voicekiosk.console import banner, qr_text
 from voicekiosk.server import endpoints, startup_notes
-from voicekiosk.settings import Settings
+from voicekiosk.settings import Settings, load_settings
 
 
 def render(settings: Settings, lan: list[str], token: str | None = "TOKEN123") -> str:
@@ -42,3 +42,11 @@ def test_the_qr_code_is_a_real_qr_code():
     assert len(code) >= 12 and len({len(line) for line in code}) == 1  # square-ish, even rows
     # The three finder patterns: solid corners, top left and top right, after the quiet zone.
     assert code[1][2:9] == "█▀▀▀▀▀█" and code[1][-9:-2] == "█▀▀▀▀▀█"
+
+
+def test_realtime_settings_given_with_live_are_named_as_unused():
+    settings = load_settings({"model": "gpt-live-1.1", "turn_detection": "semantic_vad"}, env={})
+    [note] = [n for n in startup_notes(settings, ["192.0.2.10"]) if "GPT-Live" in n]
+    assert note.startswith("turn_detection: GPT-Live does not use")
+    realtime = load_settings({"turn_detection": "semantic_vad"}, env={})
+    assert not [n for n in startup_notes(realtime, ["192.0.2.10"]) if "GPT-Live" in n]

@@ -19,7 +19,7 @@ from voicekiosk import datadir, net
 from voicekiosk.console import Endpoint, banner
 from voicekiosk.errors import StartupError
 from voicekiosk.redact import register_secret
-from voicekiosk.settings import Settings
+from voicekiosk.settings import Settings, ignored
 from voicekiosk.tls.context import TlsFiles, load_certificate, prepare, server_context
 from voicekiosk.web.access import TOKEN_FILE, Access, read_token
 from voicekiosk.web.app import create_app
@@ -251,6 +251,8 @@ def startup_notes(settings: Settings, lan: list[str]) -> list[str]:
         notes.append("No LAN address found: only this machine can open the page.")
     if settings.open and not net.is_loopback(settings.host):
         notes.append("--open: any device on the network can talk, and you pay for it.")
+    if unused := ignored(settings):
+        notes.append(f"{', '.join(unused)}: GPT-Live does not use (the model takes turns and transcribes itself).")
     return notes
 
 

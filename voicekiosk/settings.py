@@ -265,6 +265,15 @@ def _check_combination(settings: Settings) -> None:
 
 
 LIVE_ONLY = ("live_standby", "live_delegation_model", "live_delegation_instructions", "live_delegation_tools")
+# Realtime's session settings: GPT-Live decides these itself (turns, transcription) or has no such
+# thing (browser keys). Set with Live they do nothing, which the banner says (not an error: a file
+# written for Realtime still serves a try of Live with --model gpt-live-1.1).
+REALTIME_ONLY = ("transcription_model", "turn_detection", "noise_reduction", "token_ttl")
+
+
+def ignored(settings: Settings) -> list[str]:
+    """The options given that the chosen engine does not use."""
+    return [o for o in REALTIME_ONLY if o in settings.sources] if settings.engine == "live" else []
 
 
 def _check_live(settings: Settings) -> None:
