@@ -20,6 +20,7 @@ import platformdirs
 from voicekiosk import net
 from voicekiosk.errors import ConfigError
 from voicekiosk.options import LIVE_VOICES, OPTIONS, OPTIONS_BY_NAME, VOICES, Option
+from voicekiosk.tools.spec import TABLES, ToolsConfig, parse_tools
 
 SdpMode = Literal["server", "browser"]
 EngineName = Literal["realtime", "live"]
@@ -75,6 +76,7 @@ class Settings:
     live_delegation_model: str | None = None
     live_delegation_instructions: str | None = None
     live_delegation_tools: tuple[str, ...] = ()
+    tools: ToolsConfig = field(default_factory=ToolsConfig)  # the config file's [[tools]], [[mcp]], ...
     api_key: str | None = field(default=None, repr=False)
     # Where each value came from ("default", "flag --port", "env VOICEKIOSK_PORT", "file x.toml").
     sources: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
@@ -141,18 +143,22 @@ def _parse(option: Option, raw: Any, source: str) -> Any:
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
-    """The TOML file's options, keys spelled as in the file (dashes or underscores)."""
+    """The TOML file's options, keys spelled as in the file (dashes or underscores); its tool
+    tables (``tools.spec.TABLES``) as ``tools``."""
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"--config: cannot read {path}: {exc.strerror or exc}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"--config: {path} is not valid TOML: {exc}") from None
-    data = _flatten(data.get("voicekiosk", data))
+    data = dict(data.get("voicekiosk", data))
+    tables = {table: data.pop(table) for table in TABLES if table in data}
+    tools = {"tools": parse_tools(tables, path)} if tables else {}
+    data = _flatten(data)
     unknown = sorted(k for k in data if k.replace("-", "_").replace(".", "_") not in OPTIONS_BY_NAME)
     if unknown:
         raise ConfigError(f"--config: {path}: unknown option {unknown[0]!r}")
-    return {k.replace("-", "_").replace(".", "_"): v for k, v in data.items()}
+    return {k.replace("-", "_").replace(".", "_"): v for k, v in data.items()} | tools
 
 
 def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -201,6 +207,8 @@ def load_settings(
         values[option.name] = _parse(option, raw, source)
         sources[option.name] = source
 
+    if "tools" in file_values:  # only a file declares tools
+        values["tools"], sources["tools"] = file_values["tools"], f"file {config_path}"
     api_key = env.get("OPENAI_API_KEY", "").strip()
     if api_key:
         sources["api_key"] = "env OPENAI_API_KEY"
