@@ -98,7 +98,8 @@ def parse_tools(data: Mapping[str, Any], source: Path) -> ToolsConfig:
       ConfigError: one line naming the table, the tool and what is wrong.
     """
     webhooks = tuple(_webhook(entry, i) for i, entry in enumerate(_array(data, "tools")))
-    local, remote = [], []
+    local: list[tuple[int, Any]] = []
+    remote: list[tuple[int, Any]] = []
     for i, entry in enumerate(_array(data, "mcp")):
         (remote if isinstance(entry, dict) and "server_url" in entry else local).append((i, entry))
     knowledge = _knowledge(data.get("knowledge"), source.parent)
@@ -298,7 +299,8 @@ def _builtins(value: Any, has_knowledge: bool) -> frozenset[str]:
 
 def _unique(config: ToolsConfig) -> None:
     seen: set[str] = set(config.enabled_builtins)
-    for spec in (*config.webhooks, *config.mcp, *config.remote_mcp):
-        if spec.name in seen:
-            raise ConfigError(f"tools: two tools (or servers) are named {spec.name!r}")
-        seen.add(spec.name)
+    names = [s.name for s in config.webhooks] + [s.name for s in config.mcp] + [s.name for s in config.remote_mcp]
+    for name in names:
+        if name in seen:
+            raise ConfigError(f"tools: two tools (or servers) are named {name!r}")
+        seen.add(name)
