@@ -18,3 +18,8 @@ class AgentAnswerer(Answering[AgentCall]):
 
     def _new_call(self, call_id: str, pc: RTCPeerConnection, session: dict[str, Any]) -> AgentCall:
         return AgentCall(call_id, pc, session, self)
+
+    def sideband(self, call_id: str) -> AgentCall | None:
+        """The open call a sideband reaches, or None."""
+        call = self.calls.get(call_id)
+        return None if call is None or call.closed else call

@@ -1,21 +1,28 @@
-"""One call of the fake Realtime agent: the GA events on its ``oai-events`` data channel, the turns
-its VAD finds (by level only, no speech recognition), and the replies it speaks, barge-in included.
-The peer plumbing it shares with the Live peer is ``peer.PeerCall``."""
+"""One call of the fake Realtime agent: the GA events on its ``oai-events`` data channel and on the
+server's sideband, the turns its VAD finds (by level only, no speech recognition), the replies it
+speaks, barge-in included, and the functions it calls. The peer plumbing it shares with the Live
+peer is ``peer.PeerCall``."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+import numpy as np
 from aiortc import RTCPeerConnection
 
-from voicekiosk.fake.peer import PeerCall
+from voicekiosk.fake.functions import CLIENT_EVENTS, FunctionCall, check_tools, declared
+from voicekiosk.fake.peer import PeerCall, parse_event
+from voicekiosk.fake.schema import Refusal
 from voicekiosk.fake.session import merge, session_object
 from voicekiosk.fake.voice import RATE, Edge, Samples, Script, Vad, paced
-from voicekiosk.fake.wire import Response, new_id, transcription_usage, user_item
+from voicekiosk.fake.wire import Response, new_id, transcription_usage, usage, user_item
+
+Listener = Callable[[str | None], None]  # a sideband: each server event as JSON text, None at the end
 
 
 class Owner(Protocol):
@@ -42,6 +49,11 @@ class AgentCall(PeerCall):
         self._conversation = new_id("conv")
         self._last_item: str | None = None
         self._speech_item = ""
+        self._sidebands: list[Listener] = []
+        self.sidebands_opened = 0
+        self.function_calls: list[FunctionCall] = []
+        self.undeclared: list[str] = []  # functions the script asked for that the session did not declare
+        self.commands: list[tuple[str, dict[str, Any]]] = []  # ("channel" | "sideband", event) in order
         self._configure()
 
     @property
@@ -53,6 +65,39 @@ class AgentCall(PeerCall):
         if not self.closed:
             self.response = None
         await super().close()
+        self.drop_sidebands()
+
+    # -- the sideband -----------------------------------------------------------------------
+
+    def listen(self, listener: Listener) -> Callable[[], None]:
+        """A sideband: every server event from now on goes to ``listener`` too. Returns what stops it."""
+        self._sidebands.append(listener)
+        self.sidebands_opened += 1
+        if self.closed:
+            listener(None)
+        return lambda: self._sidebands.remove(listener) if listener in self._sidebands else None
+
+    def drop_sidebands(self) -> None:
+        """End every sideband (the call goes on): fault injection, and the end of the call."""
+        for listener in self._sidebands[:]:
+            listener(None)
+        self._sidebands.clear()
+
+    @property
+    def sidebands(self) -> int:
+        return len(self._sidebands)
+
+    def command(self, message: str | bytes) -> None:
+        """A client event that came over a sideband."""
+        event, kind = parse_event(message)
+        self.events.append((time.monotonic(), "in", kind or "invalid"))
+        self._handle(kind or "invalid", event, source="sideband")
+
+    def _deliver(self, kind: str, text: str) -> None:
+        super()._deliver(kind, text)
+        if not self._blackholed:
+            for listener in self._sidebands:
+                listener(text)
 
     def _fatal_error(self) -> None:
         self._error("session_expired", "Your session hit the maximum duration of 60 minutes.")
@@ -66,13 +111,21 @@ class AgentCall(PeerCall):
     def _opened(self) -> None:
         self.send("session.created", session=self.session)
 
-    def _handle(self, kind: str, event: dict[str, Any] | None) -> None:
+    def _handle(self, kind: str, event: dict[str, Any] | None, source: str = "channel") -> None:
         if event is None:
             self._error("invalid_event", "The event must be a JSON object with a 'type' field.")
             return
+        self.commands.append((source, event))
+        if (check := CLIENT_EVENTS.get(kind)) is not None:
+            try:
+                check(event, "")
+            except Refusal as refusal:
+                self._error(refusal.code, refusal.message, param=refusal.param, event_id=event.get("event_id"))
+                return
         handlers: dict[str, Callable[[dict[str, Any]], None]] = {
             "session.update": self._session_update,
             "response.create": self._response_create,
+            "conversation.item.create": self._item_create,
             "response.cancel": self._response_cancel,
             "output_audio_buffer.clear": self._output_clear,
             "input_audio_buffer.clear": lambda e: self.send("input_audio_buffer.cleared"),
@@ -92,13 +145,34 @@ class AgentCall(PeerCall):
             message = "Missing required parameter: 'session'."
             self._error("missing_required_parameter", message, param="session", event_id=event.get("event_id"))
             return
+        if problem := check_tools(update):
+            message = f"Invalid value for '{problem}'."
+            self._error("invalid_value", message, param=problem, event_id=event.get("event_id"))
+            return
         merge(self.session, {k: v for k, v in update.items() if k not in ("type", "model")})
         self._configure()
         self.send("session.updated", session=self.session)
 
+    def _item_create(self, event: dict[str, Any]) -> None:
+        item = event["item"]  # checked: a function_call_output
+        call = next((c for c in self.function_calls if c.call_id == item["call_id"] and c.output is None), None)
+        if call is None:
+            message = f"No function call awaits an output with call_id '{item['call_id']}'."
+            self._error("invalid_value", message, param="item.call_id", event_id=event.get("event_id"))
+            return
+        call.output = item["output"]
+        self.send("conversation.item.added", previous_item_id=self._last_item, item=call.output_item())
+
     def _response_create(self, event: dict[str, Any]) -> None:
         if self.response is None:
-            self._start_response(heard_s=0.0)
+            answered = next((c for c in self.function_calls if c.output is not None and not c.answered), None)
+            if answered is not None:
+                answered.answered = True
+                _, clip = self._owner.reply(answered.turn)
+                text = self._owner.script.tool_reply.format(output=answered.output)
+                self._speak_reply(text, clip, 0.0, answered.turn)
+            else:
+                self._start_response(heard_s=0.0)
             return
         message = f"Conversation already has an active response in progress: {self.response.id}."
         self._error("conversation_already_has_active_response", message, event_id=event.get("event_id"))
@@ -160,8 +234,27 @@ class AgentCall(PeerCall):
     def _start_response(self, heard_s: float) -> None:
         turn = next(self._turns)
         text, clip = self._owner.reply(turn)
+        if (wanted := self._owner.script.tool_calls.get(turn)) is not None:
+            if declared(self.session, wanted[0]) is not None:
+                self._call_function(FunctionCall(wanted[0], json.dumps(wanted[1]), turn), heard_s)
+                return
+            self.undeclared.append(wanted[0])
+        self._speak_reply(text, clip, heard_s, turn)
+
+    def _speak_reply(self, text: str, clip: Samples, heard_s: float, turn: int) -> None:
         self.response = Response(new_id("resp"), new_id("item"), text, clip, heard_s, turn)
         self.response.task = self._spawn(self._speak(self.response))
+
+    def _call_function(self, call: FunctionCall, heard_s: float) -> None:
+        """A response that only calls a function; the agent waits for its output and a ``response.create``."""
+        self.function_calls.append(call)
+        resp = Response(new_id("resp"), call.item_id, "", np.zeros(0, np.int16), heard_s, call.turn)
+        started = resp.payload("in_progress", **self._response_context())
+        for kind, fields in call.events(started):
+            if kind == "response.done":
+                fields["response"]["usage"] = usage(heard_s, len(call.arguments.split()), 0.0, call.turn)
+            self.send(kind, **fields)
+        self._last_item = call.item_id
 
     async def _speak(self, resp: Response) -> None:
         self.send("response.created", response=resp.payload("in_progress", **self._response_context()))

@@ -7,6 +7,8 @@ from typing import Any
 
 from aiohttp import web
 
+from voicekiosk.fake.functions import check_tools
+
 
 def error(
     status: int, code: str, message: str, *, param: str | None = None, headers: dict[str, str] | None = None
@@ -44,7 +46,7 @@ def check_session(session: Any) -> str | None:
     turn = audio.get("input", {}).get("turn_detection")
     if turn is not None and turn.get("type") not in ("server_vad", "semantic_vad"):
         return "session.audio.input.turn_detection.type"
-    return None
+    return check_tools(session)
 
 
 def check_expires(expires: Any) -> str | None:

@@ -11,7 +11,7 @@ from aiohttp import web
 from voicekiosk.fake.checks import error
 
 FaultKind = Literal["status", "timeout", "malformed", "close", "garbled", "oversized"]
-ENDPOINTS = ("client_secrets", "calls", "hangup", "live_sessions", "live_hangup", "live_attach")
+ENDPOINTS = ("client_secrets", "calls", "hangup", "live_sessions", "live_hangup", "live_attach", "sideband")
 # These strike after the request succeeded (the key is minted, the call made): only its answer is spoiled.
 SPOILERS = ("garbled", "oversized")
 

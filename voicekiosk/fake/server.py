@@ -26,6 +26,7 @@ from voicekiosk.fake.faults import Fault, FaultKind, injected, spoiled
 from voicekiosk.fake.live_api import LiveRoutes
 from voicekiosk.fake.live_rules import LiveRules
 from voicekiosk.fake.session import default_session, described
+from voicekiosk.fake.sideband import sideband
 
 
 @dataclass
@@ -83,6 +84,7 @@ class FakeOpenAI:
         app.router.add_post("/v1/realtime/calls/{call_id}/hangup", self._hangup)
         app.router.add_post("/v1/realtime/sessions", self._beta)
         app.router.add_post("/v1/realtime", self._beta)
+        app.router.add_get("/v1/realtime", self._sideband)
         app.router.add_post("/_fake/faults", self._set_faults)
         app.router.add_get("/_fake/stats", self._stats)
         app.router.add_post("/_fake/say", self._say)
@@ -128,6 +130,14 @@ class FakeOpenAI:
         """Record a request for the real key's endpoints; the refusal (bad key, injected fault), if any."""
         self._record(endpoint, request, body)
         return self._auth(request) or await self._fault(endpoint, request)
+
+    async def sideband_admit(self, request: web.Request, call_id: str) -> web.Response | None:
+        """Record a sideband request; an injected fault, if any (the key is the route's to judge)."""
+        self._record("sideband", request, call_id)
+        return await self._fault("sideband", request)
+
+    async def _sideband(self, request: web.Request) -> web.StreamResponse:
+        return await sideband(self, request)
 
     def _auth(self, request: web.Request, *, ephemeral_ok: bool = False) -> web.Response | None:
         token = _token(request)

@@ -27,8 +27,8 @@ def described(session: dict[str, Any]) -> dict[str, Any]:
         "model": session.get("model", "gpt-realtime"),
         "output_modalities": ["audio"],
         "instructions": session.get("instructions", ""),
-        "tools": [],
-        "tool_choice": "auto",
+        "tools": session.get("tools", []),
+        "tool_choice": session.get("tool_choice", "auto"),
         "max_output_tokens": "inf",
         "audio": {
             "input": {"format": {"type": "audio/pcm", "rate": 24000}, **audio.get("input", {})},

@@ -28,7 +28,12 @@ Edge = Literal["start", "stop"] | None
 
 @dataclass
 class Script:
-    """What the agent says (``(text, clip name in clips/)``, in turn, cycling) and claims to hear (cycling)."""
+    """What the agent says (``(text, clip name in clips/)``, in turn, cycling) and claims to hear (cycling).
+
+    ``tool_calls``: the responses (by number in the call, from 0) that call a function instead of
+    speaking (name, arguments); once given its output and asked for a response, the agent speaks
+    ``tool_reply`` with the output in it, over that turn's clip.
+    """
 
     replies: list[tuple[str, str]] = field(
         default_factory=lambda: [
@@ -38,6 +43,8 @@ class Script:
         ]
     )
     user_transcripts: list[str] = field(default_factory=list)
+    tool_calls: dict[int, tuple[str, dict[str, Any]]] = field(default_factory=dict)
+    tool_reply: str = "Here is what I found: {output}"
 
 
 def render_clips(script: Script, directory: Path = CLIPS) -> None:

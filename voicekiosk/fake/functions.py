@@ -1,0 +1,132 @@
+"""Function calling in the fake Realtime API (``openai-realtime.md`` §4.1, §5): the strict checks of a
+session's ``tools`` and of the client events that answer a call, and the server events of a
+function call the agent makes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from voicekiosk.fake.schema import Check, Obj, Refusal, array, either, one_of, string, tagged
+from voicekiosk.fake.wire import new_id
+
+
+def _object(value: Any, param: str) -> None:
+    if not isinstance(value, dict):
+        raise Refusal(400, "invalid_type", f"Invalid type for '{param}': expected an object.", param)
+
+
+def _schema(value: Any, param: str) -> None:
+    """A function's ``parameters``: a JSON schema of an object."""
+    _object(value, param)
+    if value.get("type") != "object":
+        message = f"Invalid schema for '{param}': type must be 'object'."
+        raise Refusal(400, "invalid_function_parameters", message, param)
+
+
+def _closed(fields: dict[str, Check], *required: str) -> Obj:
+    return Obj(fields, frozenset(required))
+
+
+FUNCTION = _closed(
+    {
+        "type": one_of("function"),
+        "name": string(min_chars=1, max_chars=64),
+        "description": string(),
+        "parameters": _schema,
+    },
+    "type",
+    "name",
+)
+TOOLS = array(tagged("type", {"function": FUNCTION}), max_items=128)
+TOOL_CHOICE = either(
+    one_of("auto", "none", "required"),
+    tagged("type", {"function": _closed({"type": one_of("function"), "name": string()}, "type", "name")}),
+)
+_OUTPUT = _closed(
+    {"type": one_of("function_call_output"), "call_id": string(min_chars=1), "output": string(), "id": string()},
+    "type",
+    "call_id",
+    "output",
+)
+_RESPONSE = _closed(
+    {
+        "instructions": string(),
+        "output_modalities": array(one_of("audio", "text"), max_items=1),
+        "conversation": one_of("auto", "none"),
+        "metadata": _object,
+        "tool_choice": TOOL_CHOICE,
+        "tools": TOOLS,
+    }
+)
+# The client events a sideband (or the page's channel) may send about function calls, closed.
+CLIENT_EVENTS: dict[str, Obj] = {
+    "conversation.item.create": _closed(
+        {
+            "type": string(),
+            "event_id": string(),
+            "previous_item_id": string(),
+            "item": tagged("type", {"function_call_output": _OUTPUT}),
+        },
+        "type",
+        "item",
+    ),
+    "response.create": _closed({"type": string(), "event_id": string(), "response": _RESPONSE}, "type"),
+    "session.update": _closed({"type": string(), "event_id": string(), "session": _object}, "type", "session"),
+}
+
+
+def check_tools(session: dict[str, Any]) -> str | None:
+    """The param of a session's ``tools`` or ``tool_choice`` OpenAI would refuse, or None."""
+    try:
+        if "tools" in session:
+            TOOLS(session["tools"], "session.tools")
+        if "tool_choice" in session:
+            TOOL_CHOICE(session["tool_choice"], "session.tool_choice")
+    except Refusal as refusal:
+        return refusal.param or "session.tools"
+    return None
+
+
+def declared(session: dict[str, Any], name: str) -> dict[str, Any] | None:
+    """The session's function tool called ``name``, if the model may call it."""
+    if session.get("tool_choice") == "none":
+        return None
+    return next((t for t in session.get("tools", []) if t.get("type") == "function" and t.get("name") == name), None)
+
+
+@dataclass
+class FunctionCall:
+    """One call the agent made: what it asked, and the output it was given (None: not yet)."""
+
+    name: str
+    arguments: str
+    turn: int
+    call_id: str = field(default_factory=lambda: new_id("call"))
+    item_id: str = field(default_factory=lambda: new_id("item"))
+    output: str | None = None
+    answered: bool = False  # a response has spoken the output
+
+    def item(self, status: str, arguments: str) -> dict[str, Any]:
+        item = {"id": self.item_id, "object": "realtime.item", "type": "function_call", "status": status}
+        return item | {"name": self.name, "call_id": self.call_id, "arguments": arguments}
+
+    def events(self, response: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+        """A response (``response``: its in-progress object) that only calls this function."""
+        rid = response["id"]
+        added = {"response_id": rid, "output_index": 0, "item": self.item("in_progress", "")}
+        where = {"response_id": rid, "item_id": self.item_id, "output_index": 0, "call_id": self.call_id}
+        done = self.item("completed", self.arguments)
+        finished = response | {"status": "completed", "output": [done]}
+        return [
+            ("response.created", {"response": response}),
+            ("response.output_item.added", added),
+            ("response.function_call_arguments.delta", {**where, "delta": self.arguments}),
+            ("response.function_call_arguments.done", {**where, "name": self.name, "arguments": self.arguments}),
+            ("response.output_item.done", {"response_id": rid, "output_index": 0, "item": done}),
+            ("response.done", {"response": finished}),
+        ]
+
+    def output_item(self) -> dict[str, Any]:
+        item = {"id": new_id("item"), "object": "realtime.item", "type": "function_call_output", "status": "completed"}
+        return item | {"call_id": self.call_id, "output": self.output}
