@@ -253,6 +253,11 @@ def startup_notes(settings: Settings, lan: list[str]) -> list[str]:
         notes.append("--open: any device on the network can talk, and you pay for it.")
     if unused := ignored(settings):
         notes.append(f"{', '.join(unused)}: GPT-Live does not use (the model takes turns and transcribes itself).")
+    without = "the agent talks without them."
+    if settings.tools.webhooks and settings.sdp == "browser":
+        notes.append(f"Tools are configured, but --sdp browser gives the server no sideband: {without}")
+    elif settings.tools.webhooks and settings.engine == "live":
+        notes.append(f"Tools are configured, but the GPT-Live engine does not run them yet: {without}")
     return notes
 
 

@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from voicekiosk import net
 from voicekiosk.errors import ApiError, UpstreamError
@@ -29,6 +29,14 @@ STALE_AFTER = 60.0  # seconds past the engine's ``max_session`` after which a re
 # oldest, so made-up call ids cannot pin more lines than this per device.
 PAGE_CALLS_PER_DEVICE = 1
 SWEEP_EVERY = 60.0
+
+
+class CallWatcher(Protocol):
+    """What follows the calls this server made (the sidebands of ``control.CallControl``)."""
+
+    def started(self, call_id: str) -> None: ...
+
+    def ended(self, call_id: str) -> None: ...
 
 
 @dataclass
@@ -59,9 +67,17 @@ class CallRegistry:
     """Active calls by id, the lines they take, and the way to end them (all on the event loop)."""
 
     def __init__(
-        self, engine: Engine, *, max_calls: int, ticket_ttl: int, orphan_grace: float = ORPHAN_GRACE, model: str = ""
+        self,
+        engine: Engine,
+        *,
+        max_calls: int,
+        ticket_ttl: int,
+        orphan_grace: float = ORPHAN_GRACE,
+        model: str = "",
+        watcher: CallWatcher | None = None,
     ) -> None:
         self._engine = engine
+        self._watcher = watcher
         self.model = model  # for the cost of per-minute calls
         self.max_calls = max_calls
         self.orphan_grace = orphan_grace
@@ -99,12 +115,21 @@ class CallRegistry:
         finally:
             self._pending -= 1
 
-    def add(self, call_id: str, client: str) -> CallRecord:
-        """A call that now exists upstream; hung up unless a page claims it in time."""
+    def add(self, call_id: str, client: str, *, by_page: bool = False) -> CallRecord:
+        """A call that now exists upstream; hung up unless a page claims it in time. One this
+        server made (not ``by_page``) is watched until it ends."""
         record = self._calls.get(call_id)
         if record is None:
-            record = self._calls[call_id] = CallRecord(call_id, client)
+            record = self._calls[call_id] = CallRecord(call_id, client, by_page=by_page)
             self._spawn(self._hang_up_if_orphaned(call_id, "no page took it"))
+            if self._watcher is not None and not by_page:
+                self._watcher.started(call_id)
+        return record
+
+    def _forget(self, call_id: str) -> CallRecord | None:
+        record = self._calls.pop(call_id, None)
+        if record is not None and self._watcher is not None and not record.by_page:
+            self._watcher.ended(call_id)
         return record
 
     def claim(self, call_id: str, client: str, *, ticket: object = None) -> bool:
@@ -116,8 +141,7 @@ class CallRegistry:
             if len(self._calls) >= 2 * self.max_calls or not self.tickets.redeem(ticket):
                 return False
             self._make_room_for(net.device_of(client))
-            record = self.add(call_id, client)
-            record.by_page = True
+            record = self.add(call_id, client, by_page=True)
         record.owners += 1
         return True
 
@@ -125,7 +149,7 @@ class CallRegistry:
         """Hang up the device's oldest self-registered calls beyond ``PAGE_CALLS_PER_DEVICE - 1``."""
         own = [r for r in self._calls.values() if r.by_page and net.device_of(r.client) == device]
         for record in sorted(own, key=lambda r: r.started)[: max(0, len(own) - PAGE_CALLS_PER_DEVICE + 1)]:
-            self._calls.pop(record.call_id, None)  # its line is free at once
+            self._forget(record.call_id)  # its line is free at once
             self._spawn(self._hang_up_quietly(record.call_id, "its device started another"))
 
     def release(self, call_id: str) -> None:
@@ -142,7 +166,7 @@ class CallRegistry:
         Raises:
           UpstreamError: OpenAI could not be told (logged here already).
         """
-        record = self._calls.pop(call_id, None)
+        record = self._forget(call_id)
         try:
             ended = await self._engine.hang_up(call_id)
         except UpstreamError as exc:
@@ -191,5 +215,5 @@ class CallRegistry:
             await asyncio.sleep(SWEEP_EVERY)
             max_age = self._engine.max_session + STALE_AFTER
             for record in [r for r in self._calls.values() if r.seconds > max_age]:
-                self._calls.pop(record.call_id, None)
+                self._forget(record.call_id)
                 log.info("forgot %s: older than any session can be", record.call_id)

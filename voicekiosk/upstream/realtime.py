@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -32,8 +33,9 @@ class Minter(Protocol):
     async def create_client_secret(self) -> ClientSecret: ...
 
 
-def session_config(settings: Settings) -> dict[str, Any]:
-    """The GA session object sent with every mint and every call."""
+def session_config(settings: Settings, tools: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+    """The GA session object sent with every mint and every call; ``tools``: the function tools the
+    server runs (only in server SDP mode, where it has the call's sideband)."""
     turn: dict[str, Any] = {
         "type": settings.turn_detection,
         "create_response": True,
@@ -42,7 +44,7 @@ def session_config(settings: Settings) -> dict[str, Any]:
     if settings.turn_detection == "semantic_vad":
         turn["eagerness"] = "auto"
     noise = None if settings.noise_reduction == "off" else {"type": settings.noise_reduction}
-    return {
+    session: dict[str, Any] = {
         "type": "realtime",
         "model": settings.model,
         "instructions": settings.instructions,
@@ -55,6 +57,9 @@ def session_config(settings: Settings) -> dict[str, Any]:
             "output": {"voice": settings.voice},
         },
     }
+    if tools:
+        session |= {"tools": list(tools), "tool_choice": "auto"}
+    return session
 
 
 class RealtimeBroker:
@@ -64,10 +69,16 @@ class RealtimeBroker:
     name = "realtime"
     max_session = 60 * 60.0  # OpenAI ends a Realtime session at 60 minutes
 
-    def __init__(self, settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        tools: Sequence[dict[str, Any]] = (),
+    ) -> None:
         self.settings = settings
         self.upstream = UpstreamClient(settings, transport=transport)
-        self._session = session_config(settings)
+        self._session = session_config(settings, tools)
         # Encoded once: every mint and call sends the same session.
         self._mint_body = json.dumps(
             {"expires_after": {"anchor": "created_at", "seconds": settings.token_ttl}, "session": self._session}

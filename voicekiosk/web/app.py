@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import httpx
 from aiohttp import web
@@ -10,10 +10,13 @@ from aiohttp import web
 from voicekiosk.redact import register_secret
 from voicekiosk.settings import Settings
 from voicekiosk.tls.profile import CaInfo
+from voicekiosk.tools.toolbox import open_toolbox
 from voicekiosk.upstream.calls import ORPHAN_GRACE, CallRegistry
+from voicekiosk.upstream.control import CallControl
 from voicekiosk.upstream.engines import open_engine
+from voicekiosk.upstream.sideband import BACKOFF
 from voicekiosk.web.access import Access, load_token
-from voicekiosk.web.appkeys import ACCESS, CA, CALLS, ENGINE, EVENTS, HOSTS, MINTER, SETTINGS, STATIC
+from voicekiosk.web.appkeys import ACCESS, CA, CALLS, CONTROL, ENGINE, EVENTS, HOSTS, MINTER, SETTINGS, STATIC, TOOLS
 from voicekiosk.web.assets import asset_dir, setup_templates
 from voicekiosk.web.events import EventHub
 from voicekiosk.web.hosts import KnownHosts, hosts_middleware
@@ -30,6 +33,7 @@ def create_app(
     orphan_grace: float = ORPHAN_GRACE,
     ca: CaInfo | None = None,
     limits: Limits = LIMITS,
+    sideband_backoff: Sequence[float] = BACKOFF,
 ) -> web.Application:
     """Build the voicekiosk web app.
 
@@ -39,6 +43,10 @@ def create_app(
       transport: an httpx transport for the upstream (tests); default: the network.
       orphan_grace: seconds a call may go without a page before it is hung up.
       limits: the WebSocket caps (the connection caps are the server's).
+      sideband_backoff: seconds before each reopening of a call's sideband, then it gives up.
+
+    Raises:
+      ConfigError: a tool's secret is missing from the environment.
     """
     register_secret(settings.api_key)
     access = Access(settings, None if settings.open else load_token(settings.data_dir))
@@ -58,21 +66,32 @@ def create_app(
     app[ACCESS] = access
     app[HOSTS] = hosts
     app[CA] = ca
+    toolbox = open_toolbox(settings.tools)  # the secrets are read now: a missing one stops start-up
+    app[TOOLS] = runner = toolbox.runner
+    # Tools run over a call's sideband, which only a server that made the call has (Realtime, for now).
+    with_sideband = settings.sdp == "server" and settings.engine == "realtime"
 
     async def upstream_ctx(app: web.Application) -> AsyncIterator[None]:
-        app[ENGINE], app[MINTER] = open_engine(settings, transport=transport)
+        control = CallControl(settings, runner, backoff=sideband_backoff) if runner and with_sideband else None
+        app[CONTROL] = control
+        declared = control.runner.declarations() if control is not None else []
+        app[ENGINE], app[MINTER] = open_engine(settings, transport=transport, tools=declared)
         app[CALLS] = CallRegistry(
             app[ENGINE],
             max_calls=settings.max_calls,
             ticket_ttl=settings.token_ttl,
             orphan_grace=orphan_grace,
             model=settings.model,
+            watcher=control,
         )
         app[CALLS].start()
         app[EVENTS] = EventHub(app[CALLS], browser_sdp=settings.sdp == "browser")
         yield
         await app[CALLS].close()
+        if control is not None:
+            await control.aclose()
         await app[ENGINE].aclose()
+        await toolbox.aclose()
 
     async def close_sockets(app: web.Application) -> None:
         await app[EVENTS].close()  # before cleanup: open sockets would hold shutdown up

@@ -6,7 +6,9 @@ from aiohttp import web
 
 from voicekiosk.settings import Settings
 from voicekiosk.tls.profile import CaInfo
+from voicekiosk.tools.runner import ToolRunner
 from voicekiosk.upstream.calls import CallRegistry
+from voicekiosk.upstream.control import CallControl
 from voicekiosk.upstream.engine import Engine
 from voicekiosk.upstream.realtime import Minter
 from voicekiosk.web.access import Access
@@ -22,4 +24,6 @@ EVENTS: web.AppKey[EventHub] = web.AppKey("events", EventHub)
 ACCESS: web.AppKey[Access] = web.AppKey("access", Access)
 STATIC: web.AppKey[StaticFiles] = web.AppKey("static", StaticFiles)
 CA: web.AppKey[CaInfo | None] = web.AppKey("ca")  # the local CA, None without one
+TOOLS: web.AppKey[ToolRunner | None] = web.AppKey("tools")  # None: no tools configured
+CONTROL: web.AppKey[CallControl | None] = web.AppKey("control")  # None: no sidebands (no tools, or not --sdp server)
 HOSTS: web.AppKey[KnownHosts] = web.AppKey("hosts", KnownHosts)  # the names and LAN addresses it answers on

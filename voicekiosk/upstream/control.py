@@ -1,0 +1,67 @@
+"""``CallControl``: the server's sideband on every Realtime call it made (``--sdp server``), opened
+when the call is made, closed when it ends (hang-up, orphan, shutdown). It owns the WebSocket
+client they share."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+import aiohttp
+
+from voicekiosk.settings import Settings
+from voicekiosk.tools.runner import ToolRunner
+from voicekiosk.upstream.http import upstream_ssl_context
+from voicekiosk.upstream.sideband import BACKOFF, Sideband, sideband_url
+
+log = logging.getLogger("voicekiosk.tools")
+
+
+class CallControl:
+    """Sidebands by call id (the registry's ``CallWatcher``)."""
+
+    def __init__(self, settings: Settings, runner: ToolRunner, *, backoff: Sequence[float] = BACKOFF) -> None:
+        self.settings = settings
+        self.runner = runner
+        self.sidebands: dict[str, Sideband] = {}
+        self._backoff = backoff
+        self._sockets: aiohttp.ClientSession | None = None
+        self._closing: set[asyncio.Task[None]] = set()
+
+    def started(self, call_id: str) -> None:
+        """A call now exists upstream: open its sideband."""
+        if call_id in self.sidebands or not self.settings.api_key:
+            return
+        url = sideband_url(self.settings.openai_base_url, call_id)
+        sideband = Sideband(call_id, url, self._headers, self._client(), self.runner, self._backoff)
+        self.sidebands[call_id] = sideband
+        sideband.start()
+
+    def ended(self, call_id: str) -> None:
+        """The call is over: close its sideband (``aclose`` waits for it)."""
+        sideband = self.sidebands.pop(call_id, None)
+        if sideband is not None:
+            task = asyncio.get_running_loop().create_task(sideband.close())
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+
+    async def aclose(self) -> None:
+        """Close every sideband and the client (after the registry has ended the calls)."""
+        for call_id in list(self.sidebands):
+            self.ended(call_id)
+        await asyncio.gather(*self._closing, return_exceptions=True)
+        if self._sockets is not None:
+            await self._sockets.close()
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.settings.api_key}"}
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._sockets is None:
+            connector = aiohttp.TCPConnector(ssl=upstream_ssl_context(self.settings), limit=64)
+            timeout = aiohttp.ClientTimeout(total=None, connect=self.settings.upstream_timeout)
+            self._sockets = aiohttp.ClientSession(
+                connector=connector, timeout=timeout, trust_env=False, headers={"User-Agent": "voicekiosk"}
+            )
+        return self._sockets

@@ -1,0 +1,186 @@
+"""``Sideband``: the server's control connection to one Realtime call (``openai-realtime.md`` §3).
+
+Opened with the real key once the call exists, it runs the function calls the model makes (through
+the app's ``ToolRunner``) and answers each with its ``function_call_output`` and a
+``response.create``. A dropped sideband is reopened with a bounded back-off; one that cannot be
+opened leaves the call talking without tools (logged). Nothing it receives reaches a log line
+unescaped, and the key never does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import aiohttp
+from yarl import URL
+
+from voicekiosk.tools.runner import ToolRunner
+
+log = logging.getLogger("voicekiosk.tools")
+
+BACKOFF = (0.2, 0.5, 1.0, 2.0, 4.0)  # seconds before each reopening after a failure; then give up
+SEND_WITHIN = 10.0  # seconds an output may wait for the sideband to be back
+MAX_MESSAGE = 1024 * 1024  # a server event is a few KB (a session with its tools a little more)
+GONE, REFUSED = (404,), (401, 403)  # answers that no retry changes
+
+
+def sideband_url(base_url: str, call_id: str) -> URL:
+    """``wss://…/v1/realtime?call_id=…`` from the configured REST base."""
+    base = URL(base_url)
+    return (base.with_scheme("wss" if base.scheme == "https" else "ws") / "realtime").with_query(call_id=call_id)
+
+
+class Sideband:
+    """One call's control connection; ``start`` it, ``close`` it when the call ends."""
+
+    def __init__(
+        self,
+        call_id: str,
+        url: URL,
+        headers: Callable[[], Mapping[str, str]],
+        sockets: aiohttp.ClientSession,
+        runner: ToolRunner,
+        backoff: Sequence[float] = BACKOFF,
+    ) -> None:
+        self.call_id = call_id
+        self._url, self._headers, self._sockets, self._runner = url, headers, sockets, runner
+        self._backoff = backoff
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._open = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._seen: set[str] = set()  # call_ids already run: an event seen twice runs once
+        self._running = 0  # function calls of this call not answered yet
+        self.opened = 0  # times a sideband was opened (1 + reopenings)
+        self.closed = False
+
+    def start(self) -> None:
+        self._spawn(self._run())
+
+    async def close(self) -> None:
+        """Stop: no reopening, no tool call left running, the socket closed."""
+        self.closed = True
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._ws is not None:
+            await self._ws.close()
+
+    # -- the connection ---------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        failures = 0
+        while not self.closed:
+            status = await self._connect()
+            if status == 101:
+                failures = 0
+                await self._serve()  # close() cancels this task: only a drop gets past
+                log.warning("sideband of %s dropped: reopening", self.call_id)
+            elif status in GONE:
+                log.info("sideband of %s: the call has ended upstream", self.call_id)
+                return
+            elif status in REFUSED or failures >= len(self._backoff):
+                log.error("sideband of %s not opened (%s): the call goes on without tools", self.call_id, status)
+                return
+            else:
+                failures += 1
+            await asyncio.sleep(self._backoff[max(0, failures - 1)] if failures else 0)
+
+    async def _connect(self) -> int:
+        """Open the socket: 101 when it is open, else the refusal's status (0: unreachable)."""
+        try:
+            self._ws = await self._sockets.ws_connect(
+                self._url, headers=dict(self._headers()), heartbeat=20.0, max_msg_size=MAX_MESSAGE
+            )
+        except aiohttp.WSServerHandshakeError as exc:
+            return exc.status
+        except (aiohttp.ClientError, OSError, TimeoutError):
+            return 0
+        self.opened += 1
+        if self.opened == 1:
+            log.info("sideband of %s open: tools run on this server", self.call_id)
+        self._open.set()
+        return 101
+
+    async def _serve(self) -> None:
+        assert self._ws is not None
+        try:
+            async for message in self._ws:
+                if message.type is aiohttp.WSMsgType.TEXT:
+                    self._on_event(_event(message.data))
+        finally:
+            self._open.clear()
+
+    def _on_event(self, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        if kind == "response.output_item.done":
+            item = event.get("item")
+            if isinstance(item, dict) and item.get("type") == "function_call" and item.get("status") == "completed":
+                self._function_call(item)
+        elif kind == "error":
+            error = event.get("error")
+            code = error.get("code") if isinstance(error, dict) else None
+            log.warning("sideband of %s: OpenAI refused an event (%s)", self.call_id, _safe(code))
+
+    # -- function calls ---------------------------------------------------------------------
+
+    def _function_call(self, item: dict[str, Any]) -> None:
+        call_id, name, arguments = item.get("call_id"), item.get("name"), item.get("arguments")
+        if not (isinstance(call_id, str) and isinstance(name, str) and isinstance(arguments, str)):
+            log.warning("sideband of %s: a function call without call_id, name or arguments", self.call_id)
+            return
+        if call_id in self._seen or len(self._seen) > 10_000:
+            return
+        self._seen.add(call_id)
+        self._running += 1
+        self._spawn(self._answer(call_id, name, arguments))
+
+    async def _answer(self, call_id: str, name: str, arguments: str) -> None:
+        try:
+            outcome = await self._runner.call(name, arguments)
+        finally:
+            self._running -= 1
+        item = {"type": "function_call_output", "call_id": call_id, "output": outcome.output}
+        events = [{"type": "conversation.item.create", "item": item}]
+        if self._running == 0:  # the last of parallel calls asks for the answer
+            events.append({"type": "response.create"})
+        await self._send(events)
+
+    async def _send(self, events: list[dict[str, Any]]) -> None:
+        """Send on the open sideband, waiting (bounded) for one to be back if it dropped."""
+        try:
+            async with asyncio.timeout(SEND_WITHIN):
+                await self._open.wait()
+                assert self._ws is not None
+                for event in events:
+                    await self._ws.send_str(json.dumps(event))
+        except (TimeoutError, ConnectionError, aiohttp.ClientError):
+            log.warning("sideband of %s: a tool's output could not be sent", self.call_id)
+
+    def _spawn(self, work: Any) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._reap)
+
+    def _reap(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("sideband of %s: %s", self.call_id, type(exc).__name__, exc_info=exc)
+
+
+def _event(text: str) -> dict[str, Any]:
+    try:
+        event = json.loads(text)
+    except (ValueError, RecursionError):
+        return {}
+    return event if isinstance(event, dict) else {}
+
+
+def _safe(value: Any) -> str:
+    """An upstream code, fit for a log line."""
+    text = str(value)[:64]
+    return text if text.replace("_", "").replace(".", "").isalnum() else repr(text)
