@@ -56,7 +56,8 @@ def settings(fake_server: TestServer, tmp_path: Path) -> Settings:
 
 ClientFactory = Callable[..., Awaitable[TestClient]]
 ServerFactory = Callable[..., Awaitable[TestServer]]
-APP_OPTIONS = ("transport", "orphan_grace", "ca")  # create_app's own keywords; the rest are Settings
+# create_app's own keywords; the rest are Settings
+APP_OPTIONS = ("transport", "orphan_grace", "ca", "sideband_backoff")
 
 
 def build_app(settings: Settings, overrides: dict[str, Any]) -> web.Application:

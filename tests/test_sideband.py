@@ -1,0 +1,256 @@
+"""Tools run by the server over a Realtime call's sideband, end to end on loopback: the page stand-in
+(aiortc) joins through ``/api/call``, the fake agent calls a function, our server runs it against a
+real webhook and answers over the sideband; failures, drops, hang-ups and secrets."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from tests.helpers import SDP, call_id, wait_for, within
+from tests.rtc_client import Client
+from voicekiosk.fake import FakeOpenAI
+from voicekiosk.fake.agent import AgentAnswerer
+from voicekiosk.fake.call import AgentCall
+from voicekiosk.fake.voice import Script
+from voicekiosk.server import startup_notes
+from voicekiosk.settings import Settings
+from voicekiosk.tools.spec import Secret, ToolsConfig, WebhookSpec
+from voicekiosk.web.appkeys import CALLS, CONTROL
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("no_leftover_tasks")]  # aiortc peers
+SECRET = "desk-secret-7c1e"
+HEADER = "X-Desk-Token"
+PARAMETERS = {
+    "type": "object",
+    "properties": {"time": {"type": "string"}, "people": {"type": "integer", "minimum": 1}},
+    "required": ["time"],
+    "additionalProperties": False,
+}
+ARGUMENTS = {"time": "15:00", "people": 2}
+FAST = (0.05, 0.1, 0.2)  # sideband back-off
+
+
+class Desk:
+    """The venue's intranet: records what it is sent, answers as told."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[dict[str, Any], str]] = []
+        self.status = 200
+        self.delay = 0.0
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.received.append((await request.json(), request.headers.get(HEADER, "")))
+        await asyncio.sleep(self.delay)
+        if self.status != 200:
+            return web.json_response({"detail": "boom"}, status=self.status)
+        return web.json_response({"booked": True, "ref": "T-" + self.received[-1][0]["time"]})
+
+
+@pytest.fixture
+def fake(fake: FakeOpenAI) -> FakeOpenAI:
+    fake.answerer = AgentAnswerer(script=Script(tool_calls={0: ("book_tour", ARGUMENTS)}))
+    return fake
+
+
+@pytest.fixture
+async def desk(aiohttp_server: Any) -> tuple[Desk, TestServer]:
+    desk = Desk()
+    app = web.Application()
+    app.router.add_post("/api/tours", desk.handle)
+    return desk, await aiohttp_server(app, host="127.0.0.1")
+
+
+@pytest.fixture
+def tools(desk: tuple[Desk, TestServer], monkeypatch: pytest.MonkeyPatch) -> ToolsConfig:
+    monkeypatch.setenv("DESK_TOKEN", SECRET)
+    spec = WebhookSpec(
+        name="book_tour",
+        description="Book a guided tour for a visitor.",
+        parameters=PARAMETERS,
+        url=str(desk[1].make_url("/api/tours")),
+        headers=((HEADER, Secret("DESK_TOKEN")),),
+        timeout=0.5,
+    )
+    return ToolsConfig(webhooks=(spec,))
+
+
+@pytest.fixture
+async def page() -> AsyncIterator[Client]:
+    peer = Client()
+    yield peer
+    await peer.close()
+
+
+async def join(client: Any, page: Client) -> str:
+    """The page stand-in posts its offer to our ``/api/call`` and joins; the call's id."""
+    ids: list[str] = []
+
+    async def post(offer: str) -> str:
+        response = await client.post("/api/call", data=offer, headers=SDP)
+        assert response.status == 201, await response.text()
+        ids.append(call_id(response))
+        return str(await response.text())
+
+    await within(page.connect(post), 10, "the page to join")
+    await page.wait_for("session.created")
+    return ids[0]
+
+
+async def joined(make_client: Any, fake: FakeOpenAI, page: Client, tools: ToolsConfig, **overrides: Any) -> Any:
+    """Our app with ``tools``, a page in a call, and the call's sideband open; (client, fake call)."""
+    client = await make_client(tools=tools, sideband_backoff=FAST, **overrides)
+    call: AgentCall = fake.answerer.calls[await join(client, page)]  # type: ignore[attr-defined]
+    await wait_for(lambda: call.sidebands == 1, timeout=5, what="the sideband")
+    return client, call
+
+
+async def test_the_agent_s_tool_call_reaches_the_webhook_and_its_answer_the_caption(
+    make_client: Any,
+    fake: FakeOpenAI,
+    page: Client,
+    tools: ToolsConfig,
+    desk: tuple[Desk, TestServer],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="voicekiosk")
+    _, call = await joined(make_client, fake, page, tools)
+    declared = [
+        {
+            "type": "function",
+            "name": "book_tour",
+            "description": "Book a guided tour for a visitor.",
+            "parameters": PARAMETERS,
+        }
+    ]
+    [created] = fake.recorded("calls")
+    sent = json.loads(created.body["session"])
+    assert sent["tools"] == declared and sent["tool_choice"] == "auto"
+    assert call.session["tools"] == declared  # what the fake checked strictly, and the page sees
+
+    page.send({"type": "response.create"})
+    done = await page.wait_for("response.output_audio_transcript.done", timeout=15)
+    assert done["transcript"] == 'Here is what I found: {"booked":true,"ref":"T-15:00"}'
+    assert desk[0].received == [(ARGUMENTS, SECRET)]
+    [function_call] = call.function_calls
+    assert function_call.arguments == json.dumps(ARGUMENTS) and function_call.answered
+    by_sideband = [e["type"] for source, e in call.commands if source == "sideband"]
+    assert by_sideband == ["conversation.item.create", "response.create"]
+    assert not call.undeclared
+
+    # Nothing of the webhook but its name and answer reaches the page, or a log line.
+    seen = json.dumps([event for _, event in page.events])
+    for secret in (SECRET, HEADER, "DESK_TOKEN", str(desk[1].make_url("/")), "/api/tours"):
+        assert secret not in seen and secret not in caplog.text
+    assert fake.api_key not in caplog.text
+    assert "tool book_tour(" in caplog.text and "ok in" in caplog.text
+
+
+@pytest.mark.parametrize("failure", ["status", "timeout"])
+async def test_a_failing_webhook_gives_the_model_a_short_error_and_the_call_goes_on(
+    make_client: Any, fake: FakeOpenAI, page: Client, tools: ToolsConfig, desk: tuple[Desk, TestServer], failure: str
+) -> None:
+    if failure == "status":
+        desk[0].status = 500
+    else:
+        desk[0].delay = 2.0  # the tool's timeout is 0.5 s
+    _, call = await joined(make_client, fake, page, tools)
+    page.send({"type": "response.create"})
+    done = await page.wait_for("response.output_audio_transcript.done", timeout=15)
+    [function_call] = call.function_calls
+    error = json.loads(function_call.output or "")["error"]
+    expected = "book_tour answered with an error (HTTP 500)." if failure == "status" else "book_tour took too long"
+    assert error.startswith(expected) and len(error) < 100
+    assert error in done["transcript"]
+    page.send({"type": "response.create"})  # the call goes on: the next turn is an ordinary reply
+    after = await page.wait_for("response.output_audio_transcript.done", n=2, timeout=15)
+    assert after["transcript"] == "We open at nine in the morning."
+
+
+async def test_a_sideband_killed_mid_call_comes_back_and_runs_tools(
+    make_client: Any, fake: FakeOpenAI, page: Client, tools: ToolsConfig, desk: tuple[Desk, TestServer]
+) -> None:
+    client, call = await joined(make_client, fake, page, tools)
+    call.drop_sidebands()
+    await wait_for(lambda: call.sidebands_opened == 2 and call.sidebands == 1, timeout=5, what="the sideband back")
+    assert client.server.app[CONTROL].sidebands[call.call_id].opened == 2
+    page.send({"type": "response.create"})
+    done = await page.wait_for("response.output_audio_transcript.done", timeout=15)
+    assert "T-15:00" in done["transcript"] and len(desk[0].received) == 1
+
+
+async def test_a_sideband_refused_for_a_while_is_opened_with_back_off(
+    make_client: Any, fake: FakeOpenAI, page: Client, tools: ToolsConfig
+) -> None:
+    fake.add_fault("sideband", status=500, times=2)
+    _, call = await joined(make_client, fake, page, tools)
+    assert fake.counts["sideband"] == 3 and call.sidebands_opened == 1
+
+
+async def test_a_call_whose_sideband_cannot_be_opened_talks_without_tools(
+    make_client: Any, fake: FakeOpenAI, page: Client, tools: ToolsConfig, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.add_fault("sideband", status=403, code="forbidden")
+    client = await make_client(tools=tools, sideband_backoff=FAST)
+    session_id = await join(client, page)
+    line = await wait_for(
+        lambda: next((r.getMessage() for r in caplog.records if "not opened (403)" in r.getMessage()), None),
+        timeout=5,
+        what="the log line",
+    )
+    assert line == f"sideband of {session_id} not opened (403): the call goes on without tools"
+    assert fake.counts["sideband"] == 1  # a refusal no retry changes is not retried
+    page.send({"type": "response.create"})  # the function call nobody answers
+    await page.wait_for("response.function_call_arguments.done")
+    page.send({"type": "response.create"})
+    done = await page.wait_for("response.output_audio_transcript.done", timeout=15)
+    assert done["transcript"] == "We open at nine in the morning."
+
+
+async def test_the_sideband_needs_the_real_key_and_a_call(
+    make_client: Any, fake: FakeOpenAI, page: Client, tools: ToolsConfig, fake_server: TestServer
+) -> None:
+    _, call = await joined(make_client, fake, page, tools)
+    async with aiohttp.ClientSession() as session:
+        for key, target in (("ek_123", call.call_id), (fake.api_key, "rtc_nosuchcall")):
+            url = fake_server.make_url("/v1/realtime").with_query(call_id=target)
+            async with session.get(url, headers={"Authorization": f"Bearer {key}"}) as response:
+                assert response.status == 404
+                assert (await response.json())["error"]["code"] == "call_id_not_found"
+
+
+@pytest.mark.parametrize("how", ["hang-up", "orphan", "shutdown"])
+async def test_the_end_of_a_call_closes_its_sideband(
+    make_client: Any, fake: FakeOpenAI, page: Client, tools: ToolsConfig, how: str
+) -> None:
+    client, call = await joined(make_client, fake, page, tools, orphan_grace=0.5 if how == "orphan" else 20)
+    control = client.server.app[CONTROL]
+    if how == "hang-up":
+        assert (await client.delete(f"/api/call/{call.call_id}")).status == 200
+    elif how == "shutdown":
+        await client.close()
+    await wait_for(lambda: call.closed and call.sidebands == 0, timeout=5, what="the call and its sideband closed")
+    assert not control.sidebands and call.sidebands_opened == 1
+    if how != "shutdown":
+        assert len(client.server.app[CALLS]) == 0
+
+
+async def test_browser_sdp_declares_no_tools_and_says_so(
+    make_client: Any, fake: FakeOpenAI, tools: ToolsConfig, settings: Settings
+) -> None:
+    client = await make_client(tools=tools, sdp="browser")
+    assert client.server.app[CONTROL] is None
+    assert (await client.post("/api/token")).status == 200
+    [minted] = fake.recorded("client_secrets")
+    assert "tools" not in minted.body["session"]
+    notes = startup_notes(dataclasses.replace(settings, tools=tools, sdp="browser"), ["192.168.1.2"])
+    assert any("--sdp browser gives the server no sideband" in note for note in notes)
