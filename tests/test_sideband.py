@@ -196,6 +196,16 @@ async def test_a_sideband_refused_for_a_while_is_opened_with_back_off(
     assert fake.counts["sideband"] == 3 and call.sidebands_opened == 1
 
 
+async def test_a_sideband_that_does_not_answer_is_given_up_in_bounded_time(
+    make_client: Any, fake: FakeOpenAI, page: Client, tools: ToolsConfig, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.add_fault("sideband", kind="timeout")  # the handshake never gets an answer
+    client = await make_client(tools=tools, sideband_backoff=(0.05,), upstream_timeout=0.3)
+    session_id = await join(client, page)
+    await wait_for(lambda: f"sideband of {session_id} not opened (0)" in caplog.text, timeout=5, what="giving up")
+    assert fake.counts["sideband"] == 2
+
+
 async def test_a_call_whose_sideband_cannot_be_opened_talks_without_tools(
     make_client: Any, fake: FakeOpenAI, page: Client, tools: ToolsConfig, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -34,7 +34,8 @@ class CallControl:
         if call_id in self.sidebands or not self.settings.api_key:
             return
         url = sideband_url(self.settings.openai_base_url, call_id)
-        sideband = Sideband(call_id, url, self._headers, self._client(), self.runner, self._backoff)
+        open_within = self.settings.upstream_timeout
+        sideband = Sideband(call_id, url, self._headers, self._client(), self.runner, self._backoff, open_within)
         self.sidebands[call_id] = sideband
         sideband.start()
 

@@ -45,10 +45,11 @@ class Sideband:
         sockets: aiohttp.ClientSession,
         runner: ToolRunner,
         backoff: Sequence[float] = BACKOFF,
+        open_within: float = 10.0,
     ) -> None:
         self.call_id = call_id
         self._url, self._headers, self._sockets, self._runner = url, headers, sockets, runner
-        self._backoff = backoff
+        self._backoff, self._open_within = backoff, open_within
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._open = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -91,11 +92,13 @@ class Sideband:
             await asyncio.sleep(self._backoff[max(0, failures - 1)] if failures else 0)
 
     async def _connect(self) -> int:
-        """Open the socket: 101 when it is open, else the refusal's status (0: unreachable)."""
+        """Open the socket (within ``open_within`` s): 101 when it is open, else the refusal's status
+        (0: unreachable or no answer in time)."""
         try:
-            self._ws = await self._sockets.ws_connect(
-                self._url, headers=dict(self._headers()), heartbeat=20.0, max_msg_size=MAX_MESSAGE
-            )
+            async with asyncio.timeout(self._open_within):
+                self._ws = await self._sockets.ws_connect(
+                    self._url, headers=dict(self._headers()), heartbeat=20.0, max_msg_size=MAX_MESSAGE
+                )
         except aiohttp.WSServerHandshakeError as exc:
             return exc.status
         except (aiohttp.ClientError, OSError, TimeoutError):
