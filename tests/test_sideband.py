@@ -21,6 +21,7 @@ from tests.rtc_client import Client
 from voicekiosk.fake import FakeOpenAI
 from voicekiosk.fake.agent import AgentAnswerer
 from voicekiosk.fake.call import AgentCall
+from voicekiosk.fake.checks import check_session
 from voicekiosk.fake.voice import Script
 from voicekiosk.server import startup_notes
 from voicekiosk.settings import Settings
@@ -264,3 +265,37 @@ async def test_browser_sdp_declares_no_tools_and_says_so(
     assert "tools" not in minted.body["session"]
     notes = startup_notes(dataclasses.replace(settings, tools=tools, sdp="browser"), ["192.168.1.2"])
     assert any("--sdp browser gives the server no sideband" in note for note in notes)
+
+
+async def test_the_fake_calls_only_declared_tools_and_takes_only_closed_events(
+    make_client: Any, fake: FakeOpenAI, page: Client
+) -> None:
+    """No tools configured: no tools declared, so the scripted call is not made and the agent speaks."""
+    client = await make_client()
+    call: AgentCall = fake.answerer.calls[await join(client, page)]  # type: ignore[attr-defined]
+    assert client.server.app[CONTROL] is None and call.sidebands_opened == 0
+    assert call.session["tools"] == [] and fake.counts["sideband"] == 0
+    page.send({"type": "response.create"})
+    done = await page.wait_for("response.output_audio_transcript.done", timeout=15)
+    assert done["transcript"].startswith("Welcome") and call.undeclared == ["book_tour"]
+    output = {"type": "function_call_output", "call_id": "call_nope", "output": "x"}
+    page.send({"type": "conversation.item.create", "item": {**output, "extra": 1}})
+    page.send({"type": "conversation.item.create", "item": output})
+    page.send({"type": "response.create", "response": {"voice": "ash"}})
+    await page.wait_for("error", n=3)
+    assert [(e["error"]["code"], e["error"]["param"]) for e in page.of("error")] == [
+        ("unknown_parameter", "item.extra"),
+        ("invalid_value", "item.call_id"),
+        ("unknown_parameter", "response.voice"),
+    ]
+
+
+def test_the_fake_refuses_a_session_s_tools_as_openai_would() -> None:
+    base = {"type": "realtime", "model": "gpt-realtime"}
+    tool = {"type": "function", "name": "book_tour", "description": "d", "parameters": PARAMETERS}
+    assert check_session({**base, "tools": [tool], "tool_choice": "auto"}) is None
+    assert check_session({**base, "tools": [{**tool, "url": "https://x"}]}) == "session.tools[0].url"
+    array = {**tool, "parameters": {"type": "array"}}
+    assert check_session({**base, "tools": [array]}) == "session.tools[0].parameters"
+    assert check_session({**base, "tools": [{**tool, "type": "webhook"}]}) == "session.tools[0].type"
+    assert check_session({**base, "tool_choice": "sometimes"}) == "session.tool_choice"
