@@ -189,6 +189,18 @@ async def test_a_sideband_killed_mid_call_comes_back_and_runs_tools(
     assert "T-15:00" in done["transcript"] and len(desk[0].received) == 1
 
 
+async def test_a_sideband_that_keeps_dropping_at_once_is_given_up_after_the_back_off(
+    make_client: Any, fake: FakeOpenAI, page: Client, tools: ToolsConfig, caplog: pytest.LogCaptureFixture
+) -> None:
+    _, call = await joined(make_client, fake, page, tools)
+    for opened in range(1, len(FAST) + 2):
+        await wait_for(lambda n=opened: call.sidebands_opened == n and call.sidebands == 1, timeout=5, what="open")
+        call.drop_sidebands()
+    line = f"sideband of {call.call_id} dropped again: the call goes on without tools"
+    await wait_for(lambda: line in caplog.text, timeout=5, what="giving up")
+    assert call.sidebands_opened == len(FAST) + 1 and not call.closed
+
+
 async def test_a_sideband_refused_for_a_while_is_opened_with_back_off(
     make_client: Any, fake: FakeOpenAI, page: Client, tools: ToolsConfig
 ) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -23,6 +24,7 @@ from voicekiosk.tools.runner import ToolRunner
 log = logging.getLogger("voicekiosk.tools")
 
 BACKOFF = (0.2, 0.5, 1.0, 2.0, 4.0)  # seconds before each reopening after a failure; then give up
+STABLE = 30.0  # seconds a sideband must have stayed open for its drop not to count as a failure
 SEND_WITHIN = 10.0  # seconds an output may wait for the sideband to be back
 MAX_MESSAGE = 1024 * 1024  # a server event is a few KB (a session with its tools a little more)
 GONE, REFUSED = (404,), (401, 403)  # answers that no retry changes
@@ -74,22 +76,29 @@ class Sideband:
     # -- the connection ---------------------------------------------------------------------
 
     async def _run(self) -> None:
-        failures = 0
-        while not self.closed:
+        """Open, serve, reopen: at once after a sideband that stayed up ``STABLE`` s, else after the
+        next back-off step; given up when the steps run out or OpenAI refuses for good."""
+        failures, why = 0, ""
+        while True:
             status = await self._connect()
             if status == 101:
-                failures = 0
+                opened_at = time.monotonic()
                 await self._serve()  # close() cancels this task: only a drop gets past
                 log.warning("sideband of %s dropped: reopening", self.call_id)
+                if time.monotonic() - opened_at >= STABLE:
+                    failures = 0
+                    continue
+                why = "dropped again"
             elif status in GONE:
                 log.info("sideband of %s: the call has ended upstream", self.call_id)
                 return
-            elif status in REFUSED or failures >= len(self._backoff):
-                log.error("sideband of %s not opened (%s): the call goes on without tools", self.call_id, status)
-                return
             else:
-                failures += 1
-            await asyncio.sleep(self._backoff[max(0, failures - 1)] if failures else 0)
+                why = f"not opened ({status})"
+            if status in REFUSED or failures >= len(self._backoff):
+                log.error("sideband of %s %s: the call goes on without tools", self.call_id, why)
+                return
+            await asyncio.sleep(self._backoff[failures])
+            failures += 1
 
     async def _connect(self) -> int:
         """Open the socket (within ``open_within`` s): 101 when it is open, else the refusal's status
