@@ -1,0 +1,270 @@
+"""The knowledge folder's full-text index: its ``.md`` and ``.txt`` files split into passages (by
+heading and paragraph) and kept in SQLite FTS5 in the data directory. ``refresh`` stats the folder
+and re-indexes only the files that changed, so it is cheap enough to run before every search.
+
+The index is a cache: a file of another schema version, another folder or a broken one is rebuilt.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from voicekiosk.errors import StartupError
+from voicekiosk.logsafe import escape
+from voicekiosk.tools.passages import match_expression, split
+
+log = logging.getLogger("voicekiosk.tools")
+
+SCHEMA = 1  # PRAGMA user_version: another one means the index is rebuilt
+SUFFIXES = (".md", ".markdown", ".txt")
+MAX_FILE = 1024 * 1024  # bytes: a bigger file is not desk knowledge (a log, a dump), and is skipped
+MAX_FILES = 20_000  # files looked at in one walk
+MAX_DEPTH = 16  # folders deep
+PER_FILE = 1 << 16  # passages' rowids are file id * PER_FILE + n: a file's passages go in one range
+
+
+@dataclass(frozen=True)
+class Passage:
+    """One search hit: the file (relative to the folder), the heading it is under, its text."""
+
+    path: str
+    heading: str
+    text: str
+
+
+@dataclass(frozen=True)
+class _Stat:
+    mtime_ns: int
+    size: int
+    ino: int
+
+
+class Knowledge:
+    """The index of ``folder`` in the SQLite file ``db``; safe to use from several threads.
+
+    Raises:
+      StartupError: SQLite here has no FTS5, or ``db`` cannot be opened.
+    """
+
+    def __init__(self, folder: Path, db: Path) -> None:
+        self.folder = folder.resolve()
+        self.db = db
+        self.indexed = 0  # files (re-)indexed since this was made: a restart that changed nothing adds none
+        self._lock = threading.Lock()
+        self._skipped: set[str] = set()  # files already logged as skipped (said once, not at every lookup)
+        try:
+            self._conn = self._open()
+        except sqlite3.DatabaseError as exc:  # not a database, or a broken one: it is only a cache
+            log.warning("knowledge index %s is unreadable (%s): rebuilding it", escape(str(db)), exc)
+            _unlink_all(db)
+            self._conn = self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            fd = os.open(self.db, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+            os.close(fd)
+            conn = sqlite3.connect(self.db, timeout=5, check_same_thread=False, isolation_level=None)
+        except (OSError, sqlite3.OperationalError) as exc:
+            raise StartupError(f"[knowledge]: cannot open the index {self.db}: {exc}") from None
+        try:
+            check_fts5(conn)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")  # a cache: losing the last change to a power cut is fine
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            folder = _meta(conn, "folder") if version == SCHEMA else None
+            if version != SCHEMA or folder != str(self.folder):
+                _create(conn, str(self.folder))
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def refresh(self) -> int:
+        """Bring the index up to date with the folder; the number of files (re-)indexed."""
+        with self._lock:
+            return self._refresh()
+
+    def search(self, query: str, limit: int) -> list[Passage]:
+        """The ``limit`` best passages for the words of ``query`` (any text: it is never FTS5 syntax)."""
+        with self._lock:
+            self._refresh()
+            expression = match_expression(query)
+            if not expression:
+                return []
+            rows = self._conn.execute(
+                "SELECT path, heading, body FROM passages WHERE passages MATCH ? "
+                "ORDER BY bm25(passages, 0.0, 2.0, 1.0) LIMIT ?",
+                (expression, limit),
+            ).fetchall()
+        return [Passage(*row) for row in rows]
+
+    def _refresh(self) -> int:
+        known = {
+            path: (file_id, _Stat(mtime, size, ino))
+            for file_id, path, mtime, size, ino in self._conn.execute("SELECT id, path, mtime_ns, size, ino FROM files")
+        }
+        seen: set[str] = set()
+        changed = 0
+        for path, full, stat in self._walk():
+            seen.add(path)
+            old = known.get(path)
+            if old is not None and old[1] == stat:
+                continue
+            self._index(path, full, stat, old[0] if old else None)
+            changed += 1
+        gone = [(file_id, path) for path, (file_id, _) in known.items() if path not in seen]
+        if gone:
+            with _transaction(self._conn):
+                for file_id, _path in gone:
+                    _drop_passages(self._conn, file_id)
+                    self._conn.execute("DELETE FROM files WHERE id = ?", (file_id,))
+            log.debug("knowledge: %d file(s) gone", len(gone))
+        self.indexed += changed
+        return changed
+
+    def _index(self, path: str, full: Path, stat: _Stat, file_id: int | None) -> None:
+        passages: list[tuple[str, str]] = []  # none for a file that cannot be read: it is recorded all the same,
+        try:  # so that it is read again only when it changes
+            with full.open("rb") as f:
+                data = f.read(MAX_FILE)
+        except OSError as exc:
+            self._skip(path, exc.strerror or "unreadable")
+        else:
+            if b"\0" in data[:8192]:
+                self._skip(path, "not text")
+            else:
+                passages = list(itertools.islice(split(data.decode("utf-8", errors="replace")), PER_FILE))
+        with _transaction(self._conn):
+            if file_id is None:
+                cursor = self._conn.execute(
+                    "INSERT INTO files (path, mtime_ns, size, ino) VALUES (?, ?, ?, ?)",
+                    (path, stat.mtime_ns, stat.size, stat.ino),
+                )
+                file_id = int(cursor.lastrowid or 0)
+            else:
+                _drop_passages(self._conn, file_id)
+                self._conn.execute(
+                    "UPDATE files SET mtime_ns = ?, size = ?, ino = ? WHERE id = ?",
+                    (stat.mtime_ns, stat.size, stat.ino, file_id),
+                )
+            self._conn.executemany(
+                "INSERT INTO passages (rowid, path, heading, body) VALUES (?, ?, ?, ?)",
+                [(file_id * PER_FILE + n, path, heading, body) for n, (heading, body) in enumerate(passages)],
+            )
+
+    def _walk(self) -> Iterator[tuple[str, Path, _Stat]]:
+        """``(relative path, path, stat)`` of every file to index; hidden files, other types, files
+        too big and links leading out of the folder are left out. Bounded in files and depth."""
+        pending: list[tuple[Path, int]] = [(self.folder, 0)]
+        root = self.folder.stat()
+        visited = {(root.st_dev, root.st_ino)}  # (device, inode) of folders: each is walked once, loops or not
+        count = 0
+        while pending:
+            folder, depth = pending.pop()
+            try:
+                entries = sorted(os.scandir(folder), key=lambda e: e.name)
+            except OSError:
+                continue
+            for entry in entries:
+                count += 1
+                if count > MAX_FILES:
+                    self._skip(".", f"more than {MAX_FILES} files: the rest are not indexed")
+                    return
+                if entry.name.startswith("."):
+                    continue
+                full = Path(entry.path)
+                rel = full.relative_to(self.folder).as_posix()
+                try:
+                    if entry.is_symlink() and not full.resolve().is_relative_to(self.folder):
+                        self._skip(rel, "a link out of the folder")
+                        continue
+                    info = entry.stat()  # follows a link (one that stays inside)
+                except (OSError, RuntimeError):  # a dangling link, a loop
+                    continue
+                if entry.is_dir():
+                    if depth < MAX_DEPTH and (info.st_dev, info.st_ino) not in visited:
+                        visited.add((info.st_dev, info.st_ino))
+                        pending.append((full, depth + 1))
+                elif entry.is_file() and entry.name.lower().endswith(SUFFIXES):
+                    if info.st_size > MAX_FILE:
+                        self._skip(rel, f"over {MAX_FILE // 1024} KB")
+                        continue
+                    yield rel, full, _Stat(info.st_mtime_ns, info.st_size, info.st_ino)
+
+    def _skip(self, path: str, why: str) -> None:
+        if path not in self._skipped and len(self._skipped) < 1000:
+            self._skipped.add(path)
+            log.info("knowledge: skipped %s (%s)", escape(repr(path)), why)
+
+
+def check_fts5(conn: sqlite3.Connection) -> None:
+    """Raises StartupError when this SQLite has no FTS5 (some minimal builds leave it out)."""
+    try:
+        conn.execute("CREATE VIRTUAL TABLE temp.fts5_probe USING fts5(x)")
+        conn.execute("DROP TABLE temp.fts5_probe")
+    except sqlite3.OperationalError:
+        raise StartupError(
+            f"[knowledge]: this Python's SQLite ({sqlite3.sqlite_version}) has no FTS5 full-text search; "
+            "use a Python built with a full SQLite (python.org's, or your distribution's python3)"
+        ) from None
+
+
+def _create(conn: sqlite3.Connection, folder: str) -> None:
+    """A new, empty index (whatever was there is dropped)."""
+    with _transaction(conn):
+        conn.execute("DROP TABLE IF EXISTS passages")
+        conn.execute("DROP TABLE IF EXISTS files")
+        conn.execute("DROP TABLE IF EXISTS meta")
+        conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        conn.execute(
+            "CREATE TABLE files (id INTEGER PRIMARY KEY, path TEXT UNIQUE NOT NULL, "
+            "mtime_ns INTEGER NOT NULL, size INTEGER NOT NULL, ino INTEGER NOT NULL)"
+        )
+        conn.execute(
+            "CREATE VIRTUAL TABLE passages USING fts5("
+            "path UNINDEXED, heading, body, tokenize = 'porter unicode61 remove_diacritics 2')"
+        )
+        conn.execute("INSERT INTO meta VALUES ('folder', ?)", (folder,))
+        conn.execute(f"PRAGMA user_version = {SCHEMA}")
+
+
+def _meta(conn: sqlite3.Connection, key: str) -> str | None:
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    except sqlite3.OperationalError:  # no such table
+        return None
+    return None if row is None else str(row[0])
+
+
+def _drop_passages(conn: sqlite3.Connection, file_id: int) -> None:
+    conn.execute("DELETE FROM passages WHERE rowid >= ? AND rowid < ?", (file_id * PER_FILE, (file_id + 1) * PER_FILE))
+
+
+@contextlib.contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on error) on an autocommit connection."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _unlink_all(db: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            db.with_name(db.name + suffix).unlink()
