@@ -16,6 +16,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from voicekiosk.errors import StartupError
 from voicekiosk.logsafe import escape
@@ -40,8 +41,7 @@ class Passage:
     text: str
 
 
-@dataclass(frozen=True)
-class _Stat:
+class _Stat(NamedTuple):  # a tuple: compared 1,000 times a lookup
     mtime_ns: int
     size: int
     ino: int
@@ -66,6 +66,10 @@ class Knowledge:
             log.warning("knowledge index %s is unreadable (%s): rebuilding it", escape(str(db)), exc)
             _unlink_all(db)
             self._conn = self._open()
+        self._known = {  # the files table, kept in memory: what a refresh compares the walk with
+            path: (file_id, _Stat(mtime, size, ino))
+            for file_id, path, mtime, size, ino in self._conn.execute("SELECT id, path, mtime_ns, size, ino FROM files")
+        }
 
     def _open(self) -> sqlite3.Connection:
         try:
@@ -111,10 +115,7 @@ class Knowledge:
         return [Passage(*row) for row in rows]
 
     def _refresh(self) -> int:
-        known = {
-            path: (file_id, _Stat(mtime, size, ino))
-            for file_id, path, mtime, size, ino in self._conn.execute("SELECT id, path, mtime_ns, size, ino FROM files")
-        }
+        known = self._known
         seen: set[str] = set()
         changed = 0
         for path, full, stat in self._walk():
@@ -130,14 +131,16 @@ class Knowledge:
                 for file_id, _path in gone:
                     _drop_passages(self._conn, file_id)
                     self._conn.execute("DELETE FROM files WHERE id = ?", (file_id,))
+            for _file_id, path in gone:
+                del known[path]
             log.debug("knowledge: %d file(s) gone", len(gone))
         self.indexed += changed
         return changed
 
-    def _index(self, path: str, full: Path, stat: _Stat, file_id: int | None) -> None:
+    def _index(self, path: str, full: str, stat: _Stat, file_id: int | None) -> None:
         passages: list[tuple[str, str]] = []  # none for a file that cannot be read: it is recorded all the same,
         try:  # so that it is read again only when it changes
-            with full.open("rb") as f:
+            with open(full, "rb") as f:
                 data = f.read(MAX_FILE)
         except OSError as exc:
             self._skip(path, exc.strerror or "unreadable")
@@ -163,18 +166,21 @@ class Knowledge:
                 "INSERT INTO passages (rowid, path, heading, body) VALUES (?, ?, ?, ?)",
                 [(file_id * PER_FILE + n, path, heading, body) for n, (heading, body) in enumerate(passages)],
             )
+        self._known[path] = (file_id, stat)
 
-    def _walk(self) -> Iterator[tuple[str, Path, _Stat]]:
+    def _walk(self) -> Iterator[tuple[str, str, _Stat]]:
         """``(relative path, path, stat)`` of every file to index; hidden files, other types, files
-        too big and links leading out of the folder are left out. Bounded in files and depth."""
-        pending: list[tuple[Path, int]] = [(self.folder, 0)]
+        too big and links leading out of the folder are left out. Bounded in files and depth; one
+        ``stat`` per file to index or folder (this runs before every search)."""
         root = self.folder.stat()
-        visited = {(root.st_dev, root.st_ino)}  # (device, inode) of folders: each is walked once, loops or not
+        visited = {(root.st_dev, root.st_ino)}  # folders: each is walked once, link loops or not
+        pending: list[tuple[str, str, int]] = [(str(self.folder), "", 0)]  # (folder, its relative path/, depth)
         count = 0
         while pending:
-            folder, depth = pending.pop()
+            folder, prefix, depth = pending.pop()
             try:
-                entries = sorted(os.scandir(folder), key=lambda e: e.name)
+                with os.scandir(folder) as listing:
+                    entries = list(itertools.islice(listing, MAX_FILES - count + 1))
             except OSError:
                 continue
             for entry in entries:
@@ -184,24 +190,26 @@ class Knowledge:
                     return
                 if entry.name.startswith("."):
                     continue
-                full = Path(entry.path)
-                rel = full.relative_to(self.folder).as_posix()
+                rel = prefix + entry.name
                 try:
-                    if entry.is_symlink() and not full.resolve().is_relative_to(self.folder):
+                    if entry.is_symlink() and not Path(entry.path).resolve().is_relative_to(self.folder):
                         self._skip(rel, "a link out of the folder")
+                        continue
+                    if entry.is_dir():
+                        info = entry.stat()
+                        if depth < MAX_DEPTH and (info.st_dev, info.st_ino) not in visited:
+                            visited.add((info.st_dev, info.st_ino))
+                            pending.append((entry.path, rel + "/", depth + 1))
+                        continue
+                    if not (entry.name.lower().endswith(SUFFIXES) and entry.is_file()):
                         continue
                     info = entry.stat()  # follows a link (one that stays inside)
                 except (OSError, RuntimeError):  # a dangling link, a loop
                     continue
-                if entry.is_dir():
-                    if depth < MAX_DEPTH and (info.st_dev, info.st_ino) not in visited:
-                        visited.add((info.st_dev, info.st_ino))
-                        pending.append((full, depth + 1))
-                elif entry.is_file() and entry.name.lower().endswith(SUFFIXES):
-                    if info.st_size > MAX_FILE:
-                        self._skip(rel, f"over {MAX_FILE // 1024} KB")
-                        continue
-                    yield rel, full, _Stat(info.st_mtime_ns, info.st_size, info.st_ino)
+                if info.st_size > MAX_FILE:
+                    self._skip(rel, f"over {MAX_FILE // 1024} KB")
+                    continue
+                yield rel, entry.path, _Stat(info.st_mtime_ns, info.st_size, info.st_ino)
 
     def _skip(self, path: str, why: str) -> None:
         if path not in self._skipped and len(self._skipped) < 1000:
