@@ -132,6 +132,7 @@ async def test_files_that_are_not_knowledge_are_skipped(
     (folder / "image.png").write_bytes(b"\x89PNG hunter2")
     (folder / "latin1.txt").write_bytes("Caf\xe9 hunter3 opens at nine\n".encode("latin-1"))
     (folder / "evil\x1b[2Jname.md").symlink_to(outside)
+    (folder / "broken.pdf").write_bytes(b"%PDF-1.4\n hunter2 and nothing a PDF has\n")
 
     tool = LookupTool(folder, tmp_path / "data")
     with caplog.at_level(logging.INFO, "voicekiosk.tools"):
@@ -143,6 +144,7 @@ async def test_files_that_are_not_knowledge_are_skipped(
         assert christmas.count("[") == 2 and "[inside-link.md — Holidays]" in christmas  # not loop/hours.md
         assert "\x1b" not in caplog.text and "evil\\x1b[2Jname.md" in caplog.text
         assert "'leak.md' (a link out of the folder)" in caplog.text
+        assert "'broken.pdf' (not a PDF that can be read" in caplog.text
         # The binary file is remembered, so it is not read again at every lookup.
         indexed = tool.knowledge.indexed
         await tool.run({"query": "anything"})
@@ -223,3 +225,39 @@ def test_the_answer_is_bounded() -> None:
     text = answer(many)
     assert len(text) <= MAX_ANSWER
     assert text.startswith("[f0.md — Heading]\nword") and text.endswith("…")
+
+
+def make_pdf(pages: list[str]) -> bytes:
+    """A minimal PDF with one line of Helvetica text per page, written by hand (offsets and all)."""
+    objects = ["<< /Type /Catalog /Pages 2 0 R >>", ""]
+    kids = []
+    for text in pages:
+        stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET"
+        objects.append(f"<< /Length {len(stream)} >>\nstream\n{stream}\nendstream")
+        objects.append(
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {len(objects)} 0 R "
+            "/Resources << /Font << /F1 << /Type /Font /Subtype /Type1 /BaseFont /Helvetica >> >> >> >>"
+        )
+        kids.append(f"{len(objects)} 0 R")
+    objects[1] = f"<< /Type /Pages /Kids [{' '.join(kids)}] /Count {len(kids)} >>"
+    out, offsets = b"%PDF-1.4\n", []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n{body}\nendobj\n".encode()
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += b"".join(f"{o:010d} 00000 n \n".encode() for o in offsets)
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return out
+
+
+async def test_pdfs_are_searched_by_page(folder: Path, tmp_path: Path) -> None:
+    (folder / "guide.pdf").write_bytes(make_pdf(["Welcome to the museum", "The sculpture garden opens at noon"]))
+    tool = LookupTool(folder, tmp_path / "data")
+    try:
+        assert await tool.start() == 3
+        assert (
+            await tool.run({"query": "sculpture garden"}) == "[guide.pdf — page 2]\nThe sculpture garden opens at noon"
+        )
+    finally:
+        tool.close()

@@ -1,4 +1,4 @@
-"""The knowledge folder's full-text index: its ``.md`` and ``.txt`` files split into passages (by
+"""The knowledge folder's full-text index: its ``.md``, ``.txt`` and ``.pdf`` files split into passages (by
 heading and paragraph) and kept in SQLite FTS5 in the data directory. ``refresh`` stats the folder
 and re-indexes only the files that changed, so it is cheap enough to run before every search.
 
@@ -7,7 +7,6 @@ The index is a cache: a file of another schema version, another folder or a brok
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import logging
 import os
@@ -20,16 +19,17 @@ from typing import NamedTuple
 
 from voicekiosk.errors import StartupError
 from voicekiosk.logsafe import escape
+from voicekiosk.tools.index_db import PER_FILE, SCHEMA, check_fts5, create, drop_passages, meta, transaction, unlink_all
 from voicekiosk.tools.passages import match_expression, split
+from voicekiosk.tools.pdf import PdfError, pdf_passages
 
 log = logging.getLogger("voicekiosk.tools")
 
-SCHEMA = 1  # PRAGMA user_version: another one means the index is rebuilt
-SUFFIXES = (".md", ".markdown", ".txt")
-MAX_FILE = 1024 * 1024  # bytes: a bigger file is not desk knowledge (a log, a dump), and is skipped
+SUFFIXES = (".md", ".markdown", ".txt", ".pdf")
+MAX_FILE = 1024 * 1024  # bytes: a bigger text file is not desk knowledge (a log, a dump), and is skipped
+MAX_PDF = 20 * 1024 * 1024  # bytes of a PDF (pictures make them big)
 MAX_FILES = 20_000  # files looked at in one walk
 MAX_DEPTH = 16  # folders deep
-PER_FILE = 1 << 16  # passages' rowids are file id * PER_FILE + n: a file's passages go in one range
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ class Knowledge:
             self._conn = self._open()
         except sqlite3.DatabaseError as exc:  # not a database, or a broken one: it is only a cache
             log.warning("knowledge index %s is unreadable (%s): rebuilding it", escape(str(db)), exc)
-            _unlink_all(db)
+            unlink_all(db)
             self._conn = self._open()
         self._known = {  # the files table, kept in memory: what a refresh compares the walk with
             path: (file_id, _Stat(mtime, size, ino))
@@ -83,9 +83,9 @@ class Knowledge:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")  # a cache: losing the last change to a power cut is fine
             version = conn.execute("PRAGMA user_version").fetchone()[0]
-            folder = _meta(conn, "folder") if version == SCHEMA else None
+            folder = meta(conn, "folder") if version == SCHEMA else None
             if version != SCHEMA or folder != str(self.folder):
-                _create(conn, str(self.folder))
+                create(conn, str(self.folder))
         except BaseException:
             conn.close()
             raise
@@ -127,9 +127,9 @@ class Knowledge:
             changed += 1
         gone = [(file_id, path) for path, (file_id, _) in known.items() if path not in seen]
         if gone:
-            with _transaction(self._conn):
+            with transaction(self._conn):
                 for file_id, _path in gone:
-                    _drop_passages(self._conn, file_id)
+                    drop_passages(self._conn, file_id)
                     self._conn.execute("DELETE FROM files WHERE id = ?", (file_id,))
             for _file_id, path in gone:
                 del known[path]
@@ -140,16 +140,15 @@ class Knowledge:
     def _index(self, path: str, full: str, stat: _Stat, file_id: int | None) -> None:
         passages: list[tuple[str, str]] = []  # none for a file that cannot be read: it is recorded all the same,
         try:  # so that it is read again only when it changes
-            with open(full, "rb") as f:
-                data = f.read(MAX_FILE)
+            if path.lower().endswith(".pdf"):
+                passages = list(itertools.islice(pdf_passages(full), PER_FILE))
+            else:
+                passages = self._text(path, full)
+        except PdfError as exc:
+            self._skip(path, f"not a PDF that can be read: {exc}")
         except OSError as exc:
             self._skip(path, exc.strerror or "unreadable")
-        else:
-            if b"\0" in data[:8192]:
-                self._skip(path, "not text")
-            else:
-                passages = list(itertools.islice(split(data.decode("utf-8", errors="replace")), PER_FILE))
-        with _transaction(self._conn):
+        with transaction(self._conn):
             if file_id is None:
                 cursor = self._conn.execute(
                     "INSERT INTO files (path, mtime_ns, size, ino) VALUES (?, ?, ?, ?)",
@@ -157,7 +156,7 @@ class Knowledge:
                 )
                 file_id = int(cursor.lastrowid or 0)
             else:
-                _drop_passages(self._conn, file_id)
+                drop_passages(self._conn, file_id)
                 self._conn.execute(
                     "UPDATE files SET mtime_ns = ?, size = ?, ino = ? WHERE id = ?",
                     (stat.mtime_ns, stat.size, stat.ino, file_id),
@@ -167,6 +166,14 @@ class Knowledge:
                 [(file_id * PER_FILE + n, path, heading, body) for n, (heading, body) in enumerate(passages)],
             )
         self._known[path] = (file_id, stat)
+
+    def _text(self, path: str, full: str) -> list[tuple[str, str]]:
+        with open(full, "rb") as f:
+            data = f.read(MAX_FILE)
+        if b"\0" in data[:8192]:
+            self._skip(path, "not text")
+            return []
+        return list(itertools.islice(split(data.decode("utf-8", errors="replace")), PER_FILE))
 
     def _walk(self) -> Iterator[tuple[str, str, _Stat]]:
         """``(relative path, path, stat)`` of every file to index; hidden files, other types, files
@@ -206,8 +213,8 @@ class Knowledge:
                     info = entry.stat()  # follows a link (one that stays inside)
                 except (OSError, RuntimeError):  # a dangling link, a loop
                     continue
-                if info.st_size > MAX_FILE:
-                    self._skip(rel, f"over {MAX_FILE // 1024} KB")
+                if info.st_size > (MAX_PDF if entry.name.lower().endswith(".pdf") else MAX_FILE):
+                    self._skip(rel, "too big")
                     continue
                 yield rel, entry.path, _Stat(info.st_mtime_ns, info.st_size, info.st_ino)
 
@@ -215,64 +222,3 @@ class Knowledge:
         if path not in self._skipped and len(self._skipped) < 1000:
             self._skipped.add(path)
             log.info("knowledge: skipped %s (%s)", escape(repr(path)), why)
-
-
-def check_fts5(conn: sqlite3.Connection) -> None:
-    """Raises StartupError when this SQLite has no FTS5 (some minimal builds leave it out)."""
-    try:
-        conn.execute("CREATE VIRTUAL TABLE temp.fts5_probe USING fts5(x)")
-        conn.execute("DROP TABLE temp.fts5_probe")
-    except sqlite3.OperationalError:
-        raise StartupError(
-            f"[knowledge]: this Python's SQLite ({sqlite3.sqlite_version}) has no FTS5 full-text search; "
-            "use a Python built with a full SQLite (python.org's, or your distribution's python3)"
-        ) from None
-
-
-def _create(conn: sqlite3.Connection, folder: str) -> None:
-    """A new, empty index (whatever was there is dropped)."""
-    with _transaction(conn):
-        conn.execute("DROP TABLE IF EXISTS passages")
-        conn.execute("DROP TABLE IF EXISTS files")
-        conn.execute("DROP TABLE IF EXISTS meta")
-        conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-        conn.execute(
-            "CREATE TABLE files (id INTEGER PRIMARY KEY, path TEXT UNIQUE NOT NULL, "
-            "mtime_ns INTEGER NOT NULL, size INTEGER NOT NULL, ino INTEGER NOT NULL)"
-        )
-        conn.execute(
-            "CREATE VIRTUAL TABLE passages USING fts5("
-            "path UNINDEXED, heading, body, tokenize = 'porter unicode61 remove_diacritics 2')"
-        )
-        conn.execute("INSERT INTO meta VALUES ('folder', ?)", (folder,))
-        conn.execute(f"PRAGMA user_version = {SCHEMA}")
-
-
-def _meta(conn: sqlite3.Connection, key: str) -> str | None:
-    try:
-        row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-    except sqlite3.OperationalError:  # no such table
-        return None
-    return None if row is None else str(row[0])
-
-
-def _drop_passages(conn: sqlite3.Connection, file_id: int) -> None:
-    conn.execute("DELETE FROM passages WHERE rowid >= ? AND rowid < ?", (file_id * PER_FILE, (file_id + 1) * PER_FILE))
-
-
-@contextlib.contextmanager
-def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
-    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on error) on an autocommit connection."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-
-
-def _unlink_all(db: Path) -> None:
-    for suffix in ("", "-wal", "-shm"):
-        with contextlib.suppress(FileNotFoundError):
-            db.with_name(db.name + suffix).unlink()
