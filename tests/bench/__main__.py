@@ -18,6 +18,7 @@ from rich.table import Table
 
 from tests.audio import make_mic_wav
 from tests.bench.broker import ENGINES, bench_broker, bench_startup
+from tests.bench.knowledge import bench_lookup
 from tests.bench.page import bench_page
 from tests.browser import ARTIFACTS
 
@@ -54,6 +55,19 @@ def rows(figures: dict[str, Any]) -> list[Row]:
         ("cold start -> /healthz 200 (http)", f"{s['cold_start_s']:.2f} s", "<= 1 s", s["cold_start_s"] <= 1),
         ("cold start -> /healthz 200 (https)", f"{s['cold_start_tls_s']:.2f} s", "", None),
         ("idle RSS", f"{s['idle_rss_mb']:.0f} MB", "<= 60 MB", s["idle_rss_mb"] <= 60),
+    ]
+    k = figures["lookup"]
+    n = k["documents"]
+    out += [
+        (f"lookup over {n:,} documents: first index", f"{k['index_s']:.2f} s", "", None),
+        (f"lookup over {n:,} documents: reopen, nothing changed", f"{k['reopen_s'] * 1000:.1f} ms", "", None),
+        (
+            f"lookup over {n:,} documents p50 (with the change check)",
+            f"{k['p50_ms']:.2f} ms",
+            "<= 10 ms",
+            k["p50_ms"] <= 10,
+        ),
+        (f"lookup over {n:,} documents p99", f"{k['p99_ms']:.2f} ms", "", None),
     ]
     if "page" in figures:
         out += page_rows(figures["page"])
@@ -93,6 +107,7 @@ async def main(skip_page: bool, runs: int) -> dict[str, Any]:
     for mode, tls in (("https", True), ("http", False)):
         figures["broker"][mode] = {engine: await bench_broker(engine=engine, tls=tls) for engine in ENGINES}
     figures["startup"] = await bench_startup()
+    figures["lookup"] = await bench_lookup()
     if not skip_page:
         figures["page"] = await bench_page(make_mic_wav(), runs=runs)
     return figures
