@@ -66,7 +66,6 @@ def create_app(
             max_calls=settings.max_calls,
             ticket_ttl=settings.token_ttl,
             orphan_grace=orphan_grace,
-            model=settings.model,
         )
         app[CALLS].start()
         app[EVENTS] = EventHub(app[CALLS], browser_sdp=settings.sdp == "browser")
