@@ -77,6 +77,8 @@ export class Call {
     this.farewellTimer = 0;
     /** @type {import("./session.js").Farewell | null} said, and awaited until confirmed */
     this.farewell = null;
+    this.released = false; // closed here, and the server told
+    this.billedSeconds = null; // the session's final count, as the farewell's confirmation gave it
   }
 
   /** Resolves once audio and events flow; rejects with a Problem. */
@@ -148,7 +150,9 @@ export class Call {
   /** Tell the server the call is over (it hangs up upstream), once its id is known. */
   #hangUp() {
     if (!this.callId) return; // not answered yet: #answered hangs up when the id arrives
-    fetch(`${this.callUrl}/${encodeURIComponent(this.callId)}`, { method: "DELETE", keepalive: true })
+    // With the final count, if the farewell brought one: the server's record goes with this.
+    const count = this.billedSeconds === null ? "" : `?seconds=${encodeURIComponent(this.billedSeconds)}`;
+    fetch(`${this.callUrl}/${encodeURIComponent(this.callId)}${count}`, { method: "DELETE", keepalive: true })
       .catch(() => {}); // the server also hangs up calls whose page went away
   }
 
@@ -221,7 +225,7 @@ export class Call {
     if (!event || typeof event.type !== "string") return;
     if (this.ended) {
       if (event.type !== this.farewell?.until) return;
-      this.farewell.confirmed?.(event);
+      this.billedSeconds = this.farewell.confirmed?.(event) ?? null;
       this.#release();
       return;
     }

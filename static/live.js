@@ -15,6 +15,8 @@ const FATAL_CODES = new Set([
   "account_deactivated",
   "billing_hard_limit_reached",
 ]);
+// A delegated Responses task is over (§3.3): the agent speaks its result by itself.
+const RESPONSE_ENDS = new Set(["response.completed", "response.failed", "response.incomplete"]);
 // Start a fresh session this long before the session expires (§4.3), at a quiet moment, as the
 // Realtime engine leaves 5 of its 60 minutes. A session with less than this left just expires.
 const ROTATE_LEAD_MS = 5 * 60_000;
@@ -45,11 +47,18 @@ export class LiveEngine {
   }
 
   /** A call is being opened: its events follow. */
-  begin(call, { greet, turn }) {
+  /** "You speaking" is the microphone's level here (there are no speech events). */
+  get levelSpeech() {
+    return true;
+  }
+
+  /** A call is being opened: its events follow. */
+  begin(call, { greet, turn, heard }) {
     this.reset();
     this.call = call;
     this.greet = greet;
     this.turn = turn;
+    this.heard = heard;
   }
 
   /**
@@ -62,6 +71,7 @@ export class LiveEngine {
       case "session.started":
         return this.#started(event.session);
       case "session.input_transcript.delta":
+        this.heard?.(); // words, not noise: the visitor is there
         this.turns.add("user", event);
         this.speaking.hear("you"); // your words, when the echo canceller hides your level
         return this.#show();
@@ -70,6 +80,9 @@ export class LiveEngine {
         return;
       case "session.delegation.created":
         this.#delegated(event.delegation);
+        return this.#show();
+      case "response.event": // the Responses backend at work: thinking until its response ends
+        if (RESPONSE_ENDS.has(event.event?.type)) this.delegating = this.thinkingSince = 0;
         return this.#show();
       case "session.closed":
         this.closed = true;
@@ -97,9 +110,8 @@ export class LiveEngine {
   /** `session.close`, confirmed by `session.closed`: only to a session that started and is open. */
   farewell(call) {
     if (call !== this.call || !this.started || this.closed) return null;
-    // Its final count is reported before the server is told (call.js): the server's record of
-    // the call is gone once it is.
-    const confirmed = (event) => this.#usage(event.usage, call.callId);
+    // Its final count goes with the hang-up (call.js): the server's record of the call goes then.
+    const confirmed = (event) => billed(event.usage);
     return { say: { type: "session.close" }, until: "session.closed", confirmed };
   }
 
@@ -118,11 +130,13 @@ export class LiveEngine {
   #forget() {
     this.call = null;
     this.turn = null;
+    this.heard = null;
     this.greet = false;
     this.started = false;
     this.closed = false;
     this.thinkingSince = 0; // an answer is due since then (performance.now()): a delegation, your turn
     this.thinkingUntil = 0; // and at the latest until then
+    this.delegating = false; // a Responses backend works on a task (until its response ends)
     this.you = false; // you were speaking at the last look
     this.youStoppedAt = 0; // when your last turn ended, until the agent answers it
     this.shown = "listening"; // what the page shows, as far as this engine moved it
@@ -145,6 +159,8 @@ export class LiveEngine {
 
   #delegated(delegation) {
     this.#think(Infinity);
+    // The backend's work ends with its response, not when the agent fills the wait with words.
+    this.delegating = delegation?.target === "responses";
     if (delegation?.target === "client" && typeof delegation.id === "string") {
       this.call.send({ type: "session.commentary.append", delegation_id: delegation.id, content: DECLINE });
     }
@@ -182,7 +198,7 @@ export class LiveEngine {
     }
     // Thinking lasts until the agent starts speaking (again), or the wait is over.
     const answered = speaking.is("agent", now) && speaking.since.agent >= this.thinkingSince;
-    if (this.thinkingSince && (answered || now >= this.thinkingUntil)) this.thinkingSince = 0;
+    if (this.thinkingSince && !this.delegating && (answered || now >= this.thinkingUntil)) this.thinkingSince = 0;
     // Both may speak at once: you first, as the model hears you over itself.
     const next = you
       ? "user-speaking"
@@ -197,11 +213,9 @@ export class LiveEngine {
   }
 
   /** `usage.seconds` is cumulative: each count goes as it is, never summed. */
-  #usage(usage, callId = this.call?.callId ?? null) {
-    const seconds = usage?.seconds;
-    if (typeof seconds === "number" && Number.isFinite(seconds)) {
-      this.reporter.send({ type: "usage", usage: { seconds }, call_id: callId });
-    }
+  #usage(usage) {
+    const seconds = billed(usage);
+    if (seconds !== null) this.#report({ type: "usage", usage: { seconds } });
   }
 
   #serverError(error) {
@@ -213,4 +227,10 @@ export class LiveEngine {
   #report(event) {
     this.reporter.send({ ...event, call_id: this.call?.callId ?? null });
   }
+}
+
+/** `usage.seconds`, if it is a count. */
+function billed(usage) {
+  const seconds = usage?.seconds;
+  return typeof seconds === "number" && Number.isFinite(seconds) && seconds >= 0 ? seconds : null;
 }

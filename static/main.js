@@ -19,4 +19,5 @@ const retry = () => session.start({ greet: false });
 view.bind({ start: () => session.toggle(), mute: () => session.toggleMute(), retry });
 window.voicekiosk = session; // for the curious (and for tests): the page's state, read-only by convention
 boot.forget();
-if (boot.config.autostart || boot.tapped) session.start();
+// Only a tap is a visitor to greet: a kiosk that starts by itself greets an empty room.
+if (boot.config.autostart || boot.tapped) session.start({ greet: boot.tapped });

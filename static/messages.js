@@ -96,6 +96,10 @@ const HELP = {
   dropped: { title: "The call dropped.", help: "Reconnecting by itself." },
   session_ended: { title: "The session reached its time limit.", help: "Starting a new one." },
   connect_timeout: { title: "The call did not connect.", help: "Retrying by itself." },
+  no_media: {
+    title: "The call cannot get through.",
+    help: "This network may block the audio connection (UDP). Trying again every few minutes; tap Retry now to try at once.",
+  },
 };
 
 /** {title, help, retry} for a Problem (or any error), never empty, never a stack trace. */

@@ -22,6 +22,7 @@ export class RealtimeEngine {
     this.agentItem = null; // the agent transcript item being spoken
     this.agentSpeaking = false;
     this.speechStoppedAt = 0;
+    this.levelSpeech = false; // "you speaking" is the API's own voice detection
   }
 
   /**

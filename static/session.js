@@ -10,13 +10,20 @@ import { SPEECH_RMS } from "./visualizer.js";
 
 // A paused kiosk wakes when its microphone hears speech near it (SPEECH_RMS) for WAKE_MS.
 const WAKE_MS = 300;
+// Calls made upstream that never connected (the network blocks the media, say): each may be
+// billed (GPT-Live bills 15 s a session), so after UNJOINED_LIMIT in a row, try only this often.
+const UNJOINED_LIMIT = 3;
+const UNJOINED_RETRY_MS = 5 * 60_000;
 
 /**
  * What the page asks of a voice API (realtime.js, live.js); main.js picks one by config.engine.
  * @typedef {object} Engine
- * @property {(call: Call, opts: {greet: boolean, turn: (state: string) => void}) => void} begin
- *   a call is being opened and its events follow; `greet`: the visitor started it; `turn(state)`
- *   moves the page's state between events (e.g. on the agent's level)
+ * @property {(call: Call, opts: {greet: boolean, turn: (state: string) => void, heard: () => void}) => void} begin
+ *   a call is being opened and its events follow; `greet`: a visitor tapped Start for it;
+ *   `turn(state)` moves the page's state between events (e.g. on the agent's level); `heard()`:
+ *   the API heard the visitor's words (the idle hang-up waits)
+ * @property {boolean} levelSpeech "user-speaking" comes from the microphone's level, not from the
+ *   API: noise can cause it, so it does not hold off the idle hang-up (words the API hears do)
  * @property {(event: {type: string}, state: string, callId: string | null) => (string | undefined)} handle
  *   one server event: captions, reports, what to send back; the state the turn moves to, if it moves
  * @property {(event: {type: string}) => (Problem | null)} ends the call cannot go on after this event
@@ -30,7 +37,8 @@ const WAKE_MS = 300;
  * @typedef {object} Farewell
  * @property {{type: string}} say the client event that ends the session
  * @property {string} until the server event that confirms it (the connection closes then)
- * @property {(event: {type: string}) => void} [confirmed] reads that event (its final usage)
+ * @property {(event: {type: string}) => (number | null)} [confirmed] reads that event: the
+ *   session's final billed seconds, if it says
  */
 
 /** One state machine for the page: which call runs, what state it is in, and what comes next. */
@@ -58,9 +66,10 @@ export class Session {
     this.problem = null;
     this.timers = { retry: 0, countdown: 0, idle: 0, wake: 0, stable: 0 };
     this.greet = false; // the visitor started a conversation and has not been greeted in it yet
+    this.unjoined = 0; // calls in a row that were made upstream but never connected
 
     navigator.mediaDevices?.addEventListener?.("devicechange", () => {
-      if (this.wanted && this.state === "error" && this.problem?.code === "no_mic") this.start();
+      if (this.wanted && this.state === "error" && this.problem?.code === "no_mic") this.start({ greet: false });
     });
     addEventListener("pagehide", () => this.call?.close(null, { now: true }));
   }
@@ -70,7 +79,7 @@ export class Session {
     return this.microphone.stream;
   }
 
-  /** The visitor (or autostart) wants a conversation; `greet`: one they start, not a retry. */
+  /** The visitor (or autostart) wants a conversation; `greet`: a visitor tapped Start for it. */
   start({ greet = true } = {}) {
     this.wanted = true;
     this.greet ||= greet;
@@ -138,13 +147,18 @@ export class Session {
       onTrack: (stream) => this.call === call && this.#onTrack(stream),
       onEnd: (problem) => this.call === call && call.connectedAt && this.#lost(problem ?? new Problem("dropped")),
     }));
-    this.engine.begin(call, { greet: this.greet, turn: (state) => this.call === call && this.#turn(state) });
+    this.engine.begin(call, {
+      greet: this.greet,
+      turn: (state) => this.call === call && this.#turn(state),
+      heard: () => this.call === call && this.#armIdle(),
+    });
     mic.then(() => this.call === call && this.state === "starting" && this.#setState("connecting"), () => {});
     try {
       await Promise.all([mic, call.connect()]); // the offer goes out while the mic prompt is open
     } catch (error) {
       this.reporter.start();
       if (this.call !== call) return;
+      if (call.callId) this.unjoined += 1; // made (and maybe billed), never joined
       call.close();
       this.call = null;
       return this.#fail(error instanceof Problem ? error : new Problem("failed", { message: String(error) }));
@@ -152,6 +166,7 @@ export class Session {
     this.reporter.start();
     if (this.call !== call) return call.close(); // superseded meanwhile (already hung up)
     this.greet = false; // a greeting (if any) went with this call: reconnects do not repeat it
+    this.unjoined = 0;
     this.view.showMeters(this.mic, this.remote);
     if (call.callId) this.reporter.claim(call.callId, call.claim);
     this.view.showCallUp();
@@ -178,7 +193,7 @@ export class Session {
       return this.#lost(new Problem("session_ended"));
     }
     this.#setState(next);
-    if (next === "user-speaking" || next === "agent-speaking") this.#armIdle();
+    if (next === "agent-speaking" || (next === "user-speaking" && !this.engine.levelSpeech)) this.#armIdle();
   }
 
   /** The call (or its microphone) went away after it had connected. */
@@ -198,6 +213,9 @@ export class Session {
     this.view.showCallDown();
     if (!this.wanted) return;
     this.view.showMeters(this.mic, this.call && this.remote);
+    if (this.unjoined >= UNJOINED_LIMIT && explain(problem).retry) {
+      problem = new Problem("no_media", { retryAfterMs: UNJOINED_RETRY_MS });
+    }
     this.problem = problem;
     const { retry } = explain(problem);
     this.reporter.send({ type: "error", message: `${problem.code}: ${problem.message}` });
@@ -230,7 +248,8 @@ export class Session {
   }
 
   #pause() {
-    if (this.engine.agentSpeaking || this.state === "user-speaking") return this.#armIdle();
+    const talking = this.state === "user-speaking" && !this.engine.levelSpeech; // noise keeps no call
+    if (this.engine.agentSpeaking || talking) return this.#armIdle();
     this.#endCall();
     this.#clearTimers();
     this.view.showCallDown();
@@ -240,7 +259,8 @@ export class Session {
     this.timers.wake = setInterval(() => {
       const loud = this.view.meters.loudness("you") > SPEECH_RMS;
       loudSince = loud ? loudSince || performance.now() : 0;
-      if (loudSince && performance.now() - loudSince > WAKE_MS) this.start();
+      // The visitor is talking already: no greeting (the model would not hear them through it).
+      if (loudSince && performance.now() - loudSince > WAKE_MS) this.start({ greet: false });
     }, 100);
     this.wanted = false;
   }

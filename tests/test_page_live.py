@@ -48,15 +48,24 @@ def fake(live: LiveAnswerer) -> FakeOpenAI:
 
 @pytest.fixture
 def serve_page(serve_app):
-    """Our app on the Live engine over HTTPS (settings overridable); the page URL with ?autostart."""
+    """Our app on the Live engine over HTTPS (settings overridable); the page URL, with ?autostart
+    unless ``tap`` (then the test taps Start: only a visitor's tap is greeted)."""
 
-    async def start(**overrides: Any) -> str:
+    async def start(*, tap: bool = False, **overrides: Any) -> str:
         server = await serve_app(
             https=True, **({"engine": "live", "model": "gpt-live-1.1", "greeting": GREETING} | overrides)
         )
-        return str(server.make_url("/?autostart"))
+        return str(server.make_url("/" if tap else "/?autostart"))
 
     return start
+
+
+async def open_and_tap(context: Any, url: str) -> tuple[Any, Any]:
+    """The page, its Start tapped once its code runs (as a visitor does)."""
+    page, watch = await open_page(context, url)
+    await wait_for(lambda: page.evaluate("Boolean(window.voicekiosk)"), what="the page's code")
+    await page.click("#start")
+    return page, watch
 
 
 async def test_a_visitor_is_greeted_first_and_talks_with_captions_usage_and_a_clean_stop(
@@ -64,11 +73,11 @@ async def test_a_visitor_is_greeted_first_and_talks_with_captions_usage_and_a_cl
 ):
     caplog.set_level(logging.INFO, logger="voicekiosk")
     caplog.set_level(logging.DEBUG, logger="voicekiosk.session")  # turn timings
-    url = await serve_page()
+    url = await serve_page(tap=True)
     context = await chromium.new_context()
     responses: list[Any] = []
     context.on("response", lambda response: responses.append(response))
-    page, watch = await open_page(context, url)
+    page, watch = await open_and_tap(context, url)
     await wait_state(page, *CALL_UP)
     [session] = live.calls.values()
 
@@ -151,9 +160,9 @@ async def test_a_delegation_is_declined_errors_leave_the_call_up_and_a_fatal_one
     chromium, serve_page, live, caplog
 ):
     caplog.set_level(logging.INFO, logger="voicekiosk")
-    url = await serve_page()
+    url = await serve_page(tap=True)
     context = await chromium.new_context()
-    page, watch = await open_page(context, url)
+    page, watch = await open_and_tap(context, url)
     await wait_state(page, *CALL_UP)
     # Muted before the greeting ends (the fake is deaf until then): from now on only the agent speaks.
     await page.click("#mute")
@@ -199,7 +208,8 @@ async def test_a_delegation_is_declined_errors_leave_the_call_up_and_a_fatal_one
     await context.close()
 
 
-async def test_an_idle_call_is_closed_upstream_and_a_voice_wakes_a_greeted_one(chromium, serve_page, live):
+async def test_an_idle_call_is_closed_upstream_and_a_voice_wakes_it_ungreeted(chromium, serve_page, live):
+    """A kiosk that starts by itself greets nobody; one woken by a voice does not talk over it."""
     url = await serve_page(idle_timeout=2)
     context = await chromium.new_context()
     page, watch = await open_page(context, url)
@@ -209,11 +219,13 @@ async def test_an_idle_call_is_closed_upstream_and_a_voice_wakes_a_greeted_one(c
     [first] = live.calls.values()
     await wait_for(lambda: first.closed_reason, what="the idle session to close")
     assert first.closed_reason == "close_requested" and said(first, "session.close")
-    # Then the mic speaks again: a call the visitor started, so it is greeted.
+    assert not said(first, "session.commentary.append")  # autostarted: nobody tapped, nobody greeted
+    # Then the mic speaks again: the visitor talks first, and the agent answers them.
     await wait_state(page, *CALL_UP, timeout=25)
     await wait_for(lambda: len(live.calls) == 2, what="the woken session")
     second = list(live.calls.values())[1]
-    await wait_for(lambda: said(second, "session.commentary.append"), what="the woken call's greeting")
+    await wait_for(lambda: [k for _, w, k in second.events if k == "session.input_transcript.delta"], what="heard")
+    assert not said(second, "session.commentary.append")
     assert await page.evaluate("window.__probe.pcs.length") == 2
     assert watch.errors == []
     await context.close()
@@ -222,9 +234,9 @@ async def test_an_idle_call_is_closed_upstream_and_a_voice_wakes_a_greeted_one(c
 @pytest.mark.parametrize("live", [{"rules": LiveRules(expires_in=4.0)}], indirect=True, ids=["expires-in-4s"])
 async def test_an_expired_session_is_replaced_at_once_and_not_greeted_again(chromium, serve_page, live, caplog):
     caplog.set_level(logging.INFO, logger="voicekiosk")
-    url = await serve_page()
+    url = await serve_page(tap=True)
     context = await chromium.new_context()
-    page, watch = await open_page(context, url)
+    page, watch = await open_and_tap(context, url)
     await wait_state(page, *CALL_UP)
     await wait_for(lambda: len(live.calls) >= 2, timeout=20, what="the next session")
     first, second = list(live.calls.values())[:2]

@@ -252,7 +252,7 @@ def startup_notes(settings: Settings, lan: list[str]) -> list[str]:
     if settings.open and not net.is_loopback(settings.host):
         notes.append("--open: any device on the network can talk, and you pay for it.")
     if unused := ignored(settings):
-        notes.append(f"{', '.join(unused)}: GPT-Live does not use (the model takes turns and transcribes itself).")
+        notes.append(f"{', '.join(unused)}: not used by the {settings.engine} engine.")
     without = "the agent talks without them."
     if settings.tools.webhooks and settings.sdp == "browser":
         notes.append(f"Tools are configured, but --sdp browser gives the server no sideband: {without}")

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from voicekiosk import net
 from voicekiosk.errors import ApiError, UpstreamError
 from voicekiosk.upstream.engine import Engine
-from voicekiosk.upstream.prices import START_CHARGE_S, Minutes, per_minute
+from voicekiosk.upstream.prices import START_CHARGE_S, Minutes
 from voicekiosk.upstream.tickets import ClaimTickets
 
 log = logging.getLogger("voicekiosk.server")
@@ -54,11 +54,10 @@ class CallRecord:
     def seconds(self) -> float:
         return time.monotonic() - self.started
 
-    def count_billed(self, seconds: float, *, from_page: bool) -> float:
-        """A cumulative count (never summed: the largest wins). A page's is capped by the call's
-        age plus the start charge, so a page cannot make a call look dearer than it can be."""
-        if from_page:
-            seconds = min(seconds, self.seconds + START_CHARGE_S)
+    def count_billed(self, seconds: float) -> float:
+        """A page's report of the cumulative count (never summed: the largest wins), capped by the
+        call's age plus the start charge: a page cannot make a call look dearer than it can be."""
+        seconds = min(seconds, self.seconds + START_CHARGE_S)
         self.billed_seconds = max(self.billed_seconds or 0.0, seconds)
         return self.billed_seconds
 
@@ -73,12 +72,10 @@ class CallRegistry:
         max_calls: int,
         ticket_ttl: int,
         orphan_grace: float = ORPHAN_GRACE,
-        model: str = "",
         watcher: CallWatcher | None = None,
     ) -> None:
         self._engine = engine
         self._watcher = watcher
-        self.model = model  # for the cost of per-minute calls
         self.max_calls = max_calls
         self.orphan_grace = orphan_grace
         self.tickets = ClaimTickets(ticket_ttl)  # one per mint (browser-SDP mode)
@@ -160,13 +157,19 @@ class CallRegistry:
             if record.owners == 0:
                 self._spawn(self._hang_up_if_orphaned(call_id, "its page went away"))
 
-    async def hang_up(self, call_id: str, *, reason: str) -> None:
-        """Forget the call and tell OpenAI to end it.
+    def minutes(self, seconds: float | None, *, estimated: bool = False) -> Minutes | None:
+        """What ``seconds`` of a call cost, if the engine bills by the minute."""
+        return self._engine.minutes(seconds, estimated=estimated)
+
+    async def hang_up(self, call_id: str, *, reason: str, page_seconds: float | None = None) -> None:
+        """Forget the call and tell OpenAI to end it; ``page_seconds``: the page's last count.
 
         Raises:
           UpstreamError: OpenAI could not be told (logged here already).
         """
         record = self._forget(call_id)
+        if record is not None and page_seconds is not None:
+            record.count_billed(page_seconds)
         try:
             ended = await self._engine.hang_up(call_id)
         except UpstreamError as exc:
@@ -179,12 +182,13 @@ class CallRegistry:
         log.info("hang-up %s %s%s (%.0f ms upstream)", call_id, reason, duration, ended.ms)
 
     def _billed(self, record: CallRecord, final: float | None) -> Minutes | None:
-        """What a per-minute call was billed: OpenAI's final count if the hang-up saw it; else an
-        upper bound, the larger of the call's age and the last count a page reported."""
+        """What a per-minute call was billed: OpenAI's final count if the hang-up saw it (it wins
+        over any page's); else an upper bound, the larger of the call's age and the last count a
+        page reported."""
         if final is not None:
-            return per_minute(self.model, record.count_billed(final, from_page=False))
-        estimate = max(record.billed_seconds or 0.0, record.seconds)
-        return per_minute(self.model, estimate, estimated=True)
+            record.billed_seconds = final
+            return self.minutes(final)
+        return self.minutes(max(record.billed_seconds or 0.0, record.seconds), estimated=True)
 
     async def close(self) -> None:
         """Stop watching, and end every call: nobody should pay for a session no page can use."""
@@ -215,5 +219,5 @@ class CallRegistry:
             await asyncio.sleep(SWEEP_EVERY)
             max_age = self._engine.max_session + STALE_AFTER
             for record in [r for r in self._calls.values() if r.seconds > max_age]:
-                self._forget(record.call_id)
-                log.info("forgot %s: older than any session can be", record.call_id)
+                # OpenAI should have ended it; if it has not, it must not run on unowned.
+                await self._hang_up_quietly(record.call_id, "older than any session can be")

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from voicekiosk.errors import UpstreamError
+from voicekiosk.upstream.prices import Minutes
 
 log = logging.getLogger("voicekiosk.upstream")
 
@@ -53,6 +54,11 @@ class Engine(Protocol):
         Raises:
           UpstreamError: OpenAI could not be told.
         """
+        ...
+
+    def minutes(self, billed_seconds: float | None, *, estimated: bool = False) -> Minutes | None:
+        """What a call billed ``billed_seconds`` costs, if this engine bills by the minute; None
+        if it bills otherwise (Realtime: tokens)."""
         ...
 
     async def aclose(self) -> None:

@@ -27,14 +27,15 @@ from voicekiosk.upstream.http import (
     unreachable,
     upstream_ssl_context,
 )
+from voicekiosk.upstream.prices import Minutes, per_minute
 
 log = logging.getLogger("voicekiosk.upstream")
 
 
 # What the page may send on its channel (§1.2 ``client.data_channel``): the greeting and a polite
-# "cannot do that here" (commentary), mute, and ending the call. Not instructions or backend
+# "cannot do that here" (commentary), and ending the call. Not instructions or backend
 # commands: a device that got the page's channel cannot rewrite the agent's rules.
-PAGE_EVENTS = ("session.commentary.append", "session.input_audio.mute", "session.input_audio.unmute", "session.close")
+PAGE_EVENTS = ("session.commentary.append", "session.close")
 
 
 def live_session(settings: Settings) -> dict[str, Any]:
@@ -75,6 +76,10 @@ class LiveEngine:
         self._body_start = b'{"session":' + json.dumps(live_session(settings)).encode() + b',"transport":'
         self._sockets: aiohttp.ClientSession | None = None
 
+    def minutes(self, billed_seconds: float | None, *, estimated: bool = False) -> Minutes:
+        """GPT-Live bills session time, at the model's rate (``prices``)."""
+        return per_minute(self.settings.model, billed_seconds, estimated=estimated)
+
     async def aclose(self) -> None:
         await self.upstream.aclose()
         if self._sockets is not None:
@@ -104,8 +109,9 @@ class LiveEngine:
 
     async def hang_up(self, call_id: str) -> Ended:
         """End a session (§4.2): attach to its sideband, send ``session.close``, wait for
-        ``session.closed`` and its final usage. A session already gone (404, or the socket ends)
-        is fine. All of it within ``upstream_timeout``.
+        ``session.closed`` and its final usage, within ``upstream_timeout``. A session already
+        gone (404, or the socket ends) is fine. Unconfirmed, the REST hangup is tried once more
+        (its own ``upstream_timeout``).
         """
         if not CALL_ID.fullmatch(call_id):
             raise UpstreamError(404, "unknown_call", "That is not a session id OpenAI could have given.")
@@ -117,11 +123,14 @@ class LiveEngine:
                     return Ended()
                 async with socket:
                     seconds = await self._close_session(socket, call_id)
-        except TimeoutError:
+        except (TimeoutError, UpstreamError) as exc:
             # Not confirmed: e.g. a session no page ever joined, which refuses session.close until
-            # it starts. Last resort: the REST hangup, documented for SIP only (open question 3).
+            # it starts, or a sideband that would not open. Last resort: the REST hangup,
+            # documented for SIP only (open question 3).
             if await self._hang_up_by_rest(call_id):
                 return Ended((time.perf_counter() - started) * 1000)
+            if isinstance(exc, UpstreamError):
+                raise
             raise UpstreamError(504, "upstream_timeout", "OpenAI did not confirm the hang-up in time.") from None
         return Ended((time.perf_counter() - started) * 1000, seconds)
 
@@ -130,8 +139,11 @@ class LiveEngine:
         try:
             await self.upstream.send("POST", f"live/sessions/{session_id}/hangup", "hang-up")
         except UpstreamError as exc:
-            log.warning("session %s: session.close unconfirmed, REST hangup refused (%s)", session_id, exc.code)
-            return exc.upstream_status == 404  # gone meanwhile
+            if exc.upstream_status == 404:
+                return True  # gone meanwhile
+            # It may bill on until OpenAI drops it: the operator must know which one.
+            log.error("session %s may still be open: OpenAI confirmed no close (REST hangup: %s)", session_id, exc.code)
+            return False
         log.info("session %s: session.close unconfirmed, ended by the REST hangup", session_id)
         return True
 
@@ -175,7 +187,10 @@ class LiveEngine:
 
     def _client(self) -> aiohttp.ClientSession:
         if self._sockets is None:
-            connector = aiohttp.TCPConnector(ssl=upstream_ssl_context(self.settings), limit=16)
+            # As many sidebands as calls can end at once (at shutdown, every call).
+            connector = aiohttp.TCPConnector(
+                ssl=upstream_ssl_context(self.settings), limit=max(16, self.settings.max_calls)
+            )
             self._sockets = aiohttp.ClientSession(
                 connector=connector, trust_env=False, headers={"User-Agent": "voicekiosk"}
             )

@@ -27,11 +27,10 @@ class Minutes:
         return f"{self.seconds:.0f} s billed ({self.seconds / 60:.1f} min{price}{estimate})"
 
 
-def per_minute(model: str, billed_seconds: float | None, *, estimated: bool = False) -> Minutes | None:
-    """The billed minutes of a call of ``model`` that OpenAI counted ``billed_seconds`` for (None:
-    no count yet, then the start charge), or None if ``model`` is not billed by the minute."""
+def per_minute(model: str, billed_seconds: float | None, *, estimated: bool = False) -> Minutes:
+    """The billed minutes of a per-minute call of ``model`` that OpenAI counted ``billed_seconds``
+    for (None: no count yet, then the start charge); its cost unknown for a model not in the table
+    (an Azure deployment's name, say), never guessed."""
     rate = PER_MINUTE.get(model)
-    if rate is None and not model.startswith("gpt-live"):
-        return None
     seconds = max(START_CHARGE_S, billed_seconds or 0.0)
     return Minutes(seconds, None if rate is None else seconds / 60 * rate, estimated)

@@ -89,6 +89,10 @@ class RealtimeBroker:
             f"Content-Type: application/json\r\n\r\n{json.dumps(self._session)}\r\n--{self._boundary}--\r\n"
         ).encode()
 
+    def minutes(self, billed_seconds: float | None, *, estimated: bool = False) -> None:
+        """Realtime bills tokens, not minutes."""
+        return None
+
     async def aclose(self) -> None:
         await self.upstream.aclose()
 

@@ -81,7 +81,6 @@ def create_app(
             max_calls=settings.max_calls,
             ticket_ttl=settings.token_ttl,
             orphan_grace=orphan_grace,
-            model=settings.model,
             watcher=control,
         )
         app[CALLS].start()

@@ -13,7 +13,6 @@ from aiohttp import WSMsgType, web
 from voicekiosk.logsafe import from_page
 from voicekiosk.upstream.calls import CallRegistry
 from voicekiosk.upstream.engine import CALL_ID
-from voicekiosk.upstream.prices import per_minute
 
 log = logging.getLogger("voicekiosk.session")
 MAX_MESSAGE = 16 * 1024
@@ -72,7 +71,8 @@ class EventHub:
         elif kind == "transcript":
             self._transcript(event, client)
         elif kind == "usage" and isinstance(event.get("usage"), dict):
-            self._usage(call, event["usage"], client)
+            # Only about the call this socket holds: a page cannot bill another's.
+            self._usage(call if call is not None and call == claims.held else None, event["usage"], client)
         elif kind == "turn":
             ms = _number(event.get("ms"))
             if ms is not None:
@@ -99,8 +99,9 @@ class EventHub:
         if seconds is not None:  # a per-minute engine's cumulative count
             if record is None or not 0 <= seconds < 1e7:
                 return
-            minutes = per_minute(self.calls.model, record.count_billed(seconds, from_page=True))
-            log.info("usage %s: %s so far (page's report)", call_id, minutes, extra=from_page(client))
+            minutes = self.calls.minutes(record.count_billed(seconds))
+            if minutes is not None:
+                log.info("usage %s: %s so far (page's report)", call_id, minutes, extra=from_page(client))
             return
         tokens_in = int(_number(usage.get("input_tokens")) or 0)
         tokens_out = int(_number(usage.get("output_tokens")) or 0)

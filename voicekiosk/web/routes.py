@@ -161,8 +161,19 @@ async def hang_up(request: web.Request) -> web.Response:
     call_id = request.match_info["call_id"]
     if request.app[CALLS].get(call_id) is None:
         raise ApiError(404, "unknown_call", "No such call on this server (it may have ended already).")
-    await request.app[CALLS].hang_up(call_id, reason=f"by {client_of(request)}")
+    # The page's last count of billed seconds, if it has one (its final usage came just now).
+    seconds = _number(request.query.get("seconds"))
+    await request.app[CALLS].hang_up(call_id, reason=f"by {client_of(request)}", page_seconds=seconds)
     return web.json_response({"call_id": call_id, "status": "ended"})
+
+
+def _number(raw: str | None) -> float | None:
+    """A query value as a finite, non-negative number under 10⁷, or None."""
+    try:
+        value = float(raw or "")
+    except ValueError:
+        return None
+    return value if 0 <= value < 1e7 else None
 
 
 def admit_session(request: web.Request) -> None:
