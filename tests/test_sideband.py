@@ -311,3 +311,31 @@ def test_the_fake_refuses_a_session_s_tools_as_openai_would() -> None:
     assert check_session({**base, "tools": [array]}) == "session.tools[0].parameters"
     assert check_session({**base, "tools": [{**tool, "type": "webhook"}]}) == "session.tools[0].type"
     assert check_session({**base, "tool_choice": "sometimes"}) == "session.tool_choice"
+
+
+async def test_the_agent_looks_something_up_in_the_knowledge_folder(
+    make_client: Any, fake: FakeOpenAI, page: Client, tmp_path: Any
+) -> None:
+    """The built-in ``lookup`` over a real folder and index, through the same sideband; an edited
+    file is found at the next lookup."""
+    folder = tmp_path / "desk-knowledge"
+    folder.mkdir()
+    (folder / "hours.md").write_text("# Opening hours\n\nThe museum opens at nine and closes at five.\n")
+    fake.answerer = AgentAnswerer(
+        script=Script(tool_calls={0: ("lookup", {"query": "opening hours"}), 1: ("lookup", {"query": "closes"})})
+    )
+    knowledge = ToolsConfig(knowledge=folder, builtins=frozenset({"lookup"}))
+    client = await make_client(tools=knowledge, sideband_backoff=FAST)
+    call: AgentCall = fake.answerer.calls[await join(client, page)]  # type: ignore[attr-defined]
+    await wait_for(lambda: call.sidebands == 1, timeout=5, what="the sideband")
+    [created] = fake.recorded("calls")
+    assert [t["name"] for t in json.loads(created.body["session"])["tools"]] == ["lookup"]
+
+    page.send({"type": "response.create"})
+    done = await page.wait_for("response.output_audio_transcript.done", timeout=15)
+    assert "[hours.md — Opening hours]" in done["transcript"] and "closes at five" in done["transcript"]
+
+    (folder / "hours.md").write_text("# Opening hours\n\nIn December the museum closes at four.\n")
+    page.send({"type": "response.create"})
+    second = await page.wait_for("response.output_audio_transcript.done", n=2, timeout=15)
+    assert "closes at four" in second["transcript"] and "five" not in second["transcript"]

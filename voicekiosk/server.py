@@ -254,9 +254,9 @@ def startup_notes(settings: Settings, lan: list[str]) -> list[str]:
     if unused := ignored(settings):
         notes.append(f"{', '.join(unused)}: not used by the {settings.engine} engine.")
     without = "the agent talks without them."
-    if settings.tools.webhooks and settings.sdp == "browser":
+    if settings.tools.runs_here and settings.sdp == "browser":
         notes.append(f"Tools are configured, but --sdp browser gives the server no sideband: {without}")
-    elif settings.tools.webhooks and settings.engine == "live":
+    elif settings.tools.runs_here and settings.engine == "live":
         notes.append(f"Tools are configured, but the GPT-Live engine does not run them yet: {without}")
     return notes
 

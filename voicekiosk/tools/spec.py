@@ -87,6 +87,11 @@ class ToolsConfig:
         """The built-in tools on: ``lookup`` only with a knowledge folder."""
         return tuple(b for b in BUILTINS if b in self.builtins and (b != "lookup" or self.knowledge is not None))
 
+    @property
+    def runs_here(self) -> bool:
+        """Some tool runs on this server (over a call's sideband), not at OpenAI."""
+        return bool(self.webhooks or self.mcp or "lookup" in self.enabled_builtins)
+
     def __bool__(self) -> bool:
         return bool(self.webhooks or self.mcp or self.remote_mcp or self.enabled_builtins)
 

@@ -1,12 +1,16 @@
-"""The app's tools, made from the config: the ``ToolRunner`` and the HTTP client its webhooks share."""
+"""The app's tools, made from the config: the ``ToolRunner``, the HTTP client its webhooks share and
+the knowledge index ``lookup`` searches."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 
+from voicekiosk.tools.base import Tool
+from voicekiosk.tools.lookup import LookupTool
 from voicekiosk.tools.runner import ToolRunner
 from voicekiosk.tools.spec import ToolsConfig
 from voicekiosk.tools.webhook import WebhookTool
@@ -14,26 +18,41 @@ from voicekiosk.tools.webhook import WebhookTool
 
 @dataclass
 class Toolbox:
-    """The runner (None: no tools this server runs) and what it owns; ``aclose`` at cleanup."""
+    """The runner (None: no tools this server runs) and what it owns; ``start`` before the first
+    call, ``aclose`` at cleanup."""
 
     runner: ToolRunner | None
-    client: httpx.AsyncClient | None
+    client: httpx.AsyncClient | None = None
+    lookup: LookupTool | None = None
+
+    async def start(self) -> None:
+        """Bring the knowledge index up to date with its folder."""
+        if self.lookup is not None:
+            await self.lookup.start()
 
     async def aclose(self) -> None:
         if self.client is not None:
             await self.client.aclose()
+        if self.lookup is not None:
+            self.lookup.close()
 
 
-def open_toolbox(config: ToolsConfig, environ: Mapping[str, str] | None = None) -> Toolbox:
-    """The webhooks of ``config`` as a runner (the only tools run here so far).
+def open_toolbox(config: ToolsConfig, data_dir: Path, environ: Mapping[str, str] | None = None) -> Toolbox:
+    """The webhooks of ``config`` and its built-in ``lookup`` (with a knowledge folder) as a runner.
 
     Raises:
       ConfigError: a secret's environment variable is not set.
+      StartupError: the knowledge index cannot be kept in ``data_dir``.
     """
-    if not config.webhooks:
-        return Toolbox(None, None)
-    # Each call is bounded by its tool's timeout in the runner; this only caps what is left over.
-    client = httpx.AsyncClient(trust_env=False, timeout=httpx.Timeout(60.0), follow_redirects=False)
-    # A failure here leaves nothing to close: the client has not connected anywhere yet.
-    tools = [WebhookTool(spec, client, environ) for spec in config.webhooks]
-    return Toolbox(ToolRunner(tools), client)
+    tools: list[Tool] = []
+    client = None
+    if config.webhooks:
+        # Each call is bounded by its tool's timeout in the runner; this only caps what is left over.
+        client = httpx.AsyncClient(trust_env=False, timeout=httpx.Timeout(60.0), follow_redirects=False)
+        # A failure here leaves nothing to close: the client has not connected anywhere yet.
+        tools += [WebhookTool(spec, client, environ) for spec in config.webhooks]
+    lookup = None
+    if config.knowledge is not None and "lookup" in config.enabled_builtins:
+        lookup = LookupTool(config.knowledge, data_dir)
+        tools.append(lookup)
+    return Toolbox(ToolRunner(tools) if tools else None, client, lookup)

@@ -66,7 +66,7 @@ def create_app(
     app[ACCESS] = access
     app[HOSTS] = hosts
     app[CA] = ca
-    toolbox = open_toolbox(settings.tools)  # the secrets are read now: a missing one stops start-up
+    toolbox = open_toolbox(settings.tools, settings.data_dir)  # secrets read now: one missing stops start-up
     app[TOOLS] = runner = toolbox.runner
     # Tools run over a call's sideband, which only a server that made the call has (Realtime, for now).
     with_sideband = settings.sdp == "server" and settings.engine == "realtime"
@@ -74,6 +74,7 @@ def create_app(
     async def upstream_ctx(app: web.Application) -> AsyncIterator[None]:
         control = CallControl(settings, runner, backoff=sideband_backoff) if runner and with_sideband else None
         app[CONTROL] = control
+        await toolbox.start()
         declared = control.runner.declarations() if control is not None else []
         app[ENGINE], app[MINTER] = open_engine(settings, transport=transport, tools=declared)
         app[CALLS] = CallRegistry(
