@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,7 @@ class LookupTool:
     timeout = 10.0
 
     def __init__(self, folder: Path, data_dir: Path) -> None:
-        self.parameters = PARAMETERS
+        self.parameters: Mapping[str, Any] = PARAMETERS
         ensure_dir(data_dir)
         self.knowledge = Knowledge(folder, data_dir / INDEX)
 
