@@ -236,3 +236,25 @@ def test_remote_mcp_declarations_carry_resolved_headers() -> None:
     ]
     with pytest.raises(ConfigError, match="CRM_TOKEN"):
         remote_mcp_declarations(specs, {})
+
+
+# -- owned by the app -----------------------------------------------------------------------------
+
+
+async def test_the_app_runs_its_servers_while_it_serves(make_client) -> None:
+    from voicekiosk.tools.spec import ToolsConfig
+    from voicekiosk.web.appkeys import MCP
+
+    client = await make_client(tools=ToolsConfig(mcp=(stdio(allowed=("pid", "light_on")),)))
+    servers = client.app[MCP]
+    assert servers is not None and {t.name for t in servers.tools} == {"pid", "light_on"}
+    pid = int((await ToolRunner(servers.tools).call("pid", "{}")).output)
+    assert alive(pid)
+    await client.close()
+    assert not alive(pid)
+
+
+async def test_an_app_without_mcp_servers_starts_none(client) -> None:
+    from voicekiosk.web.appkeys import MCP
+
+    assert client.app[MCP] is None

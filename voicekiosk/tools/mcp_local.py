@@ -138,6 +138,10 @@ class McpServer:
             raise ToolError(f"{name} failed: {_short(text)}")
         return text
 
+    def stopping(self) -> bool:
+        """Whether ``stop()`` was called."""
+        return self._stopping
+
     def _broken(self) -> None:
         if self._up.is_set():
             self._wake.set()
@@ -147,7 +151,7 @@ class McpServer:
     async def _main(self) -> None:
         delay = BACKOFF_FIRST
         while True:
-            if self._stopping:
+            if self.stopping():
                 return
             self._wake.clear()  # no await between the check and this: a stop() is never lost
             started = time.monotonic()
@@ -157,9 +161,9 @@ class McpServer:
                 if self._first is not None and not self._first.done():
                     self._first.set_exception(StartupError(f"[[mcp]] {self.spec.name}: {_describe(exc)}"))
                     return
-                if not self._stopping:
+                if not self.stopping():
                     log.warning("%s: %s", self.label, _describe(exc))
-            if self._stopping:
+            if self.stopping():
                 return
             self._wake.clear()  # set by the connection's end; from now on only stop() sets it
             if time.monotonic() - started >= STABLE:

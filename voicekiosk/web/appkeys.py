@@ -6,6 +6,7 @@ from aiohttp import web
 
 from voicekiosk.settings import Settings
 from voicekiosk.tls.profile import CaInfo
+from voicekiosk.tools.mcp_local import McpServers
 from voicekiosk.upstream.calls import CallRegistry
 from voicekiosk.upstream.engine import Engine
 from voicekiosk.upstream.realtime import Minter
@@ -23,3 +24,4 @@ ACCESS: web.AppKey[Access] = web.AppKey("access", Access)
 STATIC: web.AppKey[StaticFiles] = web.AppKey("static", StaticFiles)
 CA: web.AppKey[CaInfo | None] = web.AppKey("ca")  # the local CA, None without one
 HOSTS: web.AppKey[KnownHosts] = web.AppKey("hosts", KnownHosts)  # the names and LAN addresses it answers on
+MCP: web.AppKey[McpServers | None] = web.AppKey("mcp")  # the local [[mcp]] servers, None without any
