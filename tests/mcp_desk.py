@@ -50,6 +50,16 @@ def noisy() -> str:
 
 
 @desk.tool()
+def flood() -> str:
+    """Writes 2 MB to stderr (more than a pipe holds), then answers."""
+    for _ in range(20_000):
+        sys.stderr.write("flood " * 16 + "\n")
+    sys.stderr.write("x" * 100_000)  # and a line without end
+    sys.stderr.flush()
+    return "still here"
+
+
+@desk.tool()
 def big() -> str:
     """A very long answer."""
     return "x" * 200_000

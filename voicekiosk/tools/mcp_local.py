@@ -285,15 +285,21 @@ async def _stderr_lines(label: str) -> AsyncIterator[TextIO]:
     transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(fd_read, "rb"))
 
     async def pump() -> None:
+        """Reads to the end whatever comes (a server blocked on a full pipe would hang its calls)."""
         shown = hidden = 0
-        with contextlib.suppress(ValueError, ConnectionError):  # ValueError: a line over the limit
-            while line := await reader.readline():
-                if shown < STDERR_LINES:
-                    shown += 1
-                    text = line.decode("utf-8", "replace").rstrip()
-                    log.info("%s says: %s", label, escape(redact(text))[:300])
-                else:
-                    hidden += 1
+        buffer = b""
+        with contextlib.suppress(ConnectionError):
+            while chunk := await reader.read(64 * 1024):
+                *lines, buffer = (buffer + chunk).split(b"\n")
+                if len(buffer) > 4096:  # a line without end: shown as far as it went
+                    lines, buffer = [*lines, buffer], b""
+                for line in lines:
+                    if shown < STDERR_LINES:
+                        shown += 1
+                        text = line[:1000].decode("utf-8", "replace").rstrip()
+                        log.info("%s says: %s", label, escape(redact(text))[:300])
+                    else:
+                        hidden += 1
         if hidden:
             log.info("%s: %d more lines of its output not shown", label, hidden)
 
