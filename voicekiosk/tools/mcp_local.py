@@ -35,6 +35,7 @@ MAX_TOOLS = 128  # a server listing more is paging forever, or not meant for a v
 BACKOFF_FIRST, BACKOFF_MAX = 0.5, 30.0  # seconds between reconnections, doubling
 STABLE = 10.0  # a connection that lasted this long starts the back-off over
 STDERR_LINES = 100  # a server's stderr lines shown per connection; the rest are counted
+START = 30.0  # seconds, at least, for a first tool list: `uvx`/`npx` may fetch the server first
 STOP_GRACE = 8.0  # the SDK needs up to ~6 s to stop a stuck stdio server (close, TERM, KILL)
 
 
@@ -79,19 +80,21 @@ class McpServer:
         return f"mcp {self.spec.name}"
 
     async def start(self) -> None:
-        """Connect and list the tools (bounded by the spec's timeout); then stay connected.
+        """Connect and list the tools (within ``START`` s, or the spec's timeout if longer); then
+        stay connected.
 
         Raises:
           StartupError: the server could not be started, reached or listed.
         """
+        within = max(START, self.spec.timeout)
         self._first = asyncio.get_running_loop().create_future()
         self._task = asyncio.create_task(self._main(), name=f"voicekiosk {self.label}")
         try:
-            async with asyncio.timeout(self.spec.timeout):
+            async with asyncio.timeout(within):
                 await asyncio.shield(self._first)
         except TimeoutError:
             await self.stop()
-            raise StartupError(f"[[mcp]] {self.spec.name}: no tool list within {self.spec.timeout:g} s") from None
+            raise StartupError(f"[[mcp]] {self.spec.name}: no tool list within {within:g} s") from None
         except BaseException:
             await self.stop()
             raise
@@ -194,7 +197,7 @@ class McpServer:
 
             group.start_soon(forward)
             session = await stack.enter_async_context(ClientSession(session_read, write))
-            with anyio.fail_after(self.spec.timeout):
+            with anyio.fail_after(max(START, self.spec.timeout)):
                 await session.initialize()
                 listing = await _list_tools(session)
             self.connections += 1
@@ -253,6 +256,7 @@ class McpServers:
           StartupError: a server could not be started or listed (the others are stopped).
           ConfigError: an ``allowed_tools`` name the server does not offer, or clashing names.
         """
+        _import_sdk()  # ~1 s the first time (pydantic models): not counted against any server
         results = await asyncio.gather(*(s.start() for s in self.servers), return_exceptions=True)
         failed = next((r for r in results if isinstance(r, BaseException)), None)
         try:
@@ -270,6 +274,12 @@ class McpServers:
 
 
 # -- helpers --------------------------------------------------------------------------------------
+
+
+def _import_sdk() -> None:
+    """The SDK's modules, loaded once, before any server's clock starts."""
+    import anyio  # noqa: F401
+    import mcp.client.streamable_http  # noqa: F401
 
 
 @contextlib.asynccontextmanager
