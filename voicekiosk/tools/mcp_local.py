@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from voicekiosk.errors import ConfigError, StartupError
 from voicekiosk.logsafe import escape
 from voicekiosk.redact import redact, register_secret
-from voicekiosk.tools.base import ToolError
+from voicekiosk.tools.base import Tool, ToolError
 from voicekiosk.tools.spec import NAME, McpSpec
 
 if TYPE_CHECKING:
@@ -44,7 +44,8 @@ class McpTool:
 
     def __init__(self, server: McpServer, remote_name: str, name: str, description: str, schema: dict[str, Any]):
         self.server, self.remote_name = server, remote_name
-        self.name, self.description, self.parameters = name, description, schema
+        self.name, self.description = name, description
+        self.parameters: Mapping[str, Any] = schema
         self.source = f"mcp {server.spec.name}"
         self.timeout = server.spec.timeout
 
@@ -247,9 +248,9 @@ class McpServers:
     ) -> None:
         self.servers = [McpServer(spec, environ) for spec in specs]
         self.reserved = frozenset(reserved)
-        self.tools: list[McpTool] = []
+        self.tools: list[Tool] = []
 
-    async def start(self) -> list[McpTool]:
+    async def start(self) -> list[Tool]:
         """Start every server at once and make their tools.
 
         Raises:
@@ -338,7 +339,7 @@ async def _list_tools(session: ClientSession) -> list[mcp_types.Tool]:
             return tools[:MAX_TOOLS]
 
 
-def _make_tools(servers: Sequence[McpServer], reserved: frozenset[str]) -> list[McpTool]:
+def _make_tools(servers: Sequence[McpServer], reserved: frozenset[str]) -> list[Tool]:
     """The allowed tools of every server, named; an allowed tool not offered is a config error
     (a typo in the file must not leave the agent quietly unable to do its job)."""
     import jsonschema
@@ -375,7 +376,7 @@ def _make_tools(servers: Sequence[McpServer], reserved: frozenset[str]) -> list[
     counts: dict[str, int] = {}
     for _, tool, _ in chosen:
         counts[tool.name] = counts.get(tool.name, 0) + 1
-    made: list[McpTool] = []
+    made: list[Tool] = []
     names: set[str] = set(reserved)
     for server, tool, schema in chosen:
         name = tool.name
