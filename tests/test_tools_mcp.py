@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import wait_for
+from tests.served import RAW_CONTROL, terminal
 from voicekiosk.errors import ConfigError, StartupError
 from voicekiosk.tools.mcp_local import McpServers
 from voicekiosk.tools.mcp_remote import remote_mcp_declarations
@@ -99,6 +100,23 @@ async def test_server_output_reaches_the_log_escaped(desk, caplog: pytest.LogCap
         )
     assert "\x1b" not in line and "\x07" not in line
     assert "mcp desk says:" in line
+
+
+async def test_what_the_sdk_quotes_of_a_server_reaches_the_terminal_escaped() -> None:
+    """A server that prints a banner on stdout (the protocol's channel): the SDK complains, quoting it."""
+    banner = "import os, sys; os.write(1, b'\\x1b[2J\\x1b]0;pwned\\x07 garbled banner\\n'); os.execv(sys.executable, sys.argv[1:])"
+    spec = McpSpec(name="desk", command=(sys.executable, "-c", banner, sys.executable, DESK), allowed_tools=("noisy",))
+    servers = McpServers([spec])
+    with terminal() as out:
+        try:
+            runner = ToolRunner(await servers.start())
+            assert (await runner.call("noisy", "{}")).ok
+            await wait_for(lambda: "desk says hi" in out.getvalue(), timeout=5, what="the stderr line")
+        finally:
+            await servers.stop()
+    text = out.getvalue()
+    assert "garbled banner" in text and "pwned" in text
+    assert not RAW_CONTROL.search(text.replace("\n", ""))
 
 
 @pytest.mark.slow
