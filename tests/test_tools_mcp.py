@@ -104,7 +104,10 @@ async def test_server_output_reaches_the_log_escaped(desk, caplog: pytest.LogCap
 
 async def test_what_the_sdk_quotes_of_a_server_reaches_the_terminal_escaped() -> None:
     """A server that prints a banner on stdout (the protocol's channel): the SDK complains, quoting it."""
-    banner = "import os, sys; os.write(1, b'\\x1b[2J\\x1b]0;pwned\\x07 garbled banner\\n'); os.execv(sys.executable, sys.argv[1:])"
+    banner = (
+        "import os, sys; os.write(1, b'\\x1b[2J\\x1b]0;pwned\\x07 garbled banner\\n'); "
+        "os.execv(sys.executable, sys.argv[1:])"
+    )
     spec = McpSpec(name="desk", command=(sys.executable, "-c", banner, sys.executable, DESK), allowed_tools=("noisy",))
     servers = McpServers([spec])
     with terminal() as out:
