@@ -24,7 +24,7 @@ from voicekiosk.web.limits import LIMITS, Limits
 
 # Any control character but the newline rich ends its lines with: none may reach the terminal.
 RAW_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f]")
-_LOGGERS = ("voicekiosk", "aiohttp", "aiohttp.access", "asyncio")
+_LOGGERS = ("voicekiosk", "aiohttp", "aiohttp.access", "asyncio", "mcp", "httpx2")
 
 
 @contextlib.contextmanager

@@ -339,3 +339,21 @@ async def test_the_agent_looks_something_up_in_the_knowledge_folder(
     page.send({"type": "response.create"})
     second = await page.wait_for("response.output_audio_transcript.done", n=2, timeout=15)
     assert "closes at four" in second["transcript"] and "five" not in second["transcript"]
+
+
+async def test_the_agent_calls_a_local_mcp_server_s_tool(make_client: Any, fake: FakeOpenAI, page: Client) -> None:
+    """A real MCP server process (tests/mcp_desk.py) started with the app: its tool is declared to
+    the session and run over the sideband like a webhook."""
+    from tests.test_tools_mcp import stdio
+
+    fake.answerer = AgentAnswerer(script=Script(tool_calls={0: ("light_on", {"room": "lobby"})}))
+    client = await make_client(tools=ToolsConfig(mcp=(stdio(allowed=("light_on",)),)), sideband_backoff=FAST)
+    call: AgentCall = fake.answerer.calls[await join(client, page)]  # type: ignore[attr-defined]
+    await wait_for(lambda: call.sidebands == 1, timeout=5, what="the sideband")
+    [created] = fake.recorded("calls")
+    assert [t["name"] for t in json.loads(created.body["session"])["tools"]] == ["light_on"]
+    page.send({"type": "response.create"})
+    done = await page.wait_for("response.output_audio_transcript.done", timeout=15)
+    [function_call] = call.function_calls
+    assert function_call.answered and "lobby" in (function_call.output or "")
+    assert function_call.output in done["transcript"]

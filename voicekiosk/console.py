@@ -54,8 +54,9 @@ def setup_logging(verbosity: int, console: Console | None = None, *, refusal_win
     handler.setFormatter(logging.Formatter("%(message)s", datefmt="[%X]"))
     level = LEVELS.get(verbosity, logging.DEBUG)
     # asyncio's own warnings (a TLS handshake gone wrong, a socket error) would otherwise reach
-    # stderr through Python's last-resort handler, unescaped.
-    for name in ("voicekiosk", "aiohttp", "asyncio"):
+    # stderr through Python's last-resort handler, unescaped. So would the MCP SDK's (and its HTTP
+    # client's), which quote what a local MCP server wrote.
+    for name in ("voicekiosk", "aiohttp", "asyncio", "mcp", "httpx2"):
         logger = logging.getLogger(name)
         logger.handlers[:] = [handler]
         logger.setLevel(level if name == "voicekiosk" else max(level, logging.WARNING))

@@ -3,7 +3,7 @@ the knowledge index ``lookup`` searches."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,12 +18,17 @@ from voicekiosk.tools.webhook import WebhookTool
 
 @dataclass
 class Toolbox:
-    """The runner (None: no tools this server runs) and what it owns; ``start`` before the first
-    call, ``aclose`` at cleanup."""
+    """The tools made from the config and what they own; ``start`` before the first call,
+    ``aclose`` at cleanup."""
 
-    runner: ToolRunner | None
+    tools: list[Tool]  # the ones made here: webhooks and lookup (MCP servers' come with them)
     client: httpx.AsyncClient | None = None
     lookup: LookupTool | None = None
+
+    def runner(self, more: Sequence[Tool] = ()) -> ToolRunner | None:
+        """These tools and ``more`` (the MCP servers', once listed) as one runner; None if none."""
+        tools = [*self.tools, *more]
+        return ToolRunner(tools) if tools else None
 
     async def start(self) -> None:
         """Bring the knowledge index up to date with its folder."""
@@ -55,4 +60,4 @@ def open_toolbox(config: ToolsConfig, data_dir: Path, environ: Mapping[str, str]
     if config.knowledge is not None and "lookup" in config.enabled_builtins:
         lookup = LookupTool(config.knowledge, data_dir)
         tools.append(lookup)
-    return Toolbox(ToolRunner(tools) if tools else None, client, lookup)
+    return Toolbox(tools, client, lookup)

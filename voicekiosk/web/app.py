@@ -10,13 +10,27 @@ from aiohttp import web
 from voicekiosk.redact import register_secret
 from voicekiosk.settings import Settings
 from voicekiosk.tls.profile import CaInfo
+from voicekiosk.tools.mcp_local import McpServers
 from voicekiosk.tools.toolbox import open_toolbox
 from voicekiosk.upstream.calls import ORPHAN_GRACE, CallRegistry
 from voicekiosk.upstream.control import CallControl
 from voicekiosk.upstream.engines import open_engine
 from voicekiosk.upstream.sideband import BACKOFF
 from voicekiosk.web.access import Access, load_token
-from voicekiosk.web.appkeys import ACCESS, CA, CALLS, CONTROL, ENGINE, EVENTS, HOSTS, MINTER, SETTINGS, STATIC, TOOLS
+from voicekiosk.web.appkeys import (
+    ACCESS,
+    CA,
+    CALLS,
+    CONTROL,
+    ENGINE,
+    EVENTS,
+    HOSTS,
+    MCP,
+    MINTER,
+    SETTINGS,
+    STATIC,
+    TOOLS,
+)
 from voicekiosk.web.assets import asset_dir, setup_templates
 from voicekiosk.web.events import EventHub
 from voicekiosk.web.hosts import KnownHosts, hosts_middleware
@@ -67,11 +81,12 @@ def create_app(
     app[HOSTS] = hosts
     app[CA] = ca
     toolbox = open_toolbox(settings.tools, settings.data_dir)  # secrets read now: one missing stops start-up
-    app[TOOLS] = runner = toolbox.runner
     # Tools run over a call's sideband, which only a server that made the call has (Realtime, for now).
     with_sideband = settings.sdp == "server" and settings.engine == "realtime"
 
     async def upstream_ctx(app: web.Application) -> AsyncIterator[None]:
+        mcp = app[MCP]  # started (and listed) by mcp_ctx, before this
+        app[TOOLS] = runner = toolbox.runner(mcp.tools if mcp is not None else ())
         control = CallControl(settings, runner, backoff=sideband_backoff) if runner and with_sideband else None
         app[CONTROL] = control
         await toolbox.start()
@@ -97,9 +112,27 @@ def create_app(
         await app[EVENTS].close()  # before cleanup: open sockets would hold shutdown up
 
     app.on_shutdown.append(close_sockets)
+    app.cleanup_ctx.append(mcp_ctx)
     app.cleanup_ctx.append(upstream_ctx)
     setup_templates(app)
     app.router.add_routes(routes)
     app[STATIC] = StaticFiles(asset_dir("static"))
     app.router.add_get("/static/{name}", app[STATIC].handle)
     return app
+
+
+async def mcp_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The local ``[[mcp]]`` servers run as long as the app: started (and listed) before it serves,
+    stopped with it. A server that cannot start stops start-up, naming it."""
+    tools = app[SETTINGS].tools
+    servers = None
+    if tools.mcp:
+        taken = [s.name for s in tools.webhooks] + [s.name for s in tools.remote_mcp] + list(tools.enabled_builtins)
+        servers = McpServers(tools.mcp, reserved=taken)
+        await servers.start()
+    app[MCP] = servers
+    try:
+        yield
+    finally:
+        if servers is not None:
+            await servers.stop()

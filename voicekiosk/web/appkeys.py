@@ -6,6 +6,7 @@ from aiohttp import web
 
 from voicekiosk.settings import Settings
 from voicekiosk.tls.profile import CaInfo
+from voicekiosk.tools.mcp_local import McpServers
 from voicekiosk.tools.runner import ToolRunner
 from voicekiosk.upstream.calls import CallRegistry
 from voicekiosk.upstream.control import CallControl
@@ -27,3 +28,4 @@ CA: web.AppKey[CaInfo | None] = web.AppKey("ca")  # the local CA, None without o
 TOOLS: web.AppKey[ToolRunner | None] = web.AppKey("tools")  # None: no tools configured
 CONTROL: web.AppKey[CallControl | None] = web.AppKey("control")  # None: no sidebands (no tools, or not --sdp server)
 HOSTS: web.AppKey[KnownHosts] = web.AppKey("hosts", KnownHosts)  # the names and LAN addresses it answers on
+MCP: web.AppKey[McpServers | None] = web.AppKey("mcp")  # the local [[mcp]] servers, None without any
