@@ -101,3 +101,21 @@ class Client:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self.mic.stop()
         await self.pc.close()
+
+
+async def join_through(client: Any, page: Client, ready: str) -> str:
+    """``page`` posts its offer to our app's ``/api/call`` (``client``: an aiohttp TestClient),
+    joins the call and waits for the engine's ``ready`` event; the call's id."""
+    from tests.helpers import SDP, call_id, within
+
+    ids: list[str] = []
+
+    async def post(offer: str) -> str:
+        response = await client.post("/api/call", data=offer, headers=SDP)
+        assert response.status == 201, await response.text()
+        ids.append(call_id(response))
+        return str(await response.text())
+
+    await within(page.connect(post), 10, "the page to join")
+    await page.wait_for(ready)
+    return ids[0]

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from aiortc import RTCPeerConnection
 
-from tests.helpers import SDP, call_id, wait_for, within
-from tests.rtc_client import Client
+from tests.helpers import SDP, call_id, wait_for
+from tests.rtc_client import Client, join_through
 from voicekiosk.fake import FakeOpenAI
 from voicekiosk.fake.live_agent import LiveAnswerer
 from voicekiosk.web.appkeys import CALLS
@@ -44,18 +44,7 @@ def log_info(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
 
 
 async def join(client: Any, page: Client) -> str:
-    """The page stand-in posts its offer to our ``/api/call`` and joins; the session's id."""
-    ids: list[str] = []
-
-    async def post(offer: str) -> str:
-        response = await client.post("/api/call", data=offer, headers=SDP)
-        assert response.status == 201, await response.text()
-        ids.append(call_id(response))
-        return str(await response.text())
-
-    await within(page.connect(post), 10, "the page to join")
-    await page.wait_for("session.started")
-    return ids[0]
+    return await join_through(client, page, "session.started")
 
 
 def live_call(fake: FakeOpenAI, session_id: str) -> Any:

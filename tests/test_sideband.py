@@ -4,7 +4,6 @@ real webhook and answers over the sideband; failures, drops, hang-ups and secret
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 import logging
@@ -13,11 +12,11 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from tests.helpers import SDP, call_id, wait_for, within
-from tests.rtc_client import Client
+from tests.desk import Desk, serve_desk
+from tests.helpers import wait_for
+from tests.rtc_client import Client, join_through
 from voicekiosk.fake import FakeOpenAI
 from voicekiosk.fake.agent import AgentAnswerer
 from voicekiosk.fake.call import AgentCall
@@ -41,22 +40,6 @@ ARGUMENTS = {"time": "15:00", "people": 2}
 FAST = (0.05, 0.1, 0.2)  # sideband back-off
 
 
-class Desk:
-    """The venue's intranet: records what it is sent, answers as told."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[dict[str, Any], str]] = []
-        self.status = 200
-        self.delay = 0.0
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.received.append((await request.json(), request.headers.get(HEADER, "")))
-        await asyncio.sleep(self.delay)
-        if self.status != 200:
-            return web.json_response({"detail": "boom"}, status=self.status)
-        return web.json_response({"booked": True, "ref": "T-" + self.received[-1][0]["time"]})
-
-
 @pytest.fixture
 def fake(fake: FakeOpenAI) -> FakeOpenAI:
     fake.answerer = AgentAnswerer(script=Script(tool_calls={0: ("book_tour", ARGUMENTS)}))
@@ -65,10 +48,7 @@ def fake(fake: FakeOpenAI) -> FakeOpenAI:
 
 @pytest.fixture
 async def desk(aiohttp_server: Any) -> tuple[Desk, TestServer]:
-    desk = Desk()
-    app = web.Application()
-    app.router.add_post("/api/tours", desk.handle)
-    return desk, await aiohttp_server(app, host="127.0.0.1")
+    return await serve_desk(aiohttp_server, HEADER)
 
 
 @pytest.fixture
@@ -93,18 +73,7 @@ async def page() -> AsyncIterator[Client]:
 
 
 async def join(client: Any, page: Client) -> str:
-    """The page stand-in posts its offer to our ``/api/call`` and joins; the call's id."""
-    ids: list[str] = []
-
-    async def post(offer: str) -> str:
-        response = await client.post("/api/call", data=offer, headers=SDP)
-        assert response.status == 201, await response.text()
-        ids.append(call_id(response))
-        return str(await response.text())
-
-    await within(page.connect(post), 10, "the page to join")
-    await page.wait_for("session.created")
-    return ids[0]
+    return await join_through(client, page, "session.created")
 
 
 async def joined(make_client: Any, fake: FakeOpenAI, page: Client, tools: ToolsConfig, **overrides: Any) -> Any:

@@ -4,7 +4,6 @@ and nothing secret in the terminal."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -12,9 +11,9 @@ from typing import Any, ClassVar
 
 import httpx
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from tests.desk import Desk, serve_desk
 from voicekiosk.tools.base import ToolError
 from voicekiosk.tools.runner import ToolRunner
 from voicekiosk.tools.spec import Secret, WebhookSpec
@@ -29,28 +28,9 @@ PARAMETERS = {
 }
 
 
-class Desk:
-    """The venue's intranet: records what it is sent, answers as told."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[dict[str, Any], str]] = []
-        self.status = 200
-        self.delay = 0.0
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.received.append((await request.json(), request.headers.get("Authorization", "")))
-        await asyncio.sleep(self.delay)
-        if self.status != 200:
-            return web.json_response({"detail": f"boom {SECRET}"}, status=self.status)
-        return web.json_response({"booked": True, "time": self.received[-1][0]["time"]})
-
-
 @pytest.fixture
-async def desk(aiohttp_server: Any) -> AsyncIterator[tuple[Desk, TestServer]]:
-    desk = Desk()
-    app = web.Application()
-    app.router.add_post("/api/tours", desk.handle)
-    yield desk, await aiohttp_server(app, host="127.0.0.1")
+async def desk(aiohttp_server: Any) -> tuple[Desk, TestServer]:
+    return await serve_desk(aiohttp_server)
 
 
 @pytest.fixture
@@ -81,7 +61,7 @@ async def test_a_webhook_gets_valid_arguments_and_its_secret_and_the_model_its_a
         {"type": "function", "name": "book_tour", "description": "Book a guided tour.", "parameters": PARAMETERS}
     ]
     outcome = await runner.call("book_tour", json.dumps({"time": "14:00", "people": 3}))
-    assert outcome.ok and json.loads(outcome.output) == {"booked": True, "time": "14:00"}
+    assert outcome.ok and json.loads(outcome.output) == {"booked": True, "ref": "T-14:00"}
     assert intranet.received == [({"time": "14:00", "people": 3}, SECRET)]
     assert "tool book_tour(" in caplog.text and "ok in" in caplog.text
 

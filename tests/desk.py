@@ -1,0 +1,35 @@
+"""A venue's intranet for the webhook tests: it records what it is sent (the arguments and one
+header) and answers as told; its errors echo the header, as a careless service's might."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+
+class Desk:
+    """``POST /api/tours`` books a tour; ``status`` and ``delay`` make it fail or dawdle."""
+
+    def __init__(self, header: str = "Authorization") -> None:
+        self.header = header
+        self.received: list[tuple[dict[str, Any], str]] = []
+        self.status = 200
+        self.delay = 0.0
+
+    async def handle(self, request: web.Request) -> web.Response:
+        secret = request.headers.get(self.header, "")
+        self.received.append((await request.json(), secret))
+        await asyncio.sleep(self.delay)
+        if self.status != 200:
+            return web.json_response({"detail": f"boom {secret}"}, status=self.status)
+        return web.json_response({"booked": True, "ref": "T-" + self.received[-1][0]["time"]})
+
+
+async def serve_desk(aiohttp_server: Any, header: str = "Authorization") -> tuple[Desk, TestServer]:
+    desk = Desk(header)
+    app = web.Application()
+    app.router.add_post("/api/tours", desk.handle)
+    return desk, await aiohttp_server(app, host="127.0.0.1")
