@@ -6,14 +6,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 
 from voicekiosk.tools.base import Tool
-from voicekiosk.tools.lookup import LookupTool
 from voicekiosk.tools.runner import ToolRunner
 from voicekiosk.tools.spec import ToolsConfig
 from voicekiosk.tools.webhook import WebhookTool
+
+if TYPE_CHECKING:  # SQLite is imported only by a server with a knowledge folder
+    from voicekiosk.tools.lookup import LookupTool
 
 
 @dataclass
@@ -58,6 +61,8 @@ def open_toolbox(config: ToolsConfig, data_dir: Path, environ: Mapping[str, str]
         tools += [WebhookTool(spec, client, environ) for spec in config.webhooks]
     lookup = None
     if config.knowledge is not None and "lookup" in config.enabled_builtins:
+        from voicekiosk.tools.lookup import LookupTool
+
         lookup = LookupTool(config.knowledge, data_dir)
         tools.append(lookup)
     return Toolbox(tools, client, lookup)
