@@ -15,8 +15,9 @@ from voicekiosk.tools.runner import ToolRunner
 from voicekiosk.tools.spec import ToolsConfig
 from voicekiosk.tools.webhook import WebhookTool
 
-if TYPE_CHECKING:  # SQLite is imported only by a server with a knowledge folder
+if TYPE_CHECKING:  # SQLite and the MCP SDK are imported only by a server that uses them
     from voicekiosk.tools.lookup import LookupTool
+    from voicekiosk.tools.mcp_local import McpServers
 
 
 @dataclass
@@ -66,3 +67,13 @@ def open_toolbox(config: ToolsConfig, data_dir: Path, environ: Mapping[str, str]
         lookup = LookupTool(config.knowledge, data_dir)
         tools.append(lookup)
     return Toolbox(tools, client, lookup)
+
+
+def mcp_servers(config: ToolsConfig) -> McpServers | None:
+    """The config's local MCP servers (not started), their tools kept clear of every other name."""
+    if not config.mcp:
+        return None
+    from voicekiosk.tools.mcp_local import McpServers
+
+    taken = [s.name for s in config.webhooks] + [s.name for s in config.remote_mcp] + list(config.enabled_builtins)
+    return McpServers(config.mcp, reserved=taken)

@@ -10,8 +10,7 @@ from aiohttp import web
 from voicekiosk.redact import register_secret
 from voicekiosk.settings import Settings
 from voicekiosk.tls.profile import CaInfo
-from voicekiosk.tools.mcp_local import McpServers
-from voicekiosk.tools.toolbox import open_toolbox
+from voicekiosk.tools.toolbox import mcp_servers, open_toolbox
 from voicekiosk.upstream.calls import ORPHAN_GRACE, CallRegistry
 from voicekiosk.upstream.control import CallControl
 from voicekiosk.upstream.engines import open_engine
@@ -124,11 +123,8 @@ def create_app(
 async def mcp_ctx(app: web.Application) -> AsyncIterator[None]:
     """The local ``[[mcp]]`` servers run as long as the app: started (and listed) before it serves,
     stopped with it. A server that cannot start stops start-up, naming it."""
-    tools = app[SETTINGS].tools
-    servers = None
-    if tools.mcp:
-        taken = [s.name for s in tools.webhooks] + [s.name for s in tools.remote_mcp] + list(tools.enabled_builtins)
-        servers = McpServers(tools.mcp, reserved=taken)
+    servers = mcp_servers(app[SETTINGS].tools)
+    if servers is not None:
         await servers.start()
     app[MCP] = servers
     try:
