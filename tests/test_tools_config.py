@@ -57,7 +57,7 @@ def test_the_issue_s_example_is_read_as_typed_declarations(tmp_path: Path, monke
     [docs] = tools.remote_mcp
     assert (docs.server_url, docs.require_approval) == ("https://mcp.example.com/sse", "never")
     assert tools.knowledge == (tmp_path / "desk-knowledge").resolve()
-    assert tools.enabled_builtins == ("lookup", "show", "end_conversation")
+    assert tools.enabled_builtins == ("lookup",)
     assert settings.sources["tools"] == f"file {tmp_path / 'vk.toml'}"
     assert "tours-secret" not in repr(settings)
 
@@ -65,7 +65,7 @@ def test_the_issue_s_example_is_read_as_typed_declarations(tmp_path: Path, monke
 def test_no_tables_no_tools(tmp_path: Path):
     tools = load(tmp_path, 'voice = "cedar"\n').tools
     assert not tools.webhooks and not tools.mcp and tools.knowledge is None
-    assert tools.enabled_builtins == ("show", "end_conversation")
+    assert tools.enabled_builtins == ()
 
 
 HOOK = '[[tools]]\nname = "t"\ndescription = "d"\nurl = "https://x.example/"\n'
@@ -113,5 +113,7 @@ def test_bad_declarations_stop_start_up_with_one_line_naming_the_tool(tmp_path: 
 
 
 def test_built_ins_can_be_switched_off(tmp_path: Path):
-    tools = load(tmp_path, '[knowledge]\npath = "desk-knowledge"\n[builtins]\nshow = false\n').tools
-    assert tools.enabled_builtins == ("lookup", "end_conversation")
+    tools = load(tmp_path, '[knowledge]\npath = "desk-knowledge"\n[builtins]\nlookup = false\n').tools
+    assert tools.enabled_builtins == () and tools.knowledge is not None
+    with pytest.raises(ConfigError, match=r"\[builtins\] show: not in this version of voicekiosk yet"):
+        load(tmp_path, "[builtins]\nshow = true\n")

@@ -117,6 +117,8 @@ class Settings:
             value = getattr(self, f.name)
             if isinstance(value, tuple):
                 value = ", ".join(value)
+            if f.name == "tools" and self.tools.runs_here and (self.sdp == "browser" or self.engine != "realtime"):
+                value = f"{value} (not run: tools need --sdp server and the realtime engine, for now)"
             rows.append((f.name, "" if value is None else str(value), self.sources.get(f.name, "default")))
         rows.append(("api_key", mask_secret(self.api_key), self.sources.get("api_key", "not set")))
         return rows

@@ -15,7 +15,8 @@ from urllib.parse import urlsplit
 from voicekiosk.errors import ConfigError
 
 NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")  # OpenAI's function names: letters, digits, _ and -
-BUILTINS = ("lookup", "show", "end_conversation")
+BUILTINS = ("lookup",)  # the built-in tools there are
+COMING = ("show", "end_conversation")  # named in the docs, not built yet: asking for them is an error
 TABLES = ("tools", "mcp", "knowledge", "builtins")  # the config file's keys that are read here
 APPROVALS = ("never", "always")
 
@@ -80,7 +81,7 @@ class ToolsConfig:
     mcp: tuple[McpSpec, ...] = ()
     remote_mcp: tuple[RemoteMcpSpec, ...] = ()
     knowledge: Path | None = None
-    builtins: frozenset[str] = field(default_factory=lambda: frozenset({"show", "end_conversation"}))
+    builtins: frozenset[str] = field(default_factory=frozenset)
 
     @property
     def enabled_builtins(self) -> tuple[str, ...]:
@@ -91,6 +92,16 @@ class ToolsConfig:
     def runs_here(self) -> bool:
         """Some tool runs on this server (over a call's sideband), not at OpenAI."""
         return bool(self.webhooks or self.mcp or "lookup" in self.enabled_builtins)
+
+    def __str__(self) -> str:
+        """One line for ``voicekiosk config``: what is declared, by name (no secret, no URL)."""
+        parts = [f"{kind} {', '.join(names)}" for kind, names in (
+            ("webhooks", [w.name for w in self.webhooks]),
+            ("mcp", [m.name for m in self.mcp]),
+            ("remote mcp", [r.name for r in self.remote_mcp]),
+            ("built-ins", list(self.enabled_builtins)),
+        ) if names]  # fmt: skip
+        return "; ".join(parts) or "none"
 
     def __bool__(self) -> bool:
         return bool(self.webhooks or self.mcp or self.remote_mcp or self.enabled_builtins)
@@ -285,13 +296,15 @@ def _knowledge(value: Any, base: Path) -> Path | None:
 
 
 def _builtins(value: Any, has_knowledge: bool) -> frozenset[str]:
-    """``[builtins]`` switches: ``show = false`` etc.; ``lookup`` is on with a knowledge folder."""
-    on = {"show", "end_conversation"} | ({"lookup"} if has_knowledge else set())
+    """``[builtins]`` switches (``lookup = false``); ``lookup`` is on with a knowledge folder."""
+    on = {"lookup"} if has_knowledge else set()
     if value is None:
         return frozenset(on)
     if not isinstance(value, dict):
-        raise ConfigError("[builtins]: expected a table such as show = false")
+        raise ConfigError("[builtins]: expected a table such as lookup = false")
     for name, enabled in value.items():
+        if name in COMING:
+            raise ConfigError(f"[builtins] {name}: not in this version of voicekiosk yet")
         if name not in BUILTINS:
             raise ConfigError(f"[builtins]: unknown tool {name!r} (there are {', '.join(BUILTINS)})")
         if not isinstance(enabled, bool):
