@@ -6,7 +6,9 @@ import asyncio
 import logging
 import time
 
-from tests.helpers import call_id, post_call, wait_for
+from tests.helpers import OFFER, call_id, post_call, wait_for
+from voicekiosk.upstream.calls import STALE_AFTER, CallRegistry
+from voicekiosk.upstream.realtime import RealtimeBroker
 from voicekiosk.web.appkeys import CALLS
 
 
@@ -70,3 +72,21 @@ async def test_shutdown_is_prompt_with_pages_connected(make_client):
     await client.close()
     assert time.monotonic() - started < 5
     assert ws.closed
+
+
+async def test_a_call_older_than_any_session_can_be_is_hung_up_even_with_a_page(fake, settings):
+    """OpenAI should have ended it; if it has not, the sweep does, page or no page."""
+    engine = RealtimeBroker(settings)
+    engine.max_session = -STALE_AFTER + 0.2  # type: ignore[misc]  # stale 0.2 s after it starts
+    calls = CallRegistry(engine, max_calls=2, ticket_ttl=60, orphan_grace=30, sweep_every=0.05)
+    try:
+        calls.start()
+        call = await engine.create_call(OFFER)
+        assert call.call_id is not None
+        calls.add(call.call_id, "127.0.0.1")
+        assert calls.claim(call.call_id, "127.0.0.1")  # a page holds it
+        await wait_for(lambda: hung_up(fake) == [call.call_id], timeout=5, what="the stale call hung up")
+        assert calls.get(call.call_id) is None
+    finally:
+        await calls.close()
+        await engine.aclose()

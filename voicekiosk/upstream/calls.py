@@ -24,7 +24,7 @@ from voicekiosk.upstream.tickets import ClaimTickets
 log = logging.getLogger("voicekiosk.server")
 
 ORPHAN_GRACE = 20.0  # seconds a call may have no page: time to connect, or to come back
-STALE_AFTER = 60.0  # seconds past the engine's ``max_session`` after which a record is forgotten
+STALE_AFTER = 60.0  # seconds past the engine's ``max_session`` after which a call is hung up
 # Calls a device's pages may register themselves (browser-SDP mode): a newer one replaces the
 # oldest, so made-up call ids cannot pin more lines than this per device.
 PAGE_CALLS_PER_DEVICE = 1
@@ -73,8 +73,10 @@ class CallRegistry:
         ticket_ttl: int,
         orphan_grace: float = ORPHAN_GRACE,
         watcher: CallWatcher | None = None,
+        sweep_every: float = SWEEP_EVERY,
     ) -> None:
         self._engine = engine
+        self._sweep_every = sweep_every
         self._watcher = watcher
         self.max_calls = max_calls
         self.orphan_grace = orphan_grace
@@ -216,7 +218,7 @@ class CallRegistry:
 
     async def _sweep(self) -> None:
         while True:
-            await asyncio.sleep(SWEEP_EVERY)
+            await asyncio.sleep(self._sweep_every)
             max_age = self._engine.max_session + STALE_AFTER
             for record in [r for r in self._calls.values() if r.seconds > max_age]:
                 # OpenAI should have ended it; if it has not, it must not run on unowned.
