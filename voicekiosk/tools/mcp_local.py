@@ -10,47 +10,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import os
 import re
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TextIO
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
-from voicekiosk.errors import ConfigError, StartupError
+from voicekiosk.errors import StartupError
 from voicekiosk.logsafe import escape
 from voicekiosk.redact import redact, register_secret
 from voicekiosk.tools.base import Tool, ToolError
-from voicekiosk.tools.spec import NAME, McpSpec
+from voicekiosk.tools.child_output import stderr_lines
+from voicekiosk.tools.mcp_tools import make_tools, result_text
+from voicekiosk.tools.spec import McpSpec
 
 if TYPE_CHECKING:
     import mcp_types
     from mcp import ClientSession
 
 log = logging.getLogger("voicekiosk.tools.mcp")
-MAX_RESULT = 16 * 1024  # characters of a result kept (the runner cuts again for the model)
-MAX_DESCRIPTION = 1024
 MAX_TOOLS = 128  # a server listing more is paging forever, or not meant for a voice agent
 BACKOFF_FIRST, BACKOFF_MAX = 0.5, 30.0  # seconds between reconnections, doubling
 STABLE = 10.0  # a connection that lasted this long starts the back-off over
-STDERR_LINES = 100  # a server's stderr lines shown per connection; the rest are counted
 START = 30.0  # seconds, at least, for a first tool list: `uvx`/`npx` may fetch the server first
 STOP_GRACE = 8.0  # the SDK needs up to ~6 s to stop a stuck stdio server (close, TERM, KILL)
-
-
-class McpTool:
-    """One tool of a local MCP server, as a ``Tool``."""
-
-    def __init__(self, server: McpServer, remote_name: str, name: str, description: str, schema: dict[str, Any]):
-        self.server, self.remote_name = server, remote_name
-        self.name, self.description = name, description
-        self.parameters: Mapping[str, Any] = schema
-        self.source = f"mcp {server.spec.name}"
-        self.timeout = server.spec.timeout
-
-    async def run(self, arguments: dict[str, Any]) -> str:
-        return await self.server.call(self.remote_name, arguments, self.name)
 
 
 class McpServer:
@@ -137,7 +120,7 @@ class McpServer:
             log.warning("%s: %s during %s", self.label, type(exc).__name__, name)
             self._broken()
             raise ToolError(f"{name} is not available right now.") from None
-        text = _result_text(result)
+        text = result_text(result)
         if result.is_error:
             raise ToolError(f"{name} failed: {_short(text)}")
         return text
@@ -222,7 +205,7 @@ class McpServer:
             from mcp import StdioServerParameters, stdio_client
 
             command, *args = self.spec.command
-            errlog = await stack.enter_async_context(_stderr_lines(self.label))
+            errlog = await stack.enter_async_context(stderr_lines(self.label))
             params = StdioServerParameters(command=command, args=args)
             try:
                 return await stack.enter_async_context(stdio_client(params, errlog=errlog))
@@ -263,7 +246,7 @@ class McpServers:
         try:
             if failed is not None:
                 raise failed
-            self.tools = _make_tools(self.servers, self.reserved)
+            self.tools = make_tools(self.servers, self.reserved)
         except BaseException:
             await self.stop()
             raise
@@ -283,48 +266,6 @@ def _import_sdk() -> None:
     import mcp.client.streamable_http  # noqa: F401
 
 
-@contextlib.asynccontextmanager
-async def _stderr_lines(label: str) -> AsyncIterator[TextIO]:
-    """A pipe for a server's stderr: each line reaches the log escaped and cut, a flood counted.
-
-    Yields the write end (for the child); the caller closes it once the child has its copy.
-    """
-    fd_read, fd_write = os.pipe()
-    writer = os.fdopen(fd_write, "w")
-    reader = asyncio.StreamReader(limit=64 * 1024)
-    loop = asyncio.get_running_loop()
-    transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(fd_read, "rb"))
-
-    async def pump() -> None:
-        """Reads to the end whatever comes (a server blocked on a full pipe would hang its calls)."""
-        shown = hidden = 0
-        buffer = b""
-        with contextlib.suppress(ConnectionError):
-            while chunk := await reader.read(64 * 1024):
-                *lines, buffer = (buffer + chunk).split(b"\n")
-                if len(buffer) > 4096:  # a line without end: shown as far as it went
-                    lines, buffer = [*lines, buffer], b""
-                for line in lines:
-                    if shown < STDERR_LINES:
-                        shown += 1
-                        text = line[:1000].decode("utf-8", "replace").rstrip()
-                        log.info("%s says: %s", label, escape(redact(text))[:300])
-                    else:
-                        hidden += 1
-        if hidden:
-            log.info("%s: %d more lines of its output not shown", label, hidden)
-
-    task = asyncio.create_task(pump(), name=f"voicekiosk {label} stderr")
-    try:
-        yield writer
-    finally:
-        writer.close()
-        await asyncio.wait({task}, timeout=1.0)  # the last lines, if the process is gone
-        task.cancel()
-        await asyncio.wait({task}, timeout=1.0)
-        transport.close()
-
-
 async def _list_tools(session: ClientSession) -> list[mcp_types.Tool]:
     """Every page of ``tools/list``, bounded."""
     from mcp_types import PaginatedRequestParams
@@ -339,82 +280,10 @@ async def _list_tools(session: ClientSession) -> list[mcp_types.Tool]:
             return tools[:MAX_TOOLS]
 
 
-def _make_tools(servers: Sequence[McpServer], reserved: frozenset[str]) -> list[Tool]:
-    """The allowed tools of every server, named; an allowed tool not offered is a config error
-    (a typo in the file must not leave the agent quietly unable to do its job)."""
-    import jsonschema
-
-    chosen: list[tuple[McpServer, mcp_types.Tool, dict[str, Any]]] = []
-    for server in servers:
-        offered = {t.name: t for t in server.listing}
-        allowed = server.spec.allowed_tools
-        if allowed is not None:
-            missing = [n for n in allowed if n not in offered]
-            if missing:
-                raise ConfigError(
-                    f"[[mcp]] {server.spec.name}: allowed_tools {escape(missing[0])!r} is not offered "
-                    f"(it offers: {escape(', '.join(sorted(offered))[:200]) or 'nothing'})"
-                )
-        for tool in server.listing:
-            if allowed is not None and tool.name not in allowed:
-                continue
-            schema = dict(tool.input_schema or {})
-            schema.setdefault("type", "object")
-            try:
-                jsonschema.Draft202012Validator.check_schema(schema)
-                ok = schema["type"] == "object" and bool(NAME.fullmatch(tool.name))
-            except jsonschema.SchemaError:
-                ok = False
-            if not ok:
-                if allowed is not None:
-                    raise ConfigError(
-                        f"[[mcp]] {server.spec.name}: tool {escape(tool.name)!r} has an unusable name or schema"
-                    )
-                log.warning("%s: tool %s skipped (unusable name or schema)", server.label, escape(tool.name)[:64])
-                continue
-            chosen.append((server, tool, schema))
-    counts: dict[str, int] = {}
-    for _, tool, _ in chosen:
-        counts[tool.name] = counts.get(tool.name, 0) + 1
-    made: list[Tool] = []
-    names: set[str] = set(reserved)
-    for server, tool, schema in chosen:
-        name = tool.name
-        if name in reserved or counts[name] > 1:
-            name = f"{server.spec.name}_{tool.name}"[:64]
-        if name in names:
-            raise ConfigError(f"[[mcp]] {server.spec.name}: two tools would be named {name!r}")
-        names.add(name)
-        description = (tool.description or tool.title or tool.name)[:MAX_DESCRIPTION]
-        made.append(McpTool(server, tool.name, name, description, schema))
-    return made
-
-
 def _compare(label: str, before: Sequence[mcp_types.Tool], after: Sequence[mcp_types.Tool]) -> None:
     gone = {t.name for t in before} - {t.name for t in after}
     if gone:
         log.warning("%s: no longer offers %s", label, escape(", ".join(sorted(gone)))[:200])
-
-
-def _result_text(result: mcp_types.CallToolResult) -> str:
-    """The text blocks joined; other blocks named; structured content when there is no text."""
-    parts: list[str] = []
-    for block in result.content:
-        kind = getattr(block, "type", "")
-        if kind == "text":
-            parts.append(block.text)  # type: ignore[union-attr]
-        elif kind == "resource" and isinstance(text := getattr(block.resource, "text", None), str):  # type: ignore[union-attr]
-            parts.append(text)
-        else:
-            parts.append(f"[{kind or 'content'}]")
-        if sum(map(len, parts)) > MAX_RESULT:
-            break
-    text = "\n".join(parts)
-    if not text and result.structured_content is not None:
-        text = json.dumps(result.structured_content, ensure_ascii=False, separators=(",", ":"))
-    if len(text) > MAX_RESULT:
-        text = text[:MAX_RESULT] + " [cut]"
-    return text or "(done)"
 
 
 def _short(text: str) -> str:
