@@ -20,7 +20,8 @@ import platformdirs
 from voicekiosk import net
 from voicekiosk.errors import ConfigError
 from voicekiosk.options import LIVE_VOICES, OPTIONS, OPTIONS_BY_NAME, VOICES, Option
-from voicekiosk.tools.spec import TABLES, ToolsConfig, parse_tools
+from voicekiosk.tools.declarations import TABLES, parse_tools
+from voicekiosk.tools.spec import ToolsConfig
 
 SdpMode = Literal["server", "browser"]
 EngineName = Literal["realtime", "live"]
@@ -146,7 +147,7 @@ def _parse(option: Option, raw: Any, source: str) -> Any:
 
 def read_config_file(path: Path) -> dict[str, Any]:
     """The TOML file's options, keys spelled as in the file (dashes or underscores); its tool
-    tables (``tools.spec.TABLES``) as ``tools``."""
+    tables (``tools.declarations.TABLES``) as ``tools``."""
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
