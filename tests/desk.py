@@ -9,6 +9,14 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+# The booking tool's schema, as a config file would declare it.
+PARAMETERS = {
+    "type": "object",
+    "properties": {"time": {"type": "string"}, "people": {"type": "integer", "minimum": 1}},
+    "required": ["time"],
+    "additionalProperties": False,
+}
+
 
 class Desk:
     """``POST /api/tours`` books a tour; ``status`` and ``delay`` make it fail or dawdle."""

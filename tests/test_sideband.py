@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
-from tests.desk import Desk, serve_desk
+from tests.desk import PARAMETERS, Desk, serve_desk
 from tests.helpers import wait_for
 from tests.rtc_client import Client, join_through
 from voicekiosk.fake import FakeOpenAI
@@ -30,12 +30,6 @@ from voicekiosk.web.appkeys import CALLS, CONTROL
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("no_leftover_tasks")]  # aiortc peers
 SECRET = "desk-secret-7c1e"
 HEADER = "X-Desk-Token"
-PARAMETERS = {
-    "type": "object",
-    "properties": {"time": {"type": "string"}, "people": {"type": "integer", "minimum": 1}},
-    "required": ["time"],
-    "additionalProperties": False,
-}
 ARGUMENTS = {"time": "15:00", "people": 2}
 FAST = (0.05, 0.1, 0.2)  # sideband back-off
 
@@ -82,6 +76,12 @@ async def joined(make_client: Any, fake: FakeOpenAI, page: Client, tools: ToolsC
     call: AgentCall = fake.answerer.calls[await join(client, page)]  # type: ignore[attr-defined]
     await wait_for(lambda: call.sidebands == 1, timeout=5, what="the sideband")
     return client, call
+
+
+def declared_names(fake: FakeOpenAI) -> list[str]:
+    """The tools the call's session declared, as the fake received it."""
+    [created] = fake.recorded("calls")
+    return [tool["name"] for tool in json.loads(created.body["session"])["tools"]]
 
 
 async def test_the_agent_s_tool_call_reaches_the_webhook_and_its_answer_the_caption(
@@ -293,12 +293,8 @@ async def test_the_agent_looks_something_up_in_the_knowledge_folder(
     fake.answerer = AgentAnswerer(
         script=Script(tool_calls={0: ("lookup", {"query": "opening hours"}), 1: ("lookup", {"query": "closes"})})
     )
-    knowledge = ToolsConfig(knowledge=folder, builtins=frozenset({"lookup"}))
-    client = await make_client(tools=knowledge, sideband_backoff=FAST)
-    call: AgentCall = fake.answerer.calls[await join(client, page)]  # type: ignore[attr-defined]
-    await wait_for(lambda: call.sidebands == 1, timeout=5, what="the sideband")
-    [created] = fake.recorded("calls")
-    assert [t["name"] for t in json.loads(created.body["session"])["tools"]] == ["lookup"]
+    await joined(make_client, fake, page, ToolsConfig(knowledge=folder, builtins=frozenset({"lookup"})))
+    assert declared_names(fake) == ["lookup"]
 
     page.send({"type": "response.create"})
     done = await page.wait_for("response.output_audio_transcript.done", timeout=15)
@@ -316,11 +312,8 @@ async def test_the_agent_calls_a_local_mcp_server_s_tool(make_client: Any, fake:
     from tests.test_tools_mcp import stdio
 
     fake.answerer = AgentAnswerer(script=Script(tool_calls={0: ("light_on", {"room": "lobby"})}))
-    client = await make_client(tools=ToolsConfig(mcp=(stdio(allowed=("light_on",)),)), sideband_backoff=FAST)
-    call: AgentCall = fake.answerer.calls[await join(client, page)]  # type: ignore[attr-defined]
-    await wait_for(lambda: call.sidebands == 1, timeout=5, what="the sideband")
-    [created] = fake.recorded("calls")
-    assert [t["name"] for t in json.loads(created.body["session"])["tools"]] == ["light_on"]
+    _, call = await joined(make_client, fake, page, ToolsConfig(mcp=(stdio(allowed=("light_on",)),)))
+    assert declared_names(fake) == ["light_on"]
     page.send({"type": "response.create"})
     done = await page.wait_for("response.output_audio_transcript.done", timeout=15)
     [function_call] = call.function_calls

@@ -13,19 +13,13 @@ import httpx
 import pytest
 from aiohttp.test_utils import TestServer
 
-from tests.desk import Desk, serve_desk
+from tests.desk import PARAMETERS, Desk, serve_desk
 from voicekiosk.tools.base import ToolError
 from voicekiosk.tools.runner import ToolRunner
 from voicekiosk.tools.spec import Secret, WebhookSpec
 from voicekiosk.tools.webhook import WebhookTool
 
 SECRET = "Bearer tours-secret-4f9a"
-PARAMETERS = {
-    "type": "object",
-    "properties": {"time": {"type": "string"}, "people": {"type": "integer", "minimum": 1}},
-    "required": ["time"],
-    "additionalProperties": False,
-}
 
 
 @pytest.fixture
