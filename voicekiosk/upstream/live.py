@@ -27,7 +27,7 @@ from voicekiosk.upstream.http import (
     unreachable,
     upstream_ssl_context,
 )
-from voicekiosk.upstream.prices import Minutes, per_minute
+from voicekiosk.upstream.prices import Minutes, billed_seconds, per_minute
 
 log = logging.getLogger("voicekiosk.upstream")
 
@@ -218,10 +218,7 @@ def _created(response: Answer) -> tuple[str | None, str | None]:
 def billed(event: dict[str, Any]) -> float | None:
     """``usage.seconds`` of a ``session.closed`` or ``session.usage.updated`` (cumulative), if sane."""
     usage = event.get("usage")
-    seconds = usage.get("seconds") if isinstance(usage, dict) else None
-    if isinstance(seconds, int | float) and not isinstance(seconds, bool) and 0 <= seconds < 1e7:
-        return float(seconds)
-    return None
+    return billed_seconds(usage.get("seconds")) if isinstance(usage, dict) else None
 
 
 def _reason(event: dict[str, Any]) -> str:

@@ -4,6 +4,7 @@ OpenAI bills; per-token prices come with the call record (issue 13), so their co
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 # USD per minute of session time, the active rate (openai-live.md §5.1, OpenAI's model pages as of
 # 2026-11-20). gpt-live-1.1's $0.02 standby minutes are not told apart in usage (§5.4), so a cost
@@ -11,6 +12,15 @@ from dataclasses import dataclass
 PER_MINUTE = {"gpt-live-1": 0.05, "gpt-live-1.1": 0.05}
 # Creating a WebRTC session bills 15 s up front, credited against its duration (§5.3).
 START_CHARGE_S = 15.0
+MAX_SECONDS = 1e7  # more than any session lasts: a count beyond it is nonsense, not a bill
+
+
+def billed_seconds(value: Any) -> float | None:
+    """A count of billed seconds as OpenAI or a page gives it, if it is one: a number (not a
+    boolean) in [0, ``MAX_SECONDS``); NaN and infinities are not."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < MAX_SECONDS:
+        return float(value)
+    return None
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from aiohttp import WSMsgType, web
 from voicekiosk.logsafe import from_page
 from voicekiosk.upstream.calls import CallRegistry
 from voicekiosk.upstream.engine import CALL_ID
+from voicekiosk.upstream.prices import billed_seconds
 
 log = logging.getLogger("voicekiosk.session")
 MAX_MESSAGE = 16 * 1024
@@ -95,9 +96,9 @@ class EventHub:
 
     def _usage(self, call_id: str | None, usage: dict[str, Any], client: str) -> None:
         record = self.calls.get(call_id) if call_id else None
-        seconds = _number(usage.get("seconds"))
-        if seconds is not None:  # a per-minute engine's cumulative count
-            if record is None or not 0 <= seconds < 1e7:
+        if _number(usage.get("seconds")) is not None:  # a per-minute engine's cumulative count
+            seconds = billed_seconds(usage["seconds"])
+            if record is None or seconds is None:
                 return
             minutes = self.calls.minutes(record.count_billed(seconds))
             if minutes is not None:

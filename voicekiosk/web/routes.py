@@ -12,6 +12,7 @@ from markupsafe import Markup
 from voicekiosk import __version__, net
 from voicekiosk.errors import ApiError, UpstreamError
 from voicekiosk.redact import redact
+from voicekiosk.upstream.prices import billed_seconds
 from voicekiosk.web.appkeys import ACCESS, CA, CALLS, ENGINE, EVENTS, HOSTS, MINTER, SETTINGS, STATIC
 from voicekiosk.web.hosts import host_of
 from voicekiosk.web.middleware import content_security_policy
@@ -162,18 +163,16 @@ async def hang_up(request: web.Request) -> web.Response:
     if request.app[CALLS].get(call_id) is None:
         raise ApiError(404, "unknown_call", "No such call on this server (it may have ended already).")
     # The page's last count of billed seconds, if it has one (its final usage came just now).
-    seconds = _number(request.query.get("seconds"))
+    seconds = billed_seconds(_float(request.query.get("seconds")))
     await request.app[CALLS].hang_up(call_id, reason=f"by {client_of(request)}", page_seconds=seconds)
     return web.json_response({"call_id": call_id, "status": "ended"})
 
 
-def _number(raw: str | None) -> float | None:
-    """A query value as a finite, non-negative number under 10⁷, or None."""
+def _float(raw: str | None) -> float | None:
     try:
-        value = float(raw or "")
+        return float(raw or "")
     except ValueError:
         return None
-    return value if 0 <= value < 1e7 else None
 
 
 def admit_session(request: web.Request) -> None:
