@@ -87,6 +87,12 @@ class Settings:
             object.__setattr__(self, "model", DEFAULT_MODELS[self.engine])
 
     @property
+    def runs_tools(self) -> bool:
+        """Tools run on this server over each call's sideband: it made the call (``--sdp server``),
+        on the engine whose sideband carries tool calls so far (Realtime)."""
+        return self.sdp == "server" and self.engine == "realtime"
+
+    @property
     def binds_all(self) -> bool:
         """Listening on every address (0.0.0.0 or ::) rather than one named host."""
         return self.host.strip("[]") in ("0.0.0.0", "::", "")
@@ -118,7 +124,7 @@ class Settings:
             value = getattr(self, f.name)
             if isinstance(value, tuple):
                 value = ", ".join(value)
-            if f.name == "tools" and self.tools.runs_here and (self.sdp == "browser" or self.engine != "realtime"):
+            if f.name == "tools" and self.tools.runs_here and not self.runs_tools:
                 value = f"{value} (not run: tools need --sdp server and the realtime engine, for now)"
             rows.append((f.name, "" if value is None else str(value), self.sources.get(f.name, "default")))
         rows.append(("api_key", mask_secret(self.api_key), self.sources.get("api_key", "not set")))

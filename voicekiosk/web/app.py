@@ -80,13 +80,11 @@ def create_app(
     app[HOSTS] = hosts
     app[CA] = ca
     toolbox = open_toolbox(settings.tools, settings.data_dir)  # secrets read now: one missing stops start-up
-    # Tools run over a call's sideband, which only a server that made the call has (Realtime, for now).
-    with_sideband = settings.sdp == "server" and settings.engine == "realtime"
 
     async def upstream_ctx(app: web.Application) -> AsyncIterator[None]:
         mcp = app[MCP]  # started (and listed) by mcp_ctx, before this
         app[TOOLS] = runner = toolbox.runner(mcp.tools if mcp is not None else ())
-        control = CallControl(settings, runner, backoff=sideband_backoff) if runner and with_sideband else None
+        control = CallControl(settings, runner, backoff=sideband_backoff) if runner and settings.runs_tools else None
         app[CONTROL] = control
         await toolbox.start()
         declared = control.runner.declarations() if control is not None else []
