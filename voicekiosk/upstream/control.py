@@ -12,7 +12,7 @@ import aiohttp
 
 from voicekiosk.settings import Settings
 from voicekiosk.tools.runner import ToolRunner
-from voicekiosk.upstream.http import upstream_ssl_context
+from voicekiosk.upstream.http import websocket_client
 from voicekiosk.upstream.sideband import BACKOFF, Sideband, sideband_url
 
 log = logging.getLogger("voicekiosk.tools")
@@ -60,9 +60,6 @@ class CallControl:
 
     def _client(self) -> aiohttp.ClientSession:
         if self._sockets is None:
-            connector = aiohttp.TCPConnector(ssl=upstream_ssl_context(self.settings), limit=64)
             timeout = aiohttp.ClientTimeout(total=None, connect=self.settings.upstream_timeout)
-            self._sockets = aiohttp.ClientSession(
-                connector=connector, timeout=timeout, trust_env=False, headers={"User-Agent": "voicekiosk"}
-            )
+            self._sockets = websocket_client(self.settings, limit=64, timeout=timeout)
         return self._sockets

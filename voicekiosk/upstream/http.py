@@ -16,8 +16,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 import certifi
 import httpx
+from yarl import URL
 
 from voicekiosk.errors import UpstreamError
 from voicekiosk.redact import redact
@@ -53,6 +55,21 @@ def upstream_ssl_context(settings: Settings) -> ssl.SSLContext:
     """Trust ``ca_bundle`` if given, else ``SSL_CERT_FILE``, else certifi's roots."""
     cafile = settings.ca_bundle or os.environ.get("SSL_CERT_FILE") or certifi.where()
     return ssl.create_default_context(cafile=str(cafile))
+
+
+def websocket_url(base_url: str, *path: str) -> URL:
+    """A WebSocket URL below the configured REST base (``https`` → ``wss``, ``http`` → ``ws``)."""
+    base = URL(base_url)
+    return base.with_scheme("wss" if base.scheme == "https" else "ws").joinpath(*path)
+
+
+def websocket_client(
+    settings: Settings, *, limit: int, timeout: aiohttp.ClientTimeout | None = None
+) -> aiohttp.ClientSession:
+    """A client for OpenAI's WebSockets (sidebands; httpx has none), verified as the REST client is."""
+    connector = aiohttp.TCPConnector(ssl=upstream_ssl_context(settings), limit=limit)
+    options: dict[str, Any] = {"timeout": timeout} if timeout is not None else {}  # else aiohttp's default
+    return aiohttp.ClientSession(connector=connector, trust_env=False, headers={"User-Agent": "voicekiosk"}, **options)
 
 
 class UpstreamClient:

@@ -12,7 +12,6 @@ from typing import Any
 
 import aiohttp
 import httpx
-from yarl import URL
 
 from voicekiosk.errors import UpstreamError
 from voicekiosk.settings import Settings
@@ -25,7 +24,8 @@ from voicekiosk.upstream.http import (
     status_error,
     too_large,
     unreachable,
-    upstream_ssl_context,
+    websocket_client,
+    websocket_url,
 )
 from voicekiosk.upstream.prices import Minutes, billed_seconds, per_minute
 
@@ -149,8 +149,7 @@ class LiveEngine:
 
     async def _attach(self, session_id: str) -> aiohttp.ClientWebSocketResponse | None:
         """The session's sideband, or None if OpenAI has no such session (any more)."""
-        base = URL(self.settings.openai_base_url)
-        url = base.with_scheme("wss" if base.scheme == "https" else "ws") / "live" / "sessions" / session_id / "attach"
+        url = websocket_url(self.settings.openai_base_url, "live", "sessions", session_id, "attach")
         headers = self.upstream.auth_headers()
         try:
             return await self._client().ws_connect(url.with_query(graceful_close="true"), headers=headers)
@@ -188,12 +187,7 @@ class LiveEngine:
     def _client(self) -> aiohttp.ClientSession:
         if self._sockets is None:
             # As many sidebands as calls can end at once (at shutdown, every call).
-            connector = aiohttp.TCPConnector(
-                ssl=upstream_ssl_context(self.settings), limit=max(16, self.settings.max_calls)
-            )
-            self._sockets = aiohttp.ClientSession(
-                connector=connector, trust_env=False, headers={"User-Agent": "voicekiosk"}
-            )
+            self._sockets = websocket_client(self.settings, limit=max(16, self.settings.max_calls))
         return self._sockets
 
 

@@ -20,6 +20,7 @@ import aiohttp
 from yarl import URL
 
 from voicekiosk.tools.runner import ToolRunner
+from voicekiosk.upstream.http import websocket_url
 
 log = logging.getLogger("voicekiosk.tools")
 
@@ -32,8 +33,7 @@ GONE, REFUSED = (404,), (401, 403)  # answers that no retry changes
 
 def sideband_url(base_url: str, call_id: str) -> URL:
     """``wss://…/v1/realtime?call_id=…`` from the configured REST base."""
-    base = URL(base_url)
-    return (base.with_scheme("wss" if base.scheme == "https" else "ws") / "realtime").with_query(call_id=call_id)
+    return websocket_url(base_url, "realtime").with_query(call_id=call_id)
 
 
 class Sideband:
