@@ -220,13 +220,13 @@ async def test_an_idle_call_is_closed_upstream_and_a_voice_wakes_it_ungreeted(ch
     await wait_for(lambda: first.closed_reason, what="the idle session to close")
     assert first.closed_reason == "close_requested" and said(first, "session.close")
     assert not said(first, "session.commentary.append")  # autostarted: nobody tapped, nobody greeted
-    # Then the mic speaks again: the visitor talks first, and the agent answers them.
+    # Then the mic speaks again: the visitor talks first, and the agent answers them. (A wake can
+    # land on the last word of the looped recording; that session then idles out, fairly, and the
+    # next words wake another: so any woken session may be the one that hears.)
     await wait_state(page, *CALL_UP, timeout=25)
-    await wait_for(lambda: len(live.calls) == 2, what="the woken session")
-    second = list(live.calls.values())[1]
-    await wait_for(lambda: [k for _, w, k in second.events if k == "session.input_transcript.delta"], what="heard")
-    assert not said(second, "session.commentary.append")
-    assert await page.evaluate("window.__probe.pcs.length") == 2
+    await wait_for(lambda: any(heard(call) for call in list(live.calls.values())[1:]), timeout=30, what="hearing")
+    assert await page.evaluate("window.__probe.pcs.length") == len(live.calls)  # no connection while paused
+    assert not any(said(call, "session.commentary.append") for call in list(live.calls.values())[1:])
     assert watch.errors == []
     await context.close()
 
@@ -275,6 +275,11 @@ async def test_a_session_is_rotated_before_it_expires_at_a_quiet_moment(chromium
 
 
 # -- helpers --------------------------------------------------------------------------------
+
+
+def heard(session: LiveCall) -> bool:
+    """Whether ``session`` sent the page a transcript of the visitor's words."""
+    return any(kind == "session.input_transcript.delta" for _, _, kind in session.events)
 
 
 def said(session: LiveCall, kind: str) -> list[dict[str, Any]]:
