@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 
 class ToolError(Exception):
@@ -25,6 +25,32 @@ class Tool(Protocol):
         Raises:
           ToolError: a failure the agent can explain.
         """
+        ...
+
+
+class Caller(Protocol):
+    """The call a tool runs in, as the server's control channel holds it: what a tool (the
+    built-ins) and the control channel itself may do to the call beyond answering the model."""
+
+    call_id: str
+
+    def tell_page(self, event: Mapping[str, Any]) -> bool:
+        """Send ``event`` to the page that holds the call (over its ``/api/events`` socket);
+        False when no page holds it now."""
+        ...
+
+    def end(self) -> None:
+        """End the call once the agent's goodbye has been said (the kiosk goes idle)."""
+        ...
+
+
+@runtime_checkable
+class CallTool(Tool, Protocol):
+    """A tool that acts on the call it runs in (``show``, ``end_conversation``): the runner hands
+    it the ``Caller``, and refuses it outside a call."""
+
+    async def run_in(self, caller: Caller, arguments: dict[str, Any]) -> str:
+        """As ``Tool.run``, for ``caller``'s call."""
         ...
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from voicekiosk.redact import redact
-from voicekiosk.tools.base import Tool, ToolError, declaration
+from voicekiosk.tools.base import Caller, CallTool, Tool, ToolError, declaration
 
 log = logging.getLogger("voicekiosk.tools")
 MAX_ARGUMENTS = 16 * 1024  # a model's arguments are short; more is a bug or an injection
@@ -45,12 +45,13 @@ class ToolRunner:
         """The session's ``function`` tools."""
         return [declaration(tool) for tool in self.tools.values()]
 
-    async def call(self, name: str, arguments: str) -> Outcome:
-        """Run ``name`` with the model's ``arguments`` (a JSON string). Never raises."""
+    async def call(self, name: str, arguments: str, caller: Caller | None = None) -> Outcome:
+        """Run ``name`` with the model's ``arguments`` (a JSON string) in ``caller``'s call (None: by
+        hand, outside any call). Never raises."""
         started = time.perf_counter()
         ok, output = False, ""
         try:
-            output, ok = await self._call(name, arguments), True
+            output, ok = await self._call(name, arguments, caller), True
         except ToolError as exc:
             output = json.dumps({"error": str(exc)[:300]})
         ms = (time.perf_counter() - started) * 1000
@@ -60,7 +61,7 @@ class ToolRunner:
         log.info("tool %s(%s): %s in %.0f ms", _safe(name), shown, "ok" if ok else "failed", ms)
         return Outcome(output, ok, ms)
 
-    async def _call(self, name: str, arguments: str) -> str:
+    async def _call(self, name: str, arguments: str, caller: Caller | None) -> str:
         tool = self.tools.get(name)
         if tool is None:
             raise ToolError(f"There is no tool called {_safe(name)}.")
@@ -71,6 +72,10 @@ class ToolRunner:
             raise ToolError(f"Invalid arguments for {name} ({where}): {error.message[:200]}")
         try:
             async with asyncio.timeout(tool.timeout):
+                if isinstance(tool, CallTool):
+                    if caller is None:
+                        raise ToolError(f"{name} works only during a call.")
+                    return await tool.run_in(caller, args)
                 return await tool.run(args)
         except TimeoutError:
             raise ToolError(f"{name} took too long (over {tool.timeout:g} s).") from None

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import aiohttp
 
 from voicekiosk.settings import Settings
+from voicekiosk.tools.base import Caller
 from voicekiosk.tools.runner import ToolRunner
 from voicekiosk.upstream.http import websocket_client
 from voicekiosk.upstream.sideband import BACKOFF, Sideband, sideband_url
@@ -19,11 +20,20 @@ log = logging.getLogger("voicekiosk.tools")
 
 
 class CallControl:
-    """Sidebands by call id (the registry's ``CallWatcher``)."""
+    """Sidebands by call id (the registry's ``CallWatcher``); ``callers`` makes the ``Caller`` a
+    call's tools act through (its page, its end)."""
 
-    def __init__(self, settings: Settings, runner: ToolRunner, *, backoff: Sequence[float] = BACKOFF) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        runner: ToolRunner,
+        *,
+        backoff: Sequence[float] = BACKOFF,
+        callers: Callable[[str], Caller] | None = None,
+    ) -> None:
         self.settings = settings
         self.runner = runner
+        self.callers = callers
         self.sidebands: dict[str, Sideband] = {}
         self._backoff = backoff
         self._sockets: aiohttp.ClientSession | None = None
@@ -35,7 +45,10 @@ class CallControl:
             return
         url = sideband_url(self.settings.openai_base_url, call_id)
         open_within = self.settings.upstream_timeout
-        sideband = Sideband(call_id, url, self._headers, self._client(), self.runner, self._backoff, open_within)
+        caller = self.callers(call_id) if self.callers is not None else None
+        sideband = Sideband(
+            call_id, url, self._headers, self._client(), self.runner, self._backoff, open_within, caller=caller
+        )
         self.sidebands[call_id] = sideband
         sideband.start()
 

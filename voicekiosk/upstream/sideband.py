@@ -19,6 +19,7 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
+from voicekiosk.tools.base import Caller
 from voicekiosk.tools.runner import ToolRunner
 from voicekiosk.upstream.http import websocket_url
 
@@ -48,9 +49,11 @@ class Sideband:
         runner: ToolRunner,
         backoff: Sequence[float] = BACKOFF,
         open_within: float = 10.0,
+        caller: Caller | None = None,
     ) -> None:
         self.call_id = call_id
         self._url, self._headers, self._sockets, self._runner = url, headers, sockets, runner
+        self._caller = caller
         self._backoff, self._open_within = backoff, open_within
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._open = asyncio.Event()
@@ -149,13 +152,17 @@ class Sideband:
             return
         self._seen.add(call_id)
         self._running += 1
+        if self._running == 1 and self._caller is not None:
+            self._caller.tell_page({"type": "tool", "state": "running"})  # the page: "working on it"
         self._spawn(self._answer(call_id, name, arguments))
 
     async def _answer(self, call_id: str, name: str, arguments: str) -> None:
         try:
-            outcome = await self._runner.call(name, arguments)
+            outcome = await self._runner.call(name, arguments, self._caller)
         finally:
             self._running -= 1
+            if self._running == 0 and self._caller is not None:
+                self._caller.tell_page({"type": "tool", "state": "done"})
         item = {"type": "function_call_output", "call_id": call_id, "output": outcome.output}
         events = [{"type": "conversation.item.create", "item": item}]
         if self._running == 0:  # the last of parallel calls asks for the answer
