@@ -39,8 +39,9 @@ class Caller(Protocol):
         False when no page holds it now."""
         ...
 
-    def end(self) -> None:
-        """End the call once the agent's goodbye has been said (the kiosk goes idle)."""
+    def end(self) -> bool:
+        """End the call once the agent's goodbye has been said (the kiosk goes idle); True when a
+        page holds the call (it ends it after the goodbye), False when the server will alone."""
         ...
 
 

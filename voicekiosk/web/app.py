@@ -31,6 +31,7 @@ from voicekiosk.web.appkeys import (
     TOOLS,
 )
 from voicekiosk.web.assets import asset_dir, setup_templates
+from voicekiosk.web.caller import PageCallers
 from voicekiosk.web.events import EventHub
 from voicekiosk.web.hosts import KnownHosts, hosts_middleware
 from voicekiosk.web.limits import LIMITS, Limits, websocket_limit
@@ -84,7 +85,10 @@ def create_app(
     async def upstream_ctx(app: web.Application) -> AsyncIterator[None]:
         mcp = app[MCP]  # started (and listed) by mcp_ctx, before this
         app[TOOLS] = runner = toolbox.runner(mcp.tools if mcp is not None else ())
-        control = CallControl(settings, runner, backoff=sideband_backoff) if runner and settings.runs_tools else None
+        callers = PageCallers()  # each call's tools act on its page through the hub (attached below)
+        control = None
+        if runner and settings.runs_tools:
+            control = CallControl(settings, runner, backoff=sideband_backoff, callers=callers)
         app[CONTROL] = control
         await toolbox.start()
         declared = control.runner.declarations() if control is not None else []
@@ -98,7 +102,9 @@ def create_app(
         )
         app[CALLS].start()
         app[EVENTS] = EventHub(app[CALLS], browser_sdp=settings.sdp == "browser")
+        callers.attach(app[EVENTS], app[CALLS])
         yield
+        await callers.aclose()
         await app[CALLS].close()
         if control is not None:
             await control.aclose()

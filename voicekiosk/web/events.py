@@ -1,4 +1,5 @@
-"""``/api/events``: what pages report (transcripts, turns, usage), shown live in the terminal."""
+"""``/api/events``: what pages report (transcripts, turns, usage), shown live in the terminal, and
+what the server tells the page that holds a call (``push``: a tool runs, show this, end the call)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -14,6 +16,7 @@ from voicekiosk.logsafe import from_page
 from voicekiosk.upstream.calls import CallRegistry
 from voicekiosk.upstream.engine import CALL_ID
 from voicekiosk.upstream.prices import billed_seconds
+from voicekiosk.web.push import PagePush
 
 log = logging.getLogger("voicekiosk.session")
 MAX_MESSAGE = 16 * 1024
@@ -36,12 +39,20 @@ class EventHub:
         self.calls = calls
         self.browser_sdp = browser_sdp
         self._sockets: set[web.WebSocketResponse] = set()
+        self._holders: dict[str, PagePush] = {}  # call id -> the page that claimed it last
+
+    def push(self, call_id: str, event: Mapping[str, Any]) -> bool:
+        """Send ``event`` (with the call's id) to the page that holds ``call_id``; False when no
+        page holds it now, or its socket cannot take it (see ``push.py``)."""
+        page = self._holders.get(call_id)
+        return page is not None and page.push({**event, "call_id": call_id})
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(heartbeat=20, max_msg_size=MAX_MESSAGE)
         await ws.prepare(request)
         client = request.remote or "?"
-        claims = _Claims(self.calls, client)
+        page = PagePush(ws)
+        claims = _Claims(self.calls, client, page, self._holders)
         bucket = _Bucket(RATE_PER_SECOND)
         self._sockets.add(ws)
         try:
@@ -57,6 +68,7 @@ class EventHub:
         finally:
             self._sockets.discard(ws)
             claims.release()
+            await page.close()
         return ws
 
     async def close(self) -> None:
@@ -118,11 +130,14 @@ class EventHub:
 
 class _Claims:
     """The call one page's socket holds: one at a time (a new claim lets the last one go, to be
-    hung up after the grace unless another page has it), ``MAX_CLAIMS`` over the socket's life."""
+    hung up after the grace unless another page has it), ``MAX_CLAIMS`` over the socket's life.
+    ``holders``: the hub's call id -> page, kept for ``EventHub.push``."""
 
-    def __init__(self, calls: CallRegistry, client: str) -> None:
+    def __init__(self, calls: CallRegistry, client: str, page: PagePush, holders: dict[str, PagePush]) -> None:
         self.calls = calls
         self.client = client
+        self.page = page
+        self.holders = holders
         self.held: str | None = None
         self.count = 0
 
@@ -133,10 +148,13 @@ class _Claims:
             self.count += 1
             self.release()
             self.held = call_id
+            self.holders[call_id] = self.page
 
     def release(self) -> None:
         if self.held is not None:
             self.calls.release(self.held)
+            if self.holders.get(self.held) is self.page:
+                del self.holders[self.held]
             self.held = None
 
 
