@@ -12,7 +12,6 @@ from urllib.parse import urlsplit
 from voicekiosk.errors import ConfigError
 from voicekiosk.tools.spec import BUILTINS, NAME, McpSpec, RemoteMcpSpec, Secret, ToolsConfig, WebhookSpec
 
-COMING = ("show", "end_conversation")  # named in the docs, not built yet: asking for them is an error
 TABLES = ("tools", "mcp", "knowledge", "builtins")  # the config file's keys that are read here
 APPROVALS = ("never", "always")
 
@@ -34,7 +33,7 @@ def parse_tools(data: Mapping[str, Any], source: Path) -> ToolsConfig:
         mcp=tuple(_mcp(entry, i) for i, entry in local),
         remote_mcp=tuple(_remote_mcp(entry, i) for i, entry in remote),
         knowledge=knowledge,
-        builtins=_builtins(data.get("builtins"), knowledge is not None),
+        builtins=_builtins(data.get("builtins"), knowledge is not None, bool(webhooks or local or remote)),
     )
     _unique(config)
     return config
@@ -205,16 +204,18 @@ def _knowledge(value: Any, base: Path) -> Path | None:
     return path
 
 
-def _builtins(value: Any, has_knowledge: bool) -> frozenset[str]:
-    """``[builtins]`` switches (``lookup = false``); ``lookup`` is on with a knowledge folder."""
-    on = {"lookup"} if has_knowledge else set()
+def _builtins(value: Any, has_knowledge: bool, has_tools: bool) -> frozenset[str]:
+    """``[builtins]`` switches (``lookup = false``). An agent given tools (a ``[[tools]]``, an
+    ``[[mcp]]`` or a ``[knowledge]`` folder) gets all of them (``lookup`` only with the folder);
+    without any, each is off until switched on (``show = true``)."""
+    on = set(BUILTINS) if has_knowledge or has_tools else set()
+    if not has_knowledge:
+        on.discard("lookup")
     if value is None:
         return frozenset(on)
     if not isinstance(value, dict):
         raise ConfigError("[builtins]: expected a table such as lookup = false")
     for name, enabled in value.items():
-        if name in COMING:
-            raise ConfigError(f"[builtins] {name}: not in this version of voicekiosk yet")
         if name not in BUILTINS:
             raise ConfigError(f"[builtins]: unknown tool {name!r} (there are {', '.join(BUILTINS)})")
         if not isinstance(enabled, bool):

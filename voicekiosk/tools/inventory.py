@@ -54,6 +54,8 @@ async def inventory(settings: Settings) -> list[Row]:
                 status = await _reached(client, tool.spec.url)
             elif tool.name == "lookup":
                 status = f"folder indexed: {settings.tools.knowledge}"
+            elif tool.source == "built-in":
+                status = "acts on the page of a call (try it in one)"
             else:
                 status = "listed by its server"
             rows.append(Row(tool.name, tool.source, status))

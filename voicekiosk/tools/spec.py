@@ -13,7 +13,7 @@ from typing import Any
 from voicekiosk.errors import ConfigError
 
 NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")  # OpenAI's function names: letters, digits, _ and -
-BUILTINS = ("lookup",)  # the built-in tools there are
+BUILTINS = ("lookup", "show", "end_conversation")  # the built-in tools there are
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,7 @@ class ToolsConfig:
     @property
     def runs_here(self) -> bool:
         """Some tool runs on this server (over a call's sideband), not at OpenAI."""
-        return bool(self.webhooks or self.mcp or "lookup" in self.enabled_builtins)
+        return bool(self.webhooks or self.mcp or self.enabled_builtins)
 
     def __str__(self) -> str:
         """One line for ``voicekiosk config``: what is declared, by name (no secret, no URL)."""

@@ -25,7 +25,7 @@ class Toolbox:
     """The tools made from the config and what they own; ``start`` before the first call,
     ``aclose`` at cleanup."""
 
-    tools: list[Tool]  # the ones made here: webhooks and lookup (MCP servers' come with them)
+    tools: list[Tool]  # the ones made here: webhooks and built-ins (MCP servers' come with them)
     client: httpx.AsyncClient | None = None
     lookup: LookupTool | None = None
 
@@ -47,7 +47,8 @@ class Toolbox:
 
 
 def open_toolbox(config: ToolsConfig, data_dir: Path, environ: Mapping[str, str] | None = None) -> Toolbox:
-    """The webhooks of ``config`` and its built-in ``lookup`` (with a knowledge folder) as a runner.
+    """The webhooks of ``config`` and its built-ins (``lookup`` with a knowledge folder, ``show``,
+    ``end_conversation``), not started.
 
     Raises:
       ConfigError: a secret's environment variable is not set.
@@ -66,6 +67,14 @@ def open_toolbox(config: ToolsConfig, data_dir: Path, environ: Mapping[str, str]
 
         lookup = LookupTool(config.knowledge, data_dir)
         tools.append(lookup)
+    if "show" in config.enabled_builtins:
+        from voicekiosk.tools.show import ShowTool
+
+        tools.append(ShowTool(config.knowledge))
+    if "end_conversation" in config.enabled_builtins:
+        from voicekiosk.tools.end_conversation import EndConversationTool
+
+        tools.append(EndConversationTool())
     return Toolbox(tools, client, lookup)
 
 
