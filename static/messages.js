@@ -7,6 +7,7 @@ export const STATES = {
   listening: "Listening",
   "user-speaking": "You're speaking",
   thinking: "Thinking…",
+  working: "Working on it…",
   "agent-speaking": "Agent speaking",
   reconnecting: "Reconnecting",
   paused: "Paused",

@@ -1,5 +1,6 @@
 // Tells the server what happens (transcripts, turn timings, usage) over a same-origin WebSocket,
 // so the terminal shows the conversation. Bounded and non-blocking: it never slows the call.
+// The server's own news about a call (a tool runs, show this, end the call) comes back on it.
 
 const MAX_QUEUE = 100;
 const MAX_BUFFERED = 64 * 1024;
@@ -13,6 +14,13 @@ export class Reporter {
     this.retryMs = 1000;
     this.claims = new Map(); // calls this page owns, with their mint's ticket: re-announced after every reconnect
     this.started = false;
+    /** @type {(event: {type: string, call_id?: string}) => void} what the server says */
+    this.onServerEvent = () => {};
+  }
+
+  /** Hear what the server says about the page's calls (one listener). */
+  listen(handler) {
+    this.onServerEvent = handler;
   }
 
   /** Connect (once). Called after the first call attempt, so it never delays connecting. */
@@ -67,5 +75,14 @@ export class Reporter {
       this.retryMs = Math.min(this.claims.size ? 4_000 : 30_000, this.retryMs * 2);
     };
     socket.onerror = () => {}; // onclose follows and retries
+    socket.onmessage = (message) => {
+      let event;
+      try {
+        event = JSON.parse(message.data);
+      } catch {
+        return;
+      }
+      if (event && typeof event.type === "string") this.onServerEvent(event);
+    };
   }
 }

@@ -1,8 +1,9 @@
 // What the page shows: the state line, the problem box, the controls, the agent's <audio>, the
-// meters and the captions. It only draws; session.js decides what to show.
+// meters, the captions and what the agent shows beside them. It only draws; session.js decides.
 
 import { Captions } from "./captions.js";
 import { explain, STATES } from "./messages.js";
+import { Shown } from "./shown.js";
 import { Visualizer } from "./visualizer.js";
 
 const $ = (id) => document.getElementById(id);
@@ -30,6 +31,7 @@ export class View {
       agent: { canvas: $("viz-agent"), color: "#f59e0b" },
     });
     this.captions = new Captions($("captions"), $("hint"));
+    this.shown = new Shown($("shown"));
     // An AudioContext made without a gesture starts suspended: any later tap or key wakes it.
     for (const kind of ["pointerdown", "keydown"]) addEventListener(kind, () => this.meters.resume(), { passive: true });
   }
