@@ -100,11 +100,11 @@ def chromium_args(
 
 
 # Installed before the page's own scripts: records every peer connection, every data-channel
-# event with its time, every (un)muting of a media element, and samples the agent's received
+# event with its time (and its text, the first 5000), every (un)muting of a media element, and samples the agent's received
 # audio energy every 20 ms.
 PROBE = """
 (() => {
-  const probe = (window.__probe = { pcs: [], events: [], energy: [], connected: null, muted: [], states: [] });
+  const probe = (window.__probe = { pcs: [], events: [], raw: [], energy: [], connected: null, muted: [], states: [] });
   // Every state the page passes through, however briefly (a reconnect with no back-off is one
   // task long: no poll would see it).
   new MutationObserver((changes) => {
@@ -130,6 +130,7 @@ PROBE = """
       this.createDataChannel = (label, options) => {
         const channel = create(label, options);
         channel.addEventListener("message", (e) => {
+          if (probe.raw.length < 5000) probe.raw.push(String(e.data)); // every message, as received
           try { probe.events.push({ t: performance.now(), type: JSON.parse(e.data).type }); } catch {}
         });
         return channel;
