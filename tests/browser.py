@@ -100,8 +100,8 @@ def chromium_args(
 
 
 # Installed before the page's own scripts: records every peer connection, every data-channel
-# event with its time (and its text, the first 5000), every (un)muting of a media element, and samples the agent's received
-# audio energy every 20 ms.
+# event with its time (and the first 5000 messages' text), every (un)muting of a media element,
+# and samples the agent's received audio energy every 20 ms.
 PROBE = """
 (() => {
   const probe = (window.__probe = { pcs: [], events: [], raw: [], energy: [], connected: null, muted: [], states: [] });

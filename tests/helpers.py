@@ -1,4 +1,4 @@
-"""What many tests need: the repo root, an SDP offer, posting a call, free ports, waiting.
+"""What many tests need: the repo root, an SDP offer, posting a call, free ports, waiting, a PNG.
 
 Standard library and pytest only: the namespace scripts (``python -c`` under ``unshare``)
 import it too.
@@ -11,9 +11,11 @@ import inspect
 import json
 import os
 import socket
+import struct
 import subprocess
 import sys
 import time
+import zlib
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -150,3 +152,14 @@ def add_lan(*, ipv6: str | None = None) -> None:
         ip("addr", "add", ipv6, "dev", "vk0", "nodad")
     ip("link", "set", "vk0", "up")
     ip("link", "set", "vk1", "up")
+
+
+def png(width: int, height: int) -> bytes:
+    """A small valid PNG (solid teal), written by hand."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = b"".join(b"\x00" + b"\x0f\x76\x6e" * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")

@@ -57,7 +57,7 @@ def test_the_issue_s_example_is_read_as_typed_declarations(tmp_path: Path, monke
     [docs] = tools.remote_mcp
     assert (docs.server_url, docs.require_approval) == ("https://mcp.example.com/sse", "never")
     assert tools.knowledge == (tmp_path / "desk-knowledge").resolve()
-    assert tools.enabled_builtins == ("lookup",)
+    assert tools.enabled_builtins == ("lookup", "show", "end_conversation")
     assert settings.sources["tools"] == f"file {tmp_path / 'vk.toml'}"
     assert "tours-secret" not in repr(settings)
 
@@ -113,7 +113,21 @@ def test_bad_declarations_stop_start_up_with_one_line_naming_the_tool(tmp_path: 
 
 
 def test_built_ins_can_be_switched_off(tmp_path: Path):
-    tools = load(tmp_path, '[knowledge]\npath = "desk-knowledge"\n[builtins]\nlookup = false\n').tools
-    assert tools.enabled_builtins == () and tools.knowledge is not None
-    with pytest.raises(ConfigError, match=r"\[builtins\] show: not in this version of voicekiosk yet"):
-        load(tmp_path, "[builtins]\nshow = true\n")
+    text = '[knowledge]\npath = "desk-knowledge"\n[builtins]\nlookup = false\nshow = false\nend_conversation = false\n'
+    tools = load(tmp_path, text).tools
+    assert tools.enabled_builtins == () and tools.knowledge is not None and not tools.runs_here
+
+
+@pytest.mark.parametrize(
+    ("text", "builtins"),
+    [
+        ("", ()),  # no tools: none of them (no sideband for nothing)
+        (HOOK, ("show", "end_conversation")),  # an agent given tools gets the page's too
+        ('[knowledge]\npath = "desk-knowledge"\n', ("lookup", "show", "end_conversation")),
+        ("[builtins]\nend_conversation = true\n", ("end_conversation",)),  # alone, switched on
+        (HOOK + "[builtins]\nshow = false\n", ("end_conversation",)),
+    ],
+)
+def test_built_ins_default_on_with_tools_and_switch_one_by_one(tmp_path: Path, text: str, builtins: tuple):
+    tools = load(tmp_path, text).tools
+    assert tools.enabled_builtins == builtins and tools.runs_here == bool(builtins)
