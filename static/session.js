@@ -1,13 +1,13 @@
 // The conversation's life: connect, back off and reconnect after a failure, pause when nobody
 // talks (and wake on a voice), and rotate sessions before OpenAI's time limit ends them. What the
 // voice API's events mean is its Engine's (realtime.js, live.js): the interface is written down here.
-// The server's news about the call (the reporter's socket) is engine-neutral: a tool is running
-// ("working on it"), something to show beside the captions, the end of the conversation.
+// What the server says about the call (a tool runs, show this, end it) is news.js's.
 
 import { Backoff, STABLE_MS } from "./backoff.js";
 import { Call } from "./call.js";
 import { Problem, explain } from "./messages.js";
 import { Microphone } from "./mic.js";
+import { CallNews } from "./news.js";
 import { SPEECH_RMS } from "./visualizer.js";
 
 // A paused kiosk wakes when its microphone hears speech near it (SPEECH_RMS) for WAKE_MS.
@@ -16,9 +16,6 @@ const WAKE_MS = 300;
 // billed (GPT-Live bills 15 s a session), so after UNJOINED_LIMIT in a row, try only this often.
 const UNJOINED_LIMIT = 3;
 const UNJOINED_RETRY_MS = 5 * 60_000;
-// The server asked to end the call (the agent's end_conversation): its goodbye gets this long at
-// most (the server hangs the call up itself a little later, whatever the page does).
-const GOODBYE_MAX_MS = 15_000;
 
 /**
  * What the page asks of a voice API (realtime.js, live.js); main.js picks one by config.engine.
@@ -69,15 +66,18 @@ export class Session {
     this.state = "idle";
     /** @type {Problem | null} the last failure shown */
     this.problem = null;
-    this.timers = { retry: 0, countdown: 0, idle: 0, wake: 0, stable: 0, goodbye: 0 };
+    this.timers = { retry: 0, countdown: 0, idle: 0, wake: 0, stable: 0 };
     this.greet = false; // the visitor started a conversation and has not been greeted in it yet
     this.unjoined = 0; // calls in a row that were made upstream but never connected
-    this.working = false; // the server runs a tool for this call
-    /** @type {{spoke: boolean} | null} the server asked to end the call: its goodbye is under way */
-    this.ending = null;
-    this.shownAnswered = false; // the agent has answered since something was shown
-
-    reporter.listen((event) => this.#onServerEvent(event));
+    this.news = new CallNews(view.shown, {
+      state: () => this.state,
+      setState: (state) => this.#setState(state),
+      rest: (detail) => this.#rest(detail),
+    });
+    reporter.listen((event) => {
+      const call = this.call; // only the current call's news counts
+      if (call?.connectedAt && event.call_id === call.callId) this.news.hear(event);
+    });
 
     navigator.mediaDevices?.addEventListener?.("devicechange", () => {
       if (this.wanted && this.state === "error" && this.problem?.code === "no_mic") this.start({ greet: false });
@@ -135,10 +135,7 @@ export class Session {
   #endCall() {
     const call = this.call;
     this.call = null;
-    this.working = false;
-    this.ending = null;
-    clearTimeout(this.timers.goodbye);
-    this.view.shown.clear();
+    this.news.reset();
     if (call?.callId) this.reporter.release(call.callId);
     call?.close();
     if (call) this.engine.reset();
@@ -201,18 +198,9 @@ export class Session {
 
   /** The conversation moves to `next` (if anything); a quiet moment may rotate the session. */
   #turn(next) {
+    next = next && this.news.turn(next);
     if (!next) return;
-    if (this.working && (next === "listening" || next === "thinking")) next = "working";
     const call = this.call;
-    if (this.ending) {
-      if (next === "agent-speaking") this.ending.spoke = true;
-      else if (this.ending.spoke) return this.#rest("goodbye — tap Start or just speak"); // said (or cut)
-    }
-    if (this.view.shown.showing) {
-      // Shown until the conversation moves on: the visitor's next turn after the agent's answer.
-      if (next === "agent-speaking") this.shownAnswered = true;
-      else if (next === "user-speaking" && this.shownAnswered) this.view.shown.clear();
-    }
     if (next === "listening" && call?.connectedAt && performance.now() >= this.engine.rotateAt(call.connectedAt)) {
       // A quiet moment after the rotation time: hang up and start the next session now.
       return this.#lost(new Problem("session_ended"));
@@ -274,7 +262,7 @@ export class Session {
 
   #pause() {
     const talking = this.state === "user-speaking" && !this.engine.levelSpeech; // noise keeps no call
-    if (this.engine.agentSpeaking || talking || this.working) return this.#armIdle();
+    if (this.engine.agentSpeaking || talking || this.news.working) return this.#armIdle();
     this.#rest("to save cost — tap Start or just speak");
   }
 
@@ -295,28 +283,6 @@ export class Session {
     this.wanted = false;
   }
 
-  /** What the server says about a call: only the current call's news counts. */
-  #onServerEvent(event) {
-    const call = this.call;
-    if (!call?.connectedAt || event.call_id !== call.callId) return;
-    if (event.type === "tool") this.#working(event.state === "running");
-    else if (event.type === "show") {
-      this.view.shown.show(event);
-      this.shownAnswered = false;
-    } else if (event.type === "end" && !this.ending) {
-      // Said while the agent speaks (a goodbye with the call), its end is the goodbye's end.
-      this.ending = { spoke: this.state === "agent-speaking" };
-      this.timers.goodbye = setTimeout(() => this.call === call && this.#rest("tap Start or just speak"), GOODBYE_MAX_MS);
-    }
-  }
-
-  /** A tool runs for the call ("working on it") or has finished (the agent answers next). */
-  #working(on) {
-    this.working = on;
-    if (on && (this.state === "listening" || this.state === "thinking")) this.#setState("working");
-    else if (!on && this.state === "working") this.#setState("thinking");
-  }
-
   #setState(state) {
     this.state = state;
     this.view.showState(state);
@@ -329,6 +295,5 @@ export class Session {
     clearTimeout(this.timers.idle);
     clearInterval(this.timers.wake);
     clearTimeout(this.timers.stable);
-    clearTimeout(this.timers.goodbye);
   }
 }
