@@ -127,9 +127,13 @@ class CallRegistry:
 
     def _forget(self, call_id: str) -> CallRecord | None:
         record = self._calls.pop(call_id, None)
-        if record is not None and self._watcher is not None and not record.by_page:
-            self._watcher.ended(call_id)
+        if record is not None:
+            self._unwatch(record)
         return record
+
+    def _unwatch(self, record: CallRecord) -> None:
+        if self._watcher is not None and not record.by_page:
+            self._watcher.ended(record.call_id)
 
     def claim(self, call_id: str, client: str, *, ticket: object = None) -> bool:
         """A page owns this call; one unknown here so far (a call the page started itself, in
@@ -169,14 +173,17 @@ class CallRegistry:
         Raises:
           UpstreamError: OpenAI could not be told (logged here already).
         """
-        record = self._forget(call_id)
+        record = self._calls.pop(call_id, None)  # its line is free at once
         if record is not None and page_seconds is not None:
             record.count_billed(page_seconds)
         try:
-            ended = await self._engine.hang_up(call_id)
+            ended = await self._engine.hang_up(call_id)  # on the call's sideband, if it has one open
         except UpstreamError as exc:
             log.warning("hang-up %s %s failed: %s", call_id, reason, exc.code)
             raise
+        finally:
+            if record is not None:
+                self._unwatch(record)
         duration = ""
         if record:
             minutes = self._billed(record, ended.billed_seconds)

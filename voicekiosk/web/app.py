@@ -13,7 +13,7 @@ from voicekiosk.tls.profile import CaInfo
 from voicekiosk.tools.toolbox import mcp_servers, open_toolbox
 from voicekiosk.upstream.calls import ORPHAN_GRACE, CallRegistry
 from voicekiosk.upstream.control import CallControl
-from voicekiosk.upstream.engines import open_engine
+from voicekiosk.upstream.engines import open_engine, sideband_dialect
 from voicekiosk.upstream.sideband import BACKOFF
 from voicekiosk.web.access import Access, load_token
 from voicekiosk.web.appkeys import (
@@ -84,11 +84,14 @@ def create_app(
     async def upstream_ctx(app: web.Application) -> AsyncIterator[None]:
         mcp = app[MCP]  # started (and listed) by mcp_ctx, before this
         app[TOOLS] = runner = toolbox.runner(mcp.tools if mcp is not None else ())
-        control = CallControl(settings, runner, backoff=sideband_backoff) if runner and settings.runs_tools else None
+        control = None
+        if runner and settings.runs_tools:
+            control = CallControl(settings, runner, backoff=sideband_backoff, dialect=sideband_dialect(settings))
         app[CONTROL] = control
         await toolbox.start()
         declared = control.runner.declarations() if control is not None else []
-        app[ENGINE], app[MINTER] = open_engine(settings, transport=transport, tools=declared)
+        sidebands = control.sideband if control is not None else None
+        app[ENGINE], app[MINTER] = open_engine(settings, transport=transport, tools=declared, sidebands=sidebands)
         app[CALLS] = CallRegistry(
             app[ENGINE],
             max_calls=settings.max_calls,
