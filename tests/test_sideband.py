@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
-from tests.desk import PARAMETERS, Desk, serve_desk
+from tests.desk import ARGUMENTS, HEADER, PARAMETERS, SECRET, Desk, book_tour, serve_desk
 from tests.helpers import wait_for
 from tests.rtc_client import Client, join_through
 from voicekiosk.fake import FakeOpenAI
@@ -24,13 +24,10 @@ from voicekiosk.fake.checks import check_session
 from voicekiosk.fake.voice import Script
 from voicekiosk.server import startup_notes
 from voicekiosk.settings import Settings
-from voicekiosk.tools.spec import Secret, ToolsConfig, WebhookSpec
+from voicekiosk.tools.spec import ToolsConfig
 from voicekiosk.web.appkeys import CALLS, CONTROL
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("no_leftover_tasks")]  # aiortc peers
-SECRET = "desk-secret-7c1e"
-HEADER = "X-Desk-Token"
-ARGUMENTS = {"time": "15:00", "people": 2}
 FAST = (0.05, 0.1, 0.2)  # sideband back-off
 
 
@@ -48,15 +45,7 @@ async def desk(aiohttp_server: Any) -> tuple[Desk, TestServer]:
 @pytest.fixture
 def tools(desk: tuple[Desk, TestServer], monkeypatch: pytest.MonkeyPatch) -> ToolsConfig:
     monkeypatch.setenv("DESK_TOKEN", SECRET)
-    spec = WebhookSpec(
-        name="book_tour",
-        description="Book a guided tour for a visitor.",
-        parameters=PARAMETERS,
-        url=str(desk[1].make_url("/api/tours")),
-        headers=((HEADER, Secret("DESK_TOKEN")),),
-        timeout=0.5,
-    )
-    return ToolsConfig(webhooks=(spec,))
+    return ToolsConfig(webhooks=(book_tour(desk[1]),))
 
 
 @pytest.fixture
