@@ -24,6 +24,7 @@ from voicekiosk.fake.checks import check_session
 from voicekiosk.fake.voice import Script
 from voicekiosk.server import startup_notes
 from voicekiosk.settings import Settings
+from voicekiosk.tools.prompt import ONE_MOMENT
 from voicekiosk.tools.spec import ToolsConfig
 from voicekiosk.web.appkeys import CALLS, CONTROL
 
@@ -94,6 +95,7 @@ async def test_the_agent_s_tool_call_reaches_the_webhook_and_its_answer_the_capt
     [created] = fake.recorded("calls")
     sent = json.loads(created.body["session"])
     assert sent["tools"] == declared and sent["tool_choice"] == "auto"
+    assert sent["instructions"].endswith(ONE_MOMENT)  # the agent says it is checking before a slow tool
     assert call.session["tools"] == declared  # what the fake checked strictly, and the page sees
 
     page.send({"type": "response.create"})
