@@ -9,6 +9,7 @@ from click.testing import CliRunner
 
 from voicekiosk.cli import cli
 from voicekiosk.errors import ConfigError
+from voicekiosk.server import startup_notes
 from voicekiosk.settings import DEFAULT_DELEGATION_MODEL, Settings, load_settings, mask_secret
 
 
@@ -204,3 +205,5 @@ def test_live_with_tools_delegates_to_the_default_backend_and_config_says_so(tmp
     assert result.exit_code == 0 and DEFAULT_DELEGATION_MODEL in result.output
     config.write_text('engine = "live"\n[knowledge]\npath = "kb"\n[live.delegation]\nmodel = "gpt-5.6-luna"\n')
     assert load_settings({}, env={}, config_path=config).delegation_model == "gpt-5.6-luna"
+    notes = [note for note in startup_notes(settings, ["192.168.1.2"]) if "ool" in note or "mcp" in note]
+    assert notes == []  # the banner no longer says Live leaves tools out

@@ -186,8 +186,9 @@ async def test_the_end_of_a_live_call_closes_it_on_its_sideband_and_the_sideband
         assert (await client.delete(f"/api/call/{call.call_id}")).status == 200
     elif how == "shutdown":
         await client.close()
-    await wait_for(lambda: call.closed and call.sidebands == 0, timeout=10, what="the session and its sideband closed")
-    assert call.closed_reason == "close_requested" and not control.sidebands
+    closed = "the session and its sideband closed"
+    await wait_for(lambda: call.closed and call.sidebands == 0 and not control.sidebands, timeout=10, what=closed)
+    assert call.closed_reason == "close_requested"
     # session.close went over the sideband the server kept open: no second attach.
     assert by_sideband(call) == ["session.close"] and len(fake.recorded("live_attach")) == 1
     if how != "shutdown":

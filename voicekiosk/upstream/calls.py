@@ -36,6 +36,10 @@ class CallWatcher(Protocol):
 
     def started(self, call_id: str) -> None: ...
 
+    def ending(self, call_id: str) -> None:
+        """It is being hung up: its sideband may carry the hang-up, and its drop is the end."""
+        ...
+
     def ended(self, call_id: str) -> None: ...
 
 
@@ -176,6 +180,8 @@ class CallRegistry:
         record = self._calls.pop(call_id, None)  # its line is free at once
         if record is not None and page_seconds is not None:
             record.count_billed(page_seconds)
+        if record is not None and self._watcher is not None and not record.by_page:
+            self._watcher.ending(call_id)
         try:
             ended = await self._engine.hang_up(call_id)  # on the call's sideband, if it has one open
         except UpstreamError as exc:

@@ -68,6 +68,13 @@ class CallControl:
         sideband = self.sidebands.get(call_id)
         return sideband if sideband is not None and sideband.is_open else None
 
+    def ending(self, call_id: str) -> None:
+        """The call is being hung up: its sideband stays for that (Live sends ``session.close`` on it)
+        but is not reopened once it drops."""
+        sideband = self.sidebands.get(call_id)
+        if sideband is not None:
+            sideband.ending = True
+
     def ended(self, call_id: str) -> None:
         """The call is over: close its sideband (``aclose`` waits for it)."""
         sideband = self.sidebands.pop(call_id, None)

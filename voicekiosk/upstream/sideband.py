@@ -75,6 +75,7 @@ class Sideband:
         self._running = 0  # function calls of this call not answered yet
         self._taps: list[asyncio.Queue[dict[str, Any] | None]] = []
         self._ended = False  # the engine said the session is over: no reopening
+        self.ending = False  # the call is being hung up: a drop is its end, not to be reopened
         self.opened = 0  # times a sideband was opened (1 + reopenings)
         self.closed = False
 
@@ -126,8 +127,8 @@ class Sideband:
             if status == 101:
                 opened_at = time.monotonic()
                 await self._serve()  # close() cancels this task: only a drop or the end gets past
-                if self._ended:
-                    log.info("sideband of %s: the session has ended", self.call_id)
+                if self._ended or self.ending:
+                    log.info("sideband of %s: the call has ended", self.call_id)
                     return
                 log.warning("sideband of %s dropped: reopening", self.call_id)
                 if time.monotonic() - opened_at >= STABLE:
