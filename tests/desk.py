@@ -9,6 +9,8 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from voicekiosk.tools.spec import Secret, WebhookSpec
+
 # The booking tool's schema, as a config file would declare it.
 PARAMETERS = {
     "type": "object",
@@ -16,6 +18,23 @@ PARAMETERS = {
     "required": ["time"],
     "additionalProperties": False,
 }
+
+
+SECRET = "desk-secret-7c1e"  # the webhook's token, from the environment variable DESK_TOKEN
+HEADER = "X-Desk-Token"
+ARGUMENTS = {"time": "15:00", "people": 2}  # what the fake agent books
+
+
+def book_tour(desk: TestServer, timeout: float = 0.5) -> WebhookSpec:
+    """The ``book_tour`` webhook of ``desk``, its token by reference (set DESK_TOKEN to ``SECRET``)."""
+    return WebhookSpec(
+        name="book_tour",
+        description="Book a guided tour for a visitor.",
+        parameters=PARAMETERS,
+        url=str(desk.make_url("/api/tours")),
+        headers=((HEADER, Secret("DESK_TOKEN")),),
+        timeout=timeout,
+    )
 
 
 class Desk:

@@ -9,7 +9,8 @@ from click.testing import CliRunner
 
 from voicekiosk.cli import cli
 from voicekiosk.errors import ConfigError
-from voicekiosk.settings import Settings, load_settings, mask_secret
+from voicekiosk.server import startup_notes
+from voicekiosk.settings import DEFAULT_DELEGATION_MODEL, Settings, load_settings, mask_secret
 
 
 def invoke(*args: str, env: dict[str, str] | None = None):
@@ -187,3 +188,22 @@ def test_cert_shows_names_fingerprints_and_expiry(tmp_path: Path):
     exported = CliRunner().invoke(cli, ["cert", "--data-dir", str(tmp_path), "export", str(tmp_path / "out")])
     assert exported.exit_code == 0
     assert (tmp_path / "out" / "voicekiosk-ca.pem").read_text().startswith("-----BEGIN CERTIFICATE-----")
+
+
+def test_live_with_tools_delegates_to_the_default_backend_and_config_says_so(tmp_path: Path):
+    """Tools run here on Live too (it is always --sdp server): their calls need a Responses backend,
+    the default one unless named; the backend's own settings then need no model of their own."""
+    (tmp_path / "kb").mkdir()
+    config = tmp_path / "vk.toml"
+    config.write_text('engine = "live"\n[knowledge]\npath = "kb"\n[live.delegation]\ninstructions = "Be brief."\n')
+    settings = load_settings({}, env={}, config_path=config)
+    assert settings.runs_tools and settings.delegation_model == DEFAULT_DELEGATION_MODEL
+    rows = {name: value for name, value, _ in settings.describe()}
+    assert rows["live_delegation_model"] == f"{DEFAULT_DELEGATION_MODEL} (the default: tools run through it)"
+    assert rows["tools"] == "built-ins lookup"  # and no "(not run: ...)"
+    result = invoke("config", "--config", str(config))
+    assert result.exit_code == 0 and DEFAULT_DELEGATION_MODEL in result.output
+    config.write_text('engine = "live"\n[knowledge]\npath = "kb"\n[live.delegation]\nmodel = "gpt-5.6-luna"\n')
+    assert load_settings({}, env={}, config_path=config).delegation_model == "gpt-5.6-luna"
+    notes = [note for note in startup_notes(settings, ["192.168.1.2"]) if "ool" in note or "mcp" in note]
+    assert notes == []  # the banner no longer says Live leaves tools out

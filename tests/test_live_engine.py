@@ -4,7 +4,8 @@ makes of each answer, and that a create is never sent twice."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +14,9 @@ from tests.helpers import OFFER, REAL_KEY, within
 from voicekiosk.errors import UpstreamError
 from voicekiosk.fake import FakeOpenAI
 from voicekiosk.fake.answerers import CannedAnswerer
-from voicekiosk.settings import DEFAULT_INSTRUCTIONS, Settings
+from voicekiosk.settings import DEFAULT_DELEGATION_MODEL, DEFAULT_INSTRUCTIONS, Settings
+from voicekiosk.tools.prompt import ONE_MOMENT
+from voicekiosk.tools.spec import ToolsConfig
 from voicekiosk.upstream.engine import Ended
 from voicekiosk.upstream.live import PAGE_EVENTS, LiveEngine
 
@@ -22,11 +25,12 @@ MakeEngine = Callable[..., LiveEngine]
 
 @pytest.fixture
 async def make_engine(settings: Settings) -> AsyncIterator[MakeEngine]:
-    """``make_engine(voice="cedar", ...)``: a LiveEngine (model ``gpt-live-1.1``) at the fake."""
+    """``make_engine(voice="cedar", ...)``: a LiveEngine (model ``gpt-live-1.1``) at the fake;
+    ``make_engine(declared, ...)``: with these function tools."""
     engines: list[LiveEngine] = []
 
-    def make(**overrides: Any) -> LiveEngine:
-        engine = LiveEngine(dataclasses.replace(settings, **{"model": "gpt-live-1.1", **overrides}))
+    def make(declared: Sequence[dict[str, Any]] = (), **overrides: Any) -> LiveEngine:
+        engine = LiveEngine(dataclasses.replace(settings, **{"model": "gpt-live-1.1", **overrides}), tools=declared)
         engines.append(engine)
         return engine
 
@@ -192,6 +196,22 @@ async def test_delegation_and_standby_from_settings_reach_the_strict_fake(
     }
     assert (session["idle_timeout_s"], session["wake_policy"]) == (30, {"type": "speech"})
     assert call.call_id in fake.live.calls  # type: ignore[attr-defined]
+
+
+async def test_tools_go_to_a_responses_backend_with_a_delegation_policy(
+    make_engine: MakeEngine, fake: FakeOpenAI, tmp_path: Path
+) -> None:
+    """The server's function tools beside the hosted ones, on the default backend; the voice prompt
+    says when to delegate and to say "one moment" first (§3.6). The strict fake takes it."""
+    tool = {"type": "function", "name": "book_tour", "description": "Book a tour.", "parameters": {"type": "object"}}
+    tools = ToolsConfig(knowledge=tmp_path, builtins=frozenset({"lookup"}))  # some tool runs here
+    await make_engine([tool], tools=tools, live_delegation_tools=("web_search",)).create_call(OFFER)
+    [sent] = fake.recorded("live_sessions")
+    session = sent.body["session"]
+    backend = {"model": DEFAULT_DELEGATION_MODEL, "tools": [{"type": "web_search"}, tool]}
+    assert session["delegation"] == {"type": "responses", "responses": backend}
+    policy = session["instructions"].removeprefix(DEFAULT_INSTRUCTIONS)
+    assert policy.startswith("\n\nDelegation policy:\nBackend tools: book_tour.\n") and ONE_MOMENT in policy
 
 
 async def test_standby_names_openai_refuses_fail_the_create_and_say_what_to_change(

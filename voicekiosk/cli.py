@@ -153,7 +153,7 @@ def tools(ctx: click.Context, **flags: Any) -> None:
         return
     print_table([(r.name, r.source, r.status) for r in rows], header=("tool", "from", "now"))
     if not settings.runs_tools:
-        click.echo("Note: tools run over the server's sideband: Realtime with --sdp server only, for now.")
+        click.echo("Note: tools run over the server's sideband: --sdp server only (GPT-Live always is).")
 
 
 @tools.command("call")

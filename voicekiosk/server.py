@@ -256,8 +256,8 @@ def startup_notes(settings: Settings, lan: list[str]) -> list[str]:
     without = "the agent talks without them."
     if settings.tools.runs_here and settings.sdp == "browser":
         notes.append(f"Tools are configured, but --sdp browser gives the server no sideband: {without}")
-    elif settings.tools.runs_here and settings.engine == "live":
-        notes.append(f"Tools are configured, but the GPT-Live engine does not run them yet: {without}")
+    if settings.tools.remote_mcp and settings.engine == "live":
+        notes.append("Remote [[mcp]] servers (server_url) are Realtime tools: GPT-Live's backend has no mcp tool.")
     return notes
 
 

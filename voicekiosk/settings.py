@@ -26,6 +26,9 @@ from voicekiosk.tools.spec import ToolsConfig
 SdpMode = Literal["server", "browser"]
 EngineName = Literal["realtime", "live"]
 DEFAULT_MODELS: dict[str, str] = {"realtime": "gpt-realtime-2.1", "live": "gpt-live-1.1"}
+# GPT-Live runs function tools through Responses delegation, which needs a backend model: this one
+# (the model OpenAI's live-delegation guide uses) unless ``live_delegation_model`` names another.
+DEFAULT_DELEGATION_MODEL = "gpt-5.6-terra"
 
 DEFAULT_INSTRUCTIONS = (
     "You are a friendly voice assistant on a public screen. Keep answers short and spoken-style: "
@@ -88,9 +91,17 @@ class Settings:
 
     @property
     def runs_tools(self) -> bool:
-        """Tools run on this server over each call's sideband: it made the call (``--sdp server``),
-        on the engine whose sideband carries tool calls so far (Realtime)."""
-        return self.sdp == "server" and self.engine == "realtime"
+        """Tools run on this server over each call's sideband: it made the call (``--sdp server``,
+        which GPT-Live always is), so it knows the call's id."""
+        return self.sdp == "server"
+
+    @property
+    def delegation_model(self) -> str | None:
+        """GPT-Live's Responses backend model: the configured one, else the default when tools run
+        here (their function calls go through the backend); None: client delegation."""
+        if self.live_delegation_model is None and self.tools.runs_here and self.runs_tools:
+            return DEFAULT_DELEGATION_MODEL
+        return self.live_delegation_model
 
     @property
     def binds_all(self) -> bool:
@@ -125,7 +136,9 @@ class Settings:
             if isinstance(value, tuple):
                 value = ", ".join(value)
             if f.name == "tools" and self.tools.runs_here and not self.runs_tools:
-                value = f"{value} (not run: tools need --sdp server and the realtime engine, for now)"
+                value = f"{value} (not run: tools need --sdp server)"
+            if f.name == "live_delegation_model" and value is None and self.engine == "live" and self.delegation_model:
+                value = f"{self.delegation_model} (the default: tools run through it)"
             rows.append((f.name, "" if value is None else str(value), self.sources.get(f.name, "default")))
         rows.append(("api_key", mask_secret(self.api_key), self.sources.get("api_key", "not set")))
         return rows
@@ -307,5 +320,5 @@ def _check_live(settings: Settings) -> None:
     if settings.live_standby and settings.model == "gpt-live-1":
         raise ConfigError("live_standby: gpt-live-1 has no standby; use gpt-live-1.1 or set it to 0")
     backend = ("live_delegation_instructions", "live_delegation_tools")
-    if settings.live_delegation_model is None and any(o in settings.sources for o in backend):
+    if settings.delegation_model is None and any(o in settings.sources for o in backend):
         raise ConfigError("live_delegation_model: name the backend model the delegation settings are for")

@@ -11,62 +11,21 @@ import itertools
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from aiortc import RTCPeerConnection
 
 from voicekiosk.fake.live_checks import check_event
-from voicekiosk.fake.live_rules import LiveRules
+from voicekiosk.fake.live_functions import LiveFunctions
+from voicekiosk.fake.live_session import LiveOwner, Speech, resource
 from voicekiosk.fake.peer import PeerCall, parse_event
 from voicekiosk.fake.schema import Refusal, tokens
 from voicekiosk.fake.session import merge
 from voicekiosk.fake.transport import flush
-from voicekiosk.fake.voice import RATE, Edge, Samples, Script, Vad, paced
+from voicekiosk.fake.voice import RATE, Edge, Samples, Vad, paced
 from voicekiosk.fake.wire import new_id
 
 Listener = Callable[[str | None], None]
-
-
-class LiveOwner(Protocol):
-    """What a session asks of the ``LiveAnswerer`` that owns it."""
-
-    vad_threshold: float
-    silence_ms: int
-    script: Script
-    rules: LiveRules
-    usage_every: float
-    start_delay: float
-    barge_in_ms: int
-
-    def reply(self, turn: int) -> tuple[str, Samples]: ...
-
-    def reap(self, call: Any) -> None: ...
-
-
-@dataclass
-class Speech:
-    """What the voice is saying now."""
-
-    greeting: bool
-    done: asyncio.Event = field(default_factory=asyncio.Event)
-
-
-def resource(session_id: str, session: dict[str, Any], expires_in: float) -> dict[str, Any]:
-    """The session as ``session.started`` shows it, defaults filled in (§2.2)."""
-    voice = session.get("audio", {}).get("output", {}).get("voice", "marin")
-    defaults = {"instructions": "", "client": {}, "input": [], "store": False}
-    return (
-        defaults
-        | session
-        | {
-            "id": session_id,
-            "expires_at": int(time.time() + expires_in),
-            "status": "active",
-            "audio": {"output": {"voice": voice}},
-            "delegation": session.get("delegation") or {"type": "client"},
-        }
-    )
 
 
 class LiveCall(PeerCall):
@@ -85,6 +44,8 @@ class LiveCall(PeerCall):
         self.commands: list[tuple[str, dict[str, Any]]] = []
         self._owner = owner
         self._listeners: list[Listener] = []
+        self.sidebands_opened = 0
+        self.functions = LiveFunctions(self, owner.script)
         self._turns, self._heard = itertools.count(), itertools.count()
         permissions = self.session["client"].get("data_channel", {})
         self._allowed_in = permissions.get("allowed_client_events", "all")
@@ -93,10 +54,22 @@ class LiveCall(PeerCall):
     # -- what tests, the answerer and the sideband call -------------------------------------
 
     def listen(self, listener: Listener) -> Callable[[], None]:
+        """A sideband: every server event from now on goes to ``listener`` too. Returns what stops it."""
         self._listeners.append(listener)
+        self.sidebands_opened += 1
         if self.closed:
             listener(None)
         return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    @property
+    def sidebands(self) -> int:
+        return len(self._listeners)
+
+    def drop_sidebands(self) -> None:
+        """End every sideband (the session goes on): fault injection."""
+        for listener in self._listeners[:]:
+            listener(None)
+        self._listeners.clear()
 
     def command(self, message: str | bytes, *, sideband: bool) -> None:
         event, kind = parse_event(message)
@@ -121,12 +94,12 @@ class LiveCall(PeerCall):
     def inform(self, code: str, message: str) -> None:
         self.send("info", code=code, message=message)
 
-    def delegate(self) -> str:
+    def delegate(self, response_id: str | None = None) -> str:
         """Start a delegation (§3): ``session.delegation.created``, metadata only. Returns its id."""
         target = self.session["delegation"]["type"]
         delegation: dict[str, Any] = {"id": new_id("item_delegation"), "type": "delegation", "target": target}
         if target == "responses":
-            delegation["response_id"] = new_id("resp")
+            delegation["response_id"] = response_id or new_id("resp")
         self.delegations.add(delegation["id"])
         self.send("session.delegation.created", offset_ms=self.ms(), delegation=delegation)
         return str(delegation["id"])
@@ -244,6 +217,14 @@ class LiveCall(PeerCall):
                 self._spawn(self._say(greeting=True))
         elif kind == "session.close":
             self._spawn(self._close_requested())
+        else:  # response.item.create / response.create (§3.3): outputs, then the spoken result
+            try:
+                spoken = self.functions.command(kind, event)
+            except Refusal as refusal:
+                self._error(refusal.code, refusal.message, param=refusal.param, event_id=event.get("event_id"))
+                return
+            for text, turn in spoken:
+                self._spawn(self._speak(text, self._owner.reply(turn)[1], greeting=False))
 
     def _update(self, delegation: dict[str, Any]) -> None:
         if self.rules.update_replaces_delegation:
@@ -290,12 +271,21 @@ class LiveCall(PeerCall):
             await self._say(greeting=False)
 
     async def _say(self, *, greeting: bool) -> None:
-        """Speak the next reply clip once the current one has ended (a greeting: the opening line)."""
+        """Speak the next reply clip once the current one has ended (a greeting: the opening line),
+        or, on a user turn the script gives a function call, delegate it (§3.3)."""
         while self.speech is not None:
             await self.speech.done.wait()
         turn = next(self._turns)
+        if not greeting and self.functions.start(turn):
+            return
         text, clip = self._owner.reply(turn)
-        speech = self.speech = Speech(greeting=greeting and turn == 0, done=self.voice.play(clip))
+        await self._speak(text, clip, greeting=greeting and turn == 0)
+
+    async def _speak(self, text: str, clip: Samples, *, greeting: bool) -> None:
+        """Say ``text`` over ``clip`` once the current speech has ended, transcript deltas as it goes."""
+        while self.speech is not None:
+            await self.speech.done.wait()
+        speech = self.speech = Speech(greeting=greeting, done=self.voice.play(clip))
         begin = self.ms()
         async for word, start_s, end_s in paced(text, len(clip) / RATE):
             if not self.voice.playing:  # cut: the model stopped talking

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from voicekiosk.fake.live_functions import OUTPUT_ITEM
 from voicekiosk.fake.live_rules import LiveRules
 from voicekiosk.fake.schema import (
     Check,
@@ -231,7 +232,7 @@ def check_command(event: dict[str, Any], rules: LiveRules, *, delegation_type: s
             message = "Cannot change 'session.delegation.type' after the session has started."
             raise Refusal(400, "immutable_field_update", message, "session.delegation.type")
     elif kind == "response.item.create":
-        _closed(base | {"item": _any_object}, "item")(event, "")
+        _closed(base | {"item": OUTPUT_ITEM}, "item")(event, "")
     else:
         _closed(base)(event, "")
     if kind.startswith("response.") and delegation_type != "responses":

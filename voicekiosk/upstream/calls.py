@@ -36,6 +36,10 @@ class CallWatcher(Protocol):
 
     def started(self, call_id: str) -> None: ...
 
+    def ending(self, call_id: str) -> None:
+        """It is being hung up: its sideband may carry the hang-up, and its drop is the end."""
+        ...
+
     def ended(self, call_id: str) -> None: ...
 
 
@@ -127,9 +131,13 @@ class CallRegistry:
 
     def _forget(self, call_id: str) -> CallRecord | None:
         record = self._calls.pop(call_id, None)
-        if record is not None and self._watcher is not None and not record.by_page:
-            self._watcher.ended(call_id)
+        if record is not None:
+            self._unwatch(record)
         return record
+
+    def _unwatch(self, record: CallRecord) -> None:
+        if self._watcher is not None and not record.by_page:
+            self._watcher.ended(record.call_id)
 
     def claim(self, call_id: str, client: str, *, ticket: object = None) -> bool:
         """A page owns this call; one unknown here so far (a call the page started itself, in
@@ -169,14 +177,19 @@ class CallRegistry:
         Raises:
           UpstreamError: OpenAI could not be told (logged here already).
         """
-        record = self._forget(call_id)
+        record = self._calls.pop(call_id, None)  # its line is free at once
         if record is not None and page_seconds is not None:
             record.count_billed(page_seconds)
+        if record is not None and self._watcher is not None and not record.by_page:
+            self._watcher.ending(call_id)
         try:
-            ended = await self._engine.hang_up(call_id)
+            ended = await self._engine.hang_up(call_id)  # on the call's sideband, if it has one open
         except UpstreamError as exc:
             log.warning("hang-up %s %s failed: %s", call_id, reason, exc.code)
             raise
+        finally:
+            if record is not None:
+                self._unwatch(record)
         duration = ""
         if record:
             minutes = self._billed(record, ended.billed_seconds)

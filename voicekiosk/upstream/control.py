@@ -1,6 +1,6 @@
-"""``CallControl``: the server's sideband on every Realtime call it made (``--sdp server``), opened
-when the call is made, closed when it ends (hang-up, orphan, shutdown). It owns the WebSocket
-client they share."""
+"""``CallControl``: the server's sideband on every call it made (``--sdp server``), on either engine
+(its ``Dialect``), opened when the call is made, closed when it ends (hang-up, orphan, sweep,
+shutdown). It owns the WebSocket client they share."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ import aiohttp
 from voicekiosk.settings import Settings
 from voicekiosk.tools.base import Caller
 from voicekiosk.tools.runner import ToolRunner
+from voicekiosk.upstream.dialects import Dialect, RealtimeDialect
 from voicekiosk.upstream.http import websocket_client
-from voicekiosk.upstream.sideband import BACKOFF, Sideband, sideband_url
+from voicekiosk.upstream.sideband import BACKOFF, Sideband
 
 log = logging.getLogger("voicekiosk.tools")
 
@@ -30,10 +31,12 @@ class CallControl:
         *,
         backoff: Sequence[float] = BACKOFF,
         callers: Callable[[str], Caller] | None = None,
+        dialect: Dialect | None = None,
     ) -> None:
         self.settings = settings
         self.runner = runner
         self.callers = callers
+        self.dialect = dialect or RealtimeDialect()
         self.sidebands: dict[str, Sideband] = {}
         self._backoff = backoff
         self._sockets: aiohttp.ClientSession | None = None
@@ -43,14 +46,34 @@ class CallControl:
         """A call now exists upstream: open its sideband."""
         if call_id in self.sidebands or not self.settings.api_key:
             return
-        url = sideband_url(self.settings.openai_base_url, call_id)
+        url = self.dialect.url(self.settings.openai_base_url, call_id)
         open_within = self.settings.upstream_timeout
         caller = self.callers(call_id) if self.callers is not None else None
         sideband = Sideband(
-            call_id, url, self._headers, self._client(), self.runner, self._backoff, open_within, caller=caller
+            call_id,
+            url,
+            self._headers,
+            self._client(),
+            self.runner,
+            self._backoff,
+            open_within,
+            caller=caller,
+            dialect=self.dialect,
         )
         self.sidebands[call_id] = sideband
         sideband.start()
+
+    def sideband(self, call_id: str) -> Sideband | None:
+        """The call's sideband while it is open (the Live hang-up sends ``session.close`` on it)."""
+        sideband = self.sidebands.get(call_id)
+        return sideband if sideband is not None and sideband.is_open else None
+
+    def ending(self, call_id: str) -> None:
+        """The call is being hung up: its sideband stays for that (Live sends ``session.close`` on it)
+        but is not reopened once it drops."""
+        sideband = self.sidebands.get(call_id)
+        if sideband is not None:
+            sideband.ending = True
 
     def ended(self, call_id: str) -> None:
         """The call is over: close its sideband (``aclose`` waits for it)."""

@@ -1,5 +1,6 @@
-"""The GPT-Live engine (``openai-live.md`` §1, §4): a WebRTC session from the page's offer, ended
-from the server over the session's sideband WebSocket with ``session.close``."""
+"""The GPT-Live engine (``openai-live.md`` §1, §3, §4): a WebRTC session from the page's offer (with
+the server's tools, Responses delegation), ended from the server over the session's sideband
+WebSocket with ``session.close``."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 import logging
 import secrets
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import aiohttp
@@ -15,6 +17,7 @@ import httpx
 
 from voicekiosk.errors import UpstreamError
 from voicekiosk.settings import Settings
+from voicekiosk.tools.prompt import with_tools
 from voicekiosk.upstream.engine import CALL_ID, Call, Ended, end_unusable
 from voicekiosk.upstream.http import (
     JSON_BODY,
@@ -28,6 +31,7 @@ from voicekiosk.upstream.http import (
     websocket_url,
 )
 from voicekiosk.upstream.prices import Minutes, billed_seconds, per_minute
+from voicekiosk.upstream.sideband import Sideband
 
 log = logging.getLogger("voicekiosk.upstream")
 
@@ -38,21 +42,27 @@ log = logging.getLogger("voicekiosk.upstream")
 PAGE_EVENTS = ("session.commentary.append", "session.close")
 
 
-def live_session(settings: Settings) -> dict[str, Any]:
+def live_session(settings: Settings, tools: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
     """The create's ``session`` (§1.2, a closed object): no ``audio.format`` on WebRTC; client
-    delegation (the API's default, so omitted) unless a backend model is configured."""
+    delegation (the API's default, so omitted) unless a backend model is configured or ``tools``
+    (the ``function`` tools this server runs) are declared: then Responses delegation (§3.2), its
+    tools the hosted ones of ``[live.delegation]`` and these, and the voice prompt says when to
+    delegate (§3.6)."""
+    names = [tool["name"] for tool in tools]
     session: dict[str, Any] = {
         "model": settings.model,
-        "instructions": settings.instructions,
+        "instructions": with_tools(settings.instructions, names, delegated=True),
         "audio": {"output": {"voice": settings.voice}},
         "client": {"data_channel": {"allowed_client_events": list(PAGE_EVENTS)}},
     }
-    if settings.live_delegation_model:
-        backend: dict[str, Any] = {"model": settings.live_delegation_model}
+    model = settings.delegation_model if tools or settings.live_delegation_model else None
+    if model:
+        backend: dict[str, Any] = {"model": model}
         if settings.live_delegation_instructions:
             backend["instructions"] = settings.live_delegation_instructions
-        if settings.live_delegation_tools:
-            backend["tools"] = [{"type": tool} for tool in settings.live_delegation_tools]
+        hosted = [{"type": tool} for tool in settings.live_delegation_tools]
+        if hosted or tools:
+            backend["tools"] = hosted + [dict(tool) for tool in tools]
         session["delegation"] = {"type": "responses", "responses": backend}
     if settings.live_standby:
         # §5.2: the only names seen (orq.ai, one source); a wrong one fails the create with
@@ -69,11 +79,20 @@ class LiveEngine:
     name = "live"
     max_session = 2 * 60 * 60.0  # sessions expire two hours after they start (§4.3)
 
-    def __init__(self, settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        tools: Sequence[dict[str, Any]] = (),
+        sidebands: Callable[[str], Sideband | None] | None = None,
+    ) -> None:
         self.settings = settings
         self.upstream = UpstreamClient(settings, transport=transport)
         # Encoded once: every create sends the same session, only the offer differs.
-        self._body_start = b'{"session":' + json.dumps(live_session(settings)).encode() + b',"transport":'
+        session = json.dumps(live_session(settings, tools)).encode()
+        self._body_start = b'{"session":' + session + b',"transport":'
+        self._sidebands = sidebands
         self._sockets: aiohttp.ClientSession | None = None
 
     def minutes(self, billed_seconds: float | None, *, estimated: bool = False) -> Minutes:
@@ -108,22 +127,27 @@ class LiveEngine:
         raise problem
 
     async def hang_up(self, call_id: str) -> Ended:
-        """End a session (§4.2): attach to its sideband, send ``session.close``, wait for
-        ``session.closed`` and its final usage, within ``upstream_timeout``. A session already
-        gone (404, or the socket ends) is fine. Unconfirmed, the REST hangup is tried once more
-        (its own ``upstream_timeout``).
+        """End a session (§4.2): send ``session.close`` on its sideband (the one the server keeps
+        open for tools, else a fresh attach), wait for ``session.closed`` and its final usage, within
+        ``upstream_timeout``. A session already gone (404, or the socket ends) is fine. Unconfirmed,
+        the REST hangup is tried once more (its own ``upstream_timeout``).
         """
         if not CALL_ID.fullmatch(call_id):
             raise UpstreamError(404, "unknown_call", "That is not a session id OpenAI could have given.")
         started = time.perf_counter()
+        sideband = self._sidebands(call_id) if self._sidebands is not None else None
         try:
             async with asyncio.timeout(self.settings.upstream_timeout):
-                socket = await self._attach(call_id)
-                if socket is None:
-                    return Ended()
-                async with socket:
-                    seconds = await self._close_session(socket, call_id)
-        except (TimeoutError, UpstreamError) as exc:
+                if sideband is not None:
+                    async with sideband.tap() as queue:
+                        seconds = await self._close_session(sideband.send, _queued(queue), call_id)
+                else:
+                    socket = await self._attach(call_id)
+                    if socket is None:
+                        return Ended()
+                    async with socket:
+                        seconds = await self._close_session(_sender(socket), _received(socket), call_id)
+        except (TimeoutError, UpstreamError, ConnectionError) as exc:
             # Not confirmed: e.g. a session no page ever joined, which refuses session.close until
             # it starts, or a sideband that would not open. Last resort: the REST hangup,
             # documented for SIP only (open question 3).
@@ -161,16 +185,17 @@ class LiveEngine:
         except (aiohttp.ClientError, OSError) as exc:
             raise unreachable("hang-up", exc) from None
 
-    async def _close_session(self, socket: aiohttp.ClientWebSocketResponse, session_id: str) -> float | None:
+    async def _close_session(
+        self, send: Callable[[dict[str, Any]], Awaitable[None]], events: AsyncIterator[dict[str, Any]], session_id: str
+    ) -> float | None:
         """Send ``session.close`` until ``session.closed`` (or the socket's end); the seconds it
         billed, if it said. A close refused before ``session.started`` (the page is still
         connecting) is sent again once it comes."""
         event_id = "close_" + secrets.token_hex(8)
-        close = json.dumps({"type": "session.close", "event_id": event_id})
-        await socket.send_str(close)
+        close = {"type": "session.close", "event_id": event_id}
+        await send(close)
         refused = False
-        async for message in socket:
-            event = _event(message)
+        async for event in events:
             kind = event.get("type")
             if kind == "session.closed":
                 seconds = billed(event)
@@ -178,7 +203,7 @@ class LiveEngine:
                 return seconds
             if kind == "session.started" and refused:
                 refused = False
-                await socket.send_str(close)
+                await send(close)
             elif kind == "error" and _refers_to(event, event_id):
                 refused = True
         log.info("session %s: its sideband closed without session.closed", session_id)
@@ -228,6 +253,23 @@ def _event(message: aiohttp.WSMessage) -> dict[str, Any]:
     except (ValueError, RecursionError):
         return {}
     return event if isinstance(event, dict) else {}
+
+
+async def _received(socket: aiohttp.ClientWebSocketResponse) -> AsyncIterator[dict[str, Any]]:
+    async for message in socket:
+        yield _event(message)
+
+
+async def _queued(queue: asyncio.Queue[dict[str, Any] | None]) -> AsyncIterator[dict[str, Any]]:
+    while (event := await queue.get()) is not None:
+        yield event
+
+
+def _sender(socket: aiohttp.ClientWebSocketResponse) -> Callable[[dict[str, Any]], Awaitable[None]]:
+    async def send(event: dict[str, Any]) -> None:
+        await socket.send_str(json.dumps(event))
+
+    return send
 
 
 def _refers_to(event: dict[str, Any], event_id: str) -> bool:

@@ -13,6 +13,7 @@ import httpx
 
 from voicekiosk.errors import UpstreamError
 from voicekiosk.settings import Settings
+from voicekiosk.tools.prompt import with_tools
 from voicekiosk.upstream.engine import CALL_ID, Call, Ended, end_unusable
 from voicekiosk.upstream.http import JSON_BODY, UpstreamClient, json_object, malformed, too_large
 
@@ -47,7 +48,7 @@ def session_config(settings: Settings, tools: Sequence[dict[str, Any]] = ()) -> 
     session: dict[str, Any] = {
         "type": "realtime",
         "model": settings.model,
-        "instructions": settings.instructions,
+        "instructions": with_tools(settings.instructions, [str(tool.get("name", "")) for tool in tools]),
         "audio": {
             "input": {
                 "transcription": {"model": settings.transcription_model},

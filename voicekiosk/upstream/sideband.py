@@ -1,19 +1,22 @@
-"""``Sideband``: the server's control connection to one Realtime call (``openai-realtime.md`` §3).
+"""``Sideband``: the server's control connection to one call, on either engine (``openai-realtime.md``
+§3, ``openai-live.md`` §4.1); what differs between them is its ``Dialect``.
 
 Opened with the real key once the call exists, it runs the function calls the model makes (through
-the app's ``ToolRunner``) and answers each with its ``function_call_output`` and a
-``response.create``. A dropped sideband is reopened with a bounded back-off; one that cannot be
-opened leaves the call talking without tools (logged). Nothing it receives reaches a log line
-unescaped, and the key never does.
+the app's ``ToolRunner``) and, once the response they came in has ended and all of them are done,
+answers them together (each output, then one request to go on). A dropped sideband is reopened
+with a bounded back-off; one that cannot be opened leaves the call talking without tools (logged).
+Nothing it receives reaches a log line unescaped, and the key never does.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -21,7 +24,7 @@ from yarl import URL
 
 from voicekiosk.tools.base import Caller
 from voicekiosk.tools.runner import ToolRunner
-from voicekiosk.upstream.http import websocket_url
+from voicekiosk.upstream.dialects import Dialect, RealtimeDialect
 
 log = logging.getLogger("voicekiosk.tools")
 
@@ -30,11 +33,18 @@ STABLE = 30.0  # seconds a sideband must have stayed open for its drop not to co
 SEND_WITHIN = 10.0  # seconds an output may wait for the sideband to be back
 MAX_MESSAGE = 1024 * 1024  # a server event is a few KB (a session with its tools a little more)
 GONE, REFUSED = (404,), (401, 403)  # answers that no retry changes
+MAX_SEEN = 10_000  # call ids remembered per call (a call makes a handful)
 
 
-def sideband_url(base_url: str, call_id: str) -> URL:
-    """``wss://…/v1/realtime?call_id=…`` from the configured REST base."""
-    return websocket_url(base_url, "realtime").with_query(call_id=call_id)
+@dataclass
+class Batch:
+    """The function calls of one response: answered together once it has ended (``finished``) and
+    none of them runs any more; a ``failed`` one's outputs are not sent (Live refuses them)."""
+
+    running: int = 0
+    finished: bool = False
+    failed: bool = False
+    outputs: list[tuple[str, str]] = field(default_factory=list)
 
 
 class Sideband:
@@ -50,16 +60,22 @@ class Sideband:
         backoff: Sequence[float] = BACKOFF,
         open_within: float = 10.0,
         caller: Caller | None = None,
+        dialect: Dialect | None = None,
     ) -> None:
         self.call_id = call_id
         self._url, self._headers, self._sockets, self._runner = url, headers, sockets, runner
         self._caller = caller
+        self._dialect = dialect or RealtimeDialect()
         self._backoff, self._open_within = backoff, open_within
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._open = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._seen: set[str] = set()  # call_ids already run: an event seen twice runs once
+        self._batches: dict[str, Batch] = {}  # by response (Realtime) or delegation (Live)
         self._running = 0  # function calls of this call not answered yet
+        self._taps: list[asyncio.Queue[dict[str, Any] | None]] = []
+        self._ended = False  # the engine said the session is over: no reopening
+        self.ending = False  # the call is being hung up: a drop is its end, not to be reopened
         self.opened = 0  # times a sideband was opened (1 + reopenings)
         self.closed = False
 
@@ -76,6 +92,30 @@ class Sideband:
         if self._ws is not None:
             await self._ws.close()
 
+    @property
+    def is_open(self) -> bool:
+        return self._open.is_set()
+
+    async def send(self, event: Mapping[str, Any]) -> None:
+        """Send one event now.
+
+        Raises:
+          ConnectionError: the sideband is not open.
+        """
+        if self._ws is None or not self._open.is_set():
+            raise ConnectionError("the sideband is not open")
+        await self._ws.send_str(json.dumps(event))
+
+    @contextlib.asynccontextmanager
+    async def tap(self) -> AsyncIterator[asyncio.Queue[dict[str, Any] | None]]:
+        """Every server event from now on, in a queue, and None when the socket goes (a drop or the end)."""
+        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        self._taps.append(queue)
+        try:
+            yield queue
+        finally:
+            self._taps.remove(queue)
+
     # -- the connection ---------------------------------------------------------------------
 
     async def _run(self) -> None:
@@ -86,7 +126,10 @@ class Sideband:
             status = await self._connect()
             if status == 101:
                 opened_at = time.monotonic()
-                await self._serve()  # close() cancels this task: only a drop gets past
+                await self._serve()  # close() cancels this task: only a drop or the end gets past
+                if self._ended or self.ending:
+                    log.info("sideband of %s: the call has ended", self.call_id)
+                    return
                 log.warning("sideband of %s dropped: reopening", self.call_id)
                 if time.monotonic() - opened_at >= STABLE:
                     failures = 0
@@ -129,45 +172,67 @@ class Sideband:
                     self._on_event(_event(message.data))
         finally:
             self._open.clear()
+            for queue in self._taps:
+                queue.put_nowait(None)
+            # What ended while the socket was down went unseen: answer what is done (on the next one).
+            for key, batch in list(self._batches.items()):
+                batch.finished = True
+                self._flush(key, batch)
 
     def _on_event(self, event: dict[str, Any]) -> None:
-        kind = event.get("type")
-        if kind == "response.output_item.done":
-            item = event.get("item")
-            if isinstance(item, dict) and item.get("type") == "function_call" and item.get("status") == "completed":
-                self._function_call(item)
-        elif kind == "error":
-            error = event.get("error")
-            code = error.get("code") if isinstance(error, dict) else None
-            log.warning("sideband of %s: OpenAI refused an event (%s)", self.call_id, _safe(code))
+        for queue in self._taps:
+            queue.put_nowait(event)
+        reading = self._dialect.read(event)
+        if reading is None:
+            if event.get("type") == "error":
+                error = event.get("error")
+                code = error.get("code") if isinstance(error, dict) else None
+                log.warning("sideband of %s: OpenAI refused an event (%s)", self.call_id, _safe(code))
+        elif reading.kind == "call" and reading.item is not None:
+            self._function_call(reading.batch, reading.item)
+        elif reading.kind == "ended":
+            self._ended = True
+        elif (batch := self._batches.get(reading.batch)) is not None:
+            batch.finished, batch.failed = True, reading.kind == "failed"
+            self._flush(reading.batch, batch)
 
     # -- function calls ---------------------------------------------------------------------
 
-    def _function_call(self, item: dict[str, Any]) -> None:
+    def _function_call(self, key: str, item: dict[str, Any]) -> None:
         call_id, name, arguments = item.get("call_id"), item.get("name"), item.get("arguments")
         if not (isinstance(call_id, str) and isinstance(name, str) and isinstance(arguments, str)):
             log.warning("sideband of %s: a function call without call_id, name or arguments", self.call_id)
             return
-        if call_id in self._seen or len(self._seen) > 10_000:
+        if call_id in self._seen or len(self._seen) > MAX_SEEN:
             return
         self._seen.add(call_id)
+        batch = self._batches.setdefault(key, Batch())
+        batch.running += 1
         self._running += 1
         if self._running == 1 and self._caller is not None:
             self._caller.tell_page({"type": "tool", "state": "running"})  # the page: "working on it"
-        self._spawn(self._answer(call_id, name, arguments))
+        self._spawn(self._answer(key, batch, call_id, name, arguments))
 
-    async def _answer(self, call_id: str, name: str, arguments: str) -> None:
+    async def _answer(self, key: str, batch: Batch, call_id: str, name: str, arguments: str) -> None:
         try:
             outcome = await self._runner.call(name, arguments, self._caller)
         finally:
             self._running -= 1
+            batch.running -= 1
             if self._running == 0 and self._caller is not None:
                 self._caller.tell_page({"type": "tool", "state": "done"})
-        item = {"type": "function_call_output", "call_id": call_id, "output": outcome.output}
-        events = [{"type": "conversation.item.create", "item": item}]
-        if self._running == 0:  # the last of parallel calls asks for the answer
-            events.append({"type": "response.create"})
-        await self._send(events)
+        batch.outputs.append((call_id, outcome.output))
+        self._flush(key, batch)
+
+    def _flush(self, key: str, batch: Batch) -> None:
+        """Answer ``batch`` once its response has ended and none of its calls runs any more."""
+        if self.closed or not batch.finished or batch.running or self._batches.get(key) is not batch:
+            return
+        del self._batches[key]
+        if batch.failed:
+            log.warning("sideband of %s: the response failed: %d output(s) not sent", self.call_id, len(batch.outputs))
+        elif batch.outputs:
+            self._spawn(self._send(self._dialect.answer(batch.outputs)))
 
     async def _send(self, events: list[dict[str, Any]]) -> None:
         """Send on the open sideband, waiting (bounded) for one to be back if it dropped."""

@@ -13,7 +13,7 @@ from voicekiosk.tls.profile import CaInfo
 from voicekiosk.tools.toolbox import mcp_servers, open_toolbox
 from voicekiosk.upstream.calls import ORPHAN_GRACE, CallRegistry
 from voicekiosk.upstream.control import CallControl
-from voicekiosk.upstream.engines import open_engine
+from voicekiosk.upstream.engines import open_engine, sideband_dialect
 from voicekiosk.upstream.sideband import BACKOFF
 from voicekiosk.web.access import Access, load_token
 from voicekiosk.web.appkeys import (
@@ -88,11 +88,13 @@ def create_app(
         callers = PageCallers()  # each call's tools act on its page through the hub (attached below)
         control = None
         if runner and settings.runs_tools:
-            control = CallControl(settings, runner, backoff=sideband_backoff, callers=callers)
+            dialect = sideband_dialect(settings)
+            control = CallControl(settings, runner, backoff=sideband_backoff, dialect=dialect, callers=callers)
         app[CONTROL] = control
         await toolbox.start()
         declared = control.runner.declarations() if control is not None else []
-        app[ENGINE], app[MINTER] = open_engine(settings, transport=transport, tools=declared)
+        sidebands = control.sideband if control is not None else None
+        app[ENGINE], app[MINTER] = open_engine(settings, transport=transport, tools=declared, sidebands=sidebands)
         app[CALLS] = CallRegistry(
             app[ENGINE],
             max_calls=settings.max_calls,

@@ -1,0 +1,29 @@
+"""What the server adds to the agent's instructions when it declares tools, for both engines: a slow
+tool must not freeze the conversation, so the agent says it is checking before it uses one."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+ONE_MOMENT = (
+    "Before you use a tool that may take a moment, tell the visitor in a few words that you are "
+    'checking (for example "One moment, let me check."), then use it.'
+)
+
+
+def with_tools(instructions: str, names: Sequence[str], *, delegated: bool = False) -> str:
+    """``instructions`` with the tool policy appended (unchanged without tools). ``delegated``: the
+    voice model hands tool work to a backend (GPT-Live's Responses delegation), so the policy is
+    the "Delegation policy" its guide asks for in the voice prompt (``openai-live.md`` §3.6)."""
+    if not names:
+        return instructions
+    if not delegated:
+        return f"{instructions}\n\n{ONE_MOMENT}"
+    policy = (
+        "Delegation policy:\n"
+        f"Backend tools: {', '.join(names)}.\n"
+        "Delegate to the backend when: the visitor asks for something these tools look up or do.\n"
+        "Do not delegate: greetings, small talk, or what you can answer from these instructions.\n"
+        f"{ONE_MOMENT}"
+    )
+    return f"{instructions}\n\n{policy}"
