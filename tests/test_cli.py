@@ -200,7 +200,7 @@ def test_live_with_tools_delegates_to_the_default_backend_and_config_says_so(tmp
     assert settings.runs_tools and settings.delegation_model == DEFAULT_DELEGATION_MODEL
     rows = {name: value for name, value, _ in settings.describe()}
     assert rows["live_delegation_model"] == f"{DEFAULT_DELEGATION_MODEL} (the default: tools run through it)"
-    assert rows["tools"] == "built-ins lookup"  # and no "(not run: ...)"
+    assert rows["tools"] == "built-ins lookup, show, end_conversation"  # and no "(not run: ...)"
     result = invoke("config", "--config", str(config))
     assert result.exit_code == 0 and DEFAULT_DELEGATION_MODEL in result.output
     config.write_text('engine = "live"\n[knowledge]\npath = "kb"\n[live.delegation]\nmodel = "gpt-5.6-luna"\n')
