@@ -17,7 +17,7 @@ def open_engine(
     settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None, tools: Sequence[dict[str, Any]] = ()
 ) -> tuple[Engine, Minter | None]:
     """The configured engine, and its ephemeral-key mint if it has one (only Realtime does);
-    ``tools``: the function tools its calls declare (Realtime only, for now)."""
+    ``tools``: the tools its calls declare (Realtime only, for now)."""
     if settings.engine == "live":
         return LiveEngine(settings, transport=transport), None
     broker = RealtimeBroker(settings, transport=transport, tools=tools)
