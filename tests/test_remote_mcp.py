@@ -146,10 +146,10 @@ async def test_the_fake_refuses_an_unknown_mcp_field_in_openai_s_words(fake: Fak
             assert response.status == 400
             error = (await response.json())["error"]
     assert error == {
-        "message": "Invalid value for 'session.tools[0].token'.",
+        "message": "Unknown parameter: 'session.tools[0].token'.",
         "type": "invalid_request_error",
         "param": "session.tools[0].token",
-        "code": "invalid_value",
+        "code": "unknown_parameter",
     }
 
 
@@ -193,6 +193,10 @@ async def test_the_session_carries_the_mcp_tool_and_the_page_sees_no_credential(
     page.send({"type": "session.update", "session": {"instructions": "Be brief."}})
     updated = await page.wait_for("session.updated")
     assert updated["session"]["tools"] == sent
+    page.send({"type": "session.update", "session": {"tools": [DECLARED | {"token": "x"}]}})
+    refused = (await page.wait_for("error"))["error"]
+    assert (refused["code"], refused["param"]) == ("unknown_parameter", "session.tools[0].token")
+    assert call.session["tools"] == sent  # a refused update changes nothing
     seen = json.dumps([event for _, event in page.events])
     for secret in (SECRET, "X-Desk-Token", "DESK_TOKEN", str(desk[1].make_url("/")), "/api/tours"):
         assert secret not in seen

@@ -117,16 +117,22 @@ CLIENT_EVENTS: dict[str, Obj] = {
 }
 
 
-def check_tools(session: dict[str, Any]) -> str | None:
-    """The param of a session's ``tools`` or ``tool_choice`` OpenAI would refuse, or None."""
+def tools_refusal(session: dict[str, Any]) -> Refusal | None:
+    """OpenAI's refusal of a session's ``tools`` or ``tool_choice`` (its code and words), or None."""
     try:
         if "tools" in session:
             TOOLS(session["tools"], "session.tools")
         if "tool_choice" in session:
             TOOL_CHOICE(session["tool_choice"], "session.tool_choice")
     except Refusal as refusal:
-        return refusal.param or "session.tools"
+        return refusal
     return None
+
+
+def check_tools(session: dict[str, Any]) -> str | None:
+    """The param of a session's ``tools`` or ``tool_choice`` OpenAI would refuse, or None."""
+    refusal = tools_refusal(session)
+    return None if refusal is None else refusal.param or "session.tools"
 
 
 def declared(session: dict[str, Any], name: str) -> dict[str, Any] | None:
