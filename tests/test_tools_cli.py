@@ -51,6 +51,7 @@ def declare(config: Path, url: str) -> None:
         'headers = { Authorization = "env:DESK_TOKEN" }\n'
         '[tools.parameters]\ntype = "object"\nrequired = ["time"]\nproperties = { time = { type = "string" } }\n'
         f'[[mcp]]\nname = "desk"\ncommand = {json.dumps([sys.executable, str(DESK)])}\nallowed_tools = ["light_on"]\n'
+        f'[[mcp]]\nname = "docs"\nserver_url = "{url.rsplit("/api/", 1)[0]}/mcp"\n'
         '[knowledge]\npath = "knowledge"\n'
     )
 
@@ -64,6 +65,8 @@ async def test_tools_lists_every_tool_and_whether_it_answers(aiohttp_server: Any
     assert "webhook" in lines["book_tour"] and "reachable (HTTP" in lines["book_tour"]
     assert "mcp desk" in lines["light_on"] and "listed by its server" in lines["light_on"]
     assert "folder indexed" in lines["lookup"]
+    assert "remote mcp (OpenAI calls it)" in lines["docs"] and "reachable (HTTP" in lines["docs"]
+    assert "127.0.0.1 is not on the internet, so OpenAI cannot reach it" in lines["docs"]
     assert desk.received == []  # a check books nothing
     assert "desk-secret" not in out
 

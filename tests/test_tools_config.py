@@ -98,7 +98,7 @@ HOOK = '[[tools]]\nname = "t"\ndescription = "d"\nurl = "https://x.example/"\n'
         ('[[mcp]]\nname = "m"\n', '[[mcp]] m: give either command = ["program", "arg", ...] or url'),
         (
             '[[mcp]]\nname = "m"\nserver_url = "https://a.example"\nrequire_approval = "maybe"\n',
-            "require_approval must be one of",
+            'require_approval must be "never"',
         ),
         ('[knowledge]\npath = "nowhere"\n', "[knowledge] path:"),
         ("[builtins]\nlookup = true\n", "[builtins] lookup: needs a [knowledge] folder"),

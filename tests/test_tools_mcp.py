@@ -23,9 +23,8 @@ from tests.helpers import wait_for
 from tests.served import RAW_CONTROL, terminal
 from voicekiosk.errors import ConfigError, StartupError
 from voicekiosk.tools.mcp_local import McpServers
-from voicekiosk.tools.mcp_remote import remote_mcp_declarations
 from voicekiosk.tools.runner import ToolRunner
-from voicekiosk.tools.spec import McpSpec, RemoteMcpSpec, Secret
+from voicekiosk.tools.spec import McpSpec, Secret
 
 DESK = str(Path(__file__).with_name("mcp_desk.py"))
 TOKEN = "desk-token-7c1e5a9b"
@@ -253,40 +252,6 @@ async def test_streamable_http_server_gets_its_secret_header_and_is_reached_agai
     with pytest.raises(StartupError, match=r"\[\[mcp\]\] desk: ") as refused:
         await wrong.start()
     assert TOKEN not in str(refused.value)
-
-
-# -- remote MCP: declared to OpenAI ---------------------------------------------------------------
-
-
-def test_remote_mcp_declarations_carry_resolved_headers() -> None:
-    specs = [
-        RemoteMcpSpec(name="docs", server_url="https://mcp.example.com/sse"),
-        RemoteMcpSpec(
-            name="crm",
-            server_url="https://crm.example/mcp",
-            require_approval="always",
-            allowed_tools=("find_visitor",),
-            headers=(("Authorization", Secret("CRM_TOKEN")),),
-        ),
-    ]
-    assert remote_mcp_declarations(specs, {"CRM_TOKEN": "Bearer crm-secret-1234"}) == [
-        {
-            "type": "mcp",
-            "server_label": "docs",
-            "server_url": "https://mcp.example.com/sse",
-            "require_approval": "never",
-        },
-        {
-            "type": "mcp",
-            "server_label": "crm",
-            "server_url": "https://crm.example/mcp",
-            "require_approval": "always",
-            "allowed_tools": ["find_visitor"],
-            "headers": {"Authorization": "Bearer crm-secret-1234"},
-        },
-    ]
-    with pytest.raises(ConfigError, match="CRM_TOKEN"):
-        remote_mcp_declarations(specs, {})
 
 
 # -- owned by the app -----------------------------------------------------------------------------

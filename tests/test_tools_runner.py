@@ -14,6 +14,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from tests.desk import PARAMETERS, Desk, serve_desk
+from tests.helpers import wait_for
 from voicekiosk.tools.base import ToolError
 from voicekiosk.tools.runner import ToolRunner
 from voicekiosk.tools.spec import Secret, WebhookSpec
@@ -57,7 +58,8 @@ async def test_a_webhook_gets_valid_arguments_and_its_secret_and_the_model_its_a
     outcome = await runner.call("book_tour", json.dumps({"time": "14:00", "people": 3}))
     assert outcome.ok and json.loads(outcome.output) == {"booked": True, "ref": "T-14:00"}
     assert intranet.received == [({"time": "14:00", "people": 3}, SECRET)]
-    assert "tool book_tour(" in caplog.text and "ok in" in caplog.text
+    # The line is drawn once the output is on its way (the model waits for that, not for the line).
+    await wait_for(lambda: "tool book_tour(" in caplog.text and "ok in" in caplog.text, timeout=2, what="the line")
 
 
 @pytest.mark.parametrize(
@@ -93,6 +95,7 @@ async def test_failures_become_words_and_keep_secrets(
     slow = await runner.call("book_tour", '{"time": "11:00"}')
     assert json.loads(slow.output) == {"error": "book_tour took too long (over 0.3 s)."}
     unknown = await runner.call("\x1b[2Jrm -rf", "{}")
+    await wait_for(lambda: "rm -rf" in caplog.text, timeout=2, what="its log line")
     assert not unknown.ok and "\x1b" not in caplog.text
     assert SECRET not in caplog.text + failed.output + slow.output + unknown.output
 

@@ -152,7 +152,7 @@ def tools(ctx: click.Context, **flags: Any) -> None:
         click.echo("No tools: declare [[tools]], [[mcp]] or [knowledge] in the config file (see README).")
         return
     print_table([(r.name, r.source, r.status) for r in rows], header=("tool", "from", "now"))
-    if not settings.runs_tools:
+    if settings.tools.runs_here and not settings.runs_tools:
         click.echo("Note: tools run over the server's sideband: --sdp server only (GPT-Live always is).")
 
 

@@ -315,6 +315,11 @@ def _check_live(settings: Settings) -> None:
             "--sdp browser: GPT-Live gives browsers no keys of their own, so this server must post "
             "the page's offer itself; use --sdp server (the default) with --engine live"
         )
+    if remote := settings.tools.remote_mcp:  # openai-live.md §3.2: no mcp tool type
+        raise ConfigError(
+            f"[[mcp]] {remote[0].name}: server_url needs the realtime engine (GPT-Live has no mcp tool for "
+            'OpenAI to reach a server itself); declare it with url = "..." so this server calls it'
+        )
     if settings.voice not in LIVE_VOICES:
         raise ConfigError(f"--voice: GPT-Live refuses {settings.voice!r}; it has {', '.join(LIVE_VOICES)}")
     if settings.live_standby and settings.model == "gpt-live-1":

@@ -20,6 +20,7 @@ from tests.audio import make_mic_wav
 from tests.bench.broker import ENGINES, bench_broker, bench_startup
 from tests.bench.knowledge import bench_lookup
 from tests.bench.page import bench_page
+from tests.bench.tools import bench_tool_round_trip
 from tests.browser import ARTIFACTS
 
 Row = tuple[str, str, str, bool | None]
@@ -69,6 +70,25 @@ def rows(figures: dict[str, Any]) -> list[Row]:
         ),
         (f"lookup over {n:,} documents p99", f"{k['p99_ms']:.2f} ms", "", None),
     ]
+    t, q = figures["tools"]["shown"], figures["tools"]["quiet"]
+    trip = "tool round trip (sideband call -> output)"
+    out += [
+        (f"{trip}: added p50", f"{t['added_p50_ms']:.2f} ms", "<= 5 ms", t["added_p50_ms"] <= 5),
+        (f"{trip}: added p99", f"{t['added_p99_ms']:.2f} ms", "", None),
+        (f"{trip}: added p50 / p99 (-q)", f"{q['added_p50_ms']:.2f} / {q['added_p99_ms']:.2f} ms", "", None),
+        (
+            f"{trip}: the fake's share (a bare sideband) p50 / p99",
+            f"{t['bare_p50_ms']:.2f} / {t['bare_p99_ms']:.2f} ms",
+            "",
+            None,
+        ),
+        (
+            f"{trip} p50 / p99, {t['calls']} calls",
+            f"{t['p50_ms']:.2f} / {t['p99_ms']:.2f} ms; webhook alone {t['tool_p50_ms']:.2f} / {t['tool_p99_ms']:.2f}",
+            "",
+            None,
+        ),
+    ]
     if "page" in figures:
         out += page_rows(figures["page"])
     return out
@@ -108,6 +128,8 @@ async def main(skip_page: bool, runs: int) -> dict[str, Any]:
         figures["broker"][mode] = {engine: await bench_broker(engine=engine, tls=tls) for engine in ENGINES}
     figures["startup"] = await bench_startup()
     figures["lookup"] = await bench_lookup()
+    # As deployed (the terminal shows each tool call), and with -q beside it.
+    figures["tools"] = {"shown": await bench_tool_round_trip(), "quiet": await bench_tool_round_trip(quiet=True)}
     if not skip_page:
         figures["page"] = await bench_page(make_mic_wav(), runs=runs)
     return figures

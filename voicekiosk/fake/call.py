@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 from aiortc import RTCPeerConnection
 
-from voicekiosk.fake.functions import CLIENT_EVENTS, FunctionCall, check_tools, declared
+from voicekiosk.fake.functions import CLIENT_EVENTS, FunctionCall, declared, tools_refusal
 from voicekiosk.fake.peer import PeerCall, parse_event
 from voicekiosk.fake.schema import Refusal
 from voicekiosk.fake.session import merge, session_object
@@ -145,9 +145,8 @@ class AgentCall(PeerCall):
             message = "Missing required parameter: 'session'."
             self._error("missing_required_parameter", message, param="session", event_id=event.get("event_id"))
             return
-        if problem := check_tools(update):
-            message = f"Invalid value for '{problem}'."
-            self._error("invalid_value", message, param=problem, event_id=event.get("event_id"))
+        if refusal := tools_refusal(update):
+            self._error(refusal.code, refusal.message, param=refusal.param, event_id=event.get("event_id"))
             return
         merge(self.session, {k: v for k, v in update.items() if k not in ("type", "model")})
         self._configure()

@@ -7,7 +7,8 @@ from typing import Any
 
 from aiohttp import web
 
-from voicekiosk.fake.functions import check_tools
+from voicekiosk.fake.functions import check_tools, tools_refusal
+from voicekiosk.fake.schema import Refusal
 
 
 def error(
@@ -47,6 +48,21 @@ def check_session(session: Any) -> str | None:
     if turn is not None and turn.get("type") not in ("server_vad", "semantic_vad"):
         return "session.audio.input.turn_detection.type"
     return check_tools(session)
+
+
+def session_refusal(session: Any) -> Refusal | None:
+    """What OpenAI answers to a GA session it refuses (a tool's refusal in its own words), or None."""
+    problem = check_session(session)
+    if problem is None:
+        return None
+    tools = tools_refusal(session) if isinstance(session, dict) else None
+    if tools is not None and tools.param == problem:
+        return tools
+    return Refusal(400, "invalid_value", f"Invalid value for '{problem}'.", problem)
+
+
+def refused(refusal: Refusal) -> web.Response:
+    return error(refusal.status, refusal.code, refusal.message, param=refusal.param)
 
 
 def check_expires(expires: Any) -> str | None:

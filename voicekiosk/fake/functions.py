@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from voicekiosk.fake.schema import Check, Obj, Refusal, array, either, one_of, string, tagged
+from voicekiosk.fake.schema import Check, Obj, Refusal, array, boolean, either, nullable, one_of, string, tagged
 from voicekiosk.fake.wire import new_id
 
 
@@ -24,6 +24,13 @@ def _schema(value: Any, param: str) -> None:
         raise Refusal(400, "invalid_function_parameters", message, param)
 
 
+def _strings(value: Any, param: str) -> None:
+    """An object of string values (HTTP headers)."""
+    _object(value, param)
+    for key, item in value.items():
+        string()(item, f"{param}.{key}")
+
+
 def _closed(fields: dict[str, Check], *required: str) -> Obj:
     return Obj(fields, frozenset(required))
 
@@ -38,10 +45,44 @@ FUNCTION = _closed(
     "type",
     "name",
 )
-TOOLS = array(tagged("type", {"function": FUNCTION}), max_items=128)
+# An MCP server OpenAI reaches itself (§4.1): a URL, a connector or a tunnel, and what it may call.
+_FILTER = _closed({"tool_names": array(string(), max_items=128), "read_only": boolean})
+_MCP_FIELDS = _closed(
+    {
+        "type": one_of("mcp"),
+        "server_label": string(min_chars=1),
+        "server_url": string(min_chars=1),
+        "connector_id": string(min_chars=1),
+        "tunnel_id": string(min_chars=1),
+        "authorization": string(),
+        "headers": nullable(_strings),
+        "allowed_tools": nullable(either(array(string(), max_items=128), _FILTER)),
+        "require_approval": nullable(either(one_of("always", "never"), _closed({"always": _FILTER, "never": _FILTER}))),
+        "server_description": string(),
+    },
+    "type",
+    "server_label",
+)
+SOURCES = ("server_url", "connector_id", "tunnel_id")
+
+
+def _mcp(value: Any, param: str) -> None:
+    _MCP_FIELDS(value, param)
+    if sum(source in value for source in SOURCES) != 1:
+        message = f"Invalid '{param}': give exactly one of {', '.join(SOURCES)}."
+        raise Refusal(400, "invalid_value", message, f"{param}.server_url")
+
+
+TOOLS = array(tagged("type", {"function": FUNCTION, "mcp": _mcp}), max_items=128)
 TOOL_CHOICE = either(
     one_of("auto", "none", "required"),
-    tagged("type", {"function": _closed({"type": one_of("function"), "name": string()}, "type", "name")}),
+    tagged(
+        "type",
+        {
+            "function": _closed({"type": one_of("function"), "name": string()}, "type", "name"),
+            "mcp": _closed({"type": one_of("mcp"), "server_label": string(), "name": string()}, "type", "server_label"),
+        },
+    ),
 )
 _OUTPUT = _closed(
     {"type": one_of("function_call_output"), "call_id": string(min_chars=1), "output": string(), "id": string()},
@@ -76,16 +117,22 @@ CLIENT_EVENTS: dict[str, Obj] = {
 }
 
 
-def check_tools(session: dict[str, Any]) -> str | None:
-    """The param of a session's ``tools`` or ``tool_choice`` OpenAI would refuse, or None."""
+def tools_refusal(session: dict[str, Any]) -> Refusal | None:
+    """OpenAI's refusal of a session's ``tools`` or ``tool_choice`` (its code and words), or None."""
     try:
         if "tools" in session:
             TOOLS(session["tools"], "session.tools")
         if "tool_choice" in session:
             TOOL_CHOICE(session["tool_choice"], "session.tool_choice")
     except Refusal as refusal:
-        return refusal.param or "session.tools"
+        return refusal
     return None
+
+
+def check_tools(session: dict[str, Any]) -> str | None:
+    """The param of a session's ``tools`` or ``tool_choice`` OpenAI would refuse, or None."""
+    refusal = tools_refusal(session)
+    return None if refusal is None else refusal.param or "session.tools"
 
 
 def declared(session: dict[str, Any], name: str) -> dict[str, Any] | None:

@@ -135,8 +135,8 @@ class Obj:
             self.fields[name](item, f"{param}.{name}" if param else name)
 
 
-def tagged(param_key: str, variants: Mapping[str, Obj]) -> Check:
-    """An object whose ``param_key`` (e.g. ``type``) picks which closed shape it must have."""
+def tagged(param_key: str, variants: Mapping[str, Check]) -> Check:
+    """An object whose ``param_key`` (e.g. ``type``) picks which check (a closed shape) it must pass."""
 
     def check(value: Any, param: str) -> None:
         if not isinstance(value, dict):

@@ -21,7 +21,7 @@ from typing import Any
 from aiohttp import web
 
 from voicekiosk.fake.answerers import Answerer, CannedAnswerer
-from voicekiosk.fake.checks import beta_disabled, check_expires, check_session, error, form_fields, json_body
+from voicekiosk.fake.checks import beta_disabled, check_expires, error, form_fields, json_body, refused, session_refusal
 from voicekiosk.fake.faults import Fault, FaultKind, injected, spoiled
 from voicekiosk.fake.live_api import LiveRoutes
 from voicekiosk.fake.live_rules import LiveRules
@@ -159,7 +159,9 @@ class FakeOpenAI:
             return error(400, "invalid_json", "We could not parse the JSON body of your request.")
         session = body.get("session", default_session())
         expires = body.get("expires_after", {"anchor": "created_at", "seconds": 600})
-        if problem := check_session(session) or check_expires(expires):
+        if refusal := session_refusal(session):
+            return refused(refusal)
+        if problem := check_expires(expires):
             return error(400, "invalid_value", f"Invalid value for '{problem}'.", param=problem)
         value = "ek_" + secrets.token_hex(16)
         expires_at = int(time.time()) + int(expires["seconds"])
@@ -194,8 +196,8 @@ class FakeOpenAI:
             return error(400, "invalid_content_type", "Send application/sdp or multipart/form-data.")
         if fault := await self._fault("calls", request):
             return fault
-        if problem := check_session(session):
-            return error(400, "invalid_value", f"Invalid value for 'session.{problem}'.", param=problem)
+        if refusal := session_refusal(session):
+            return refused(refusal)
         if not offer.startswith("v=0"):
             return error(400, "invalid_offer", "The SDP offer could not be parsed.")
         call_id = "rtc_" + secrets.token_hex(12)

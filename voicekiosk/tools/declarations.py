@@ -13,7 +13,6 @@ from voicekiosk.errors import ConfigError
 from voicekiosk.tools.spec import BUILTINS, NAME, McpSpec, RemoteMcpSpec, Secret, ToolsConfig, WebhookSpec
 
 TABLES = ("tools", "mcp", "knowledge", "builtins")  # the config file's keys that are read here
-APPROVALS = ("never", "always")
 
 
 def parse_tools(data: Mapping[str, Any], source: Path) -> ToolsConfig:
@@ -165,16 +164,37 @@ def _mcp(entry: Any, index: int) -> McpSpec:
 
 
 def _remote_mcp(entry: Any, index: int) -> RemoteMcpSpec:
+    """A server OpenAI reaches itself. OpenAI echoes the session, its tools included, to the page
+    (``session.created``), so nothing secret may go in one: no header, no token in the URL."""
     e = _Entry("mcp", index, entry)
+    for key in ("headers", "authorization"):
+        if key in e.entry:
+            raise e.fail(
+                f"{key} cannot go with server_url: OpenAI shows the session's tools to the page, so the "
+                f'browser would get the credential; declare the server with url = "..." and {key} instead '
+                "(this server then calls it and the secret stays here)"
+            )
     approval = e.text("require_approval", default="never")
-    if approval not in APPROVALS:
-        raise e.fail(f"require_approval must be one of: {', '.join(APPROVALS)}")
+    if approval == "always":
+        raise e.fail(
+            'require_approval = "always" would hold every call for an approval nobody at a kiosk gives; '
+            'use "never" (and allowed_tools to limit what the agent may call)'
+        )
+    if approval != "never":
+        raise e.fail('require_approval must be "never" (the default)')
+    server_url = str(e.url("server_url"))
+    parts = urlsplit(server_url)
+    if parts.username is not None or parts.query:
+        raise e.fail(
+            "server_url must carry no user:password@ and no ?query: the page sees this URL; "
+            'for a server that needs a credential, declare it with url = "..." and headers'
+        )
     spec = RemoteMcpSpec(
         name=e.name,
-        server_url=str(e.url("server_url")),
+        server_url=server_url,
         require_approval=approval,
         allowed_tools=e.names("allowed_tools"),
-        headers=e.secrets(),
+        description=e.text("description"),
     )
     e.done()
     return spec

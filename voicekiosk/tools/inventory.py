@@ -5,8 +5,10 @@ same secrets, same MCP servers), then closed again."""
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -46,7 +48,8 @@ async def running_tools(settings: Settings) -> AsyncIterator[ToolRunner | None]:
 
 async def inventory(settings: Settings) -> list[Row]:
     """A row per tool, each checked: webhooks reached (any HTTP answer counts), MCP tools listed by
-    their running server, ``lookup``'s folder indexed; remote MCP servers are OpenAI's to reach."""
+    their running server, ``lookup``'s folder indexed; remote MCP servers, which OpenAI reaches, only
+    as far as this machine can tell."""
     rows: list[Row] = []
     async with running_tools(settings) as runner, httpx.AsyncClient(trust_env=False, timeout=5.0) as client:
         for tool in runner.tools.values() if runner else []:
@@ -59,10 +62,8 @@ async def inventory(settings: Settings) -> list[Row]:
             else:
                 status = "listed by its server"
             rows.append(Row(tool.name, tool.source, status))
-    for remote in settings.tools.remote_mcp:
-        rows.append(
-            Row(remote.name, "remote mcp", f"OpenAI's to reach (not sent to sessions yet): {remote.server_url}")
-        )
+        for remote in settings.tools.remote_mcp:
+            rows.append(Row(remote.name, "remote mcp (OpenAI calls it)", await _remote(client, remote.server_url)))
     return rows
 
 
@@ -81,3 +82,22 @@ async def _reached(client: httpx.AsyncClient, url: str) -> str:
     except httpx.HTTPError as exc:
         return f"NOT REACHABLE ({type(exc).__name__})"
     return f"reachable (HTTP {response.status_code} to OPTIONS)"
+
+
+async def _remote(client: httpx.AsyncClient, url: str) -> str:
+    """What can be known here of a server OpenAI reaches itself: whether it answers this machine (it
+    is sent no credential: it has none), and whether its address is one OpenAI cannot reach."""
+    status = f"{await _reached(client, url)} from here"
+    host = urlsplit(url).hostname or ""
+    if _local(host):
+        status += f"; {host} is not on the internet, so OpenAI cannot reach it: declare it with url = instead"
+    return status
+
+
+def _local(host: str) -> bool:
+    """A name or address only this network knows (loopback, private, link-local, no dot, .local)."""
+    try:
+        ip = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return host == "localhost" or "." not in host or host.endswith((".local", ".lan", ".internal", ".home.arpa"))
+    return ip.is_private or ip.is_loopback or ip.is_link_local

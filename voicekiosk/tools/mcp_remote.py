@@ -1,24 +1,17 @@
 """Remote MCP servers (``[[mcp]]`` with ``server_url``): OpenAI reaches them itself, so they are
-declared to the Realtime session as ``mcp`` tools. The declarations carry the secret header values:
-they go to OpenAI with the session, never to the browser."""
+declared to the Realtime session as ``mcp`` tools (``openai-realtime.md`` §4.1). OpenAI echoes the
+session to the page, so a declaration carries nothing secret (``declarations`` refuses credentials)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from voicekiosk.redact import register_secret
 from voicekiosk.tools.spec import RemoteMcpSpec
 
 
-def remote_mcp_declarations(
-    specs: Sequence[RemoteMcpSpec], environ: Mapping[str, str] | None = None
-) -> list[dict[str, Any]]:
-    """The session's ``{type: "mcp", ...}`` tools, secrets resolved (and registered for redaction).
-
-    Raises:
-      ConfigError: a header's environment variable is not set.
-    """
+def remote_mcp_declarations(specs: Sequence[RemoteMcpSpec]) -> list[dict[str, Any]]:
+    """The session's ``{type: "mcp", ...}`` tools."""
     tools: list[dict[str, Any]] = []
     for spec in specs:
         tool: dict[str, Any] = {
@@ -29,12 +22,7 @@ def remote_mcp_declarations(
         }
         if spec.allowed_tools is not None:
             tool["allowed_tools"] = list(spec.allowed_tools)
-        if spec.headers:
-            headers = {}
-            for header, secret in spec.headers:
-                value = secret.value(environ)
-                register_secret(value)
-                headers[header] = value
-            tool["headers"] = headers
+        if spec.description is not None:
+            tool["server_description"] = spec.description
         tools.append(tool)
     return tools

@@ -58,7 +58,11 @@ class ToolRunner:
         if len(output) > MAX_OUTPUT:
             output = output[:MAX_OUTPUT] + " [cut]"
         shown = redact(arguments[:200]) if name in self.tools else "…"
-        log.info("tool %s(%s): %s in %.0f ms", _safe(name), shown, "ok" if ok else "failed", ms)
+        # After the caller has sent the output on (it does so without yielding): a terminal line takes
+        # about a millisecond to draw, and the model waits for the output, not for the line.
+        asyncio.get_running_loop().call_soon(
+            log.info, "tool %s(%s): %s in %.0f ms", _safe(name), shown, "ok" if ok else "failed", ms
+        )
         return Outcome(output, ok, ms)
 
     async def _call(self, name: str, arguments: str, caller: Caller | None) -> str:

@@ -59,13 +59,14 @@ class McpSpec:
 
 @dataclass(frozen=True)
 class RemoteMcpSpec:
-    """``[[mcp]]`` with ``server_url``: OpenAI reaches it itself (a Realtime ``mcp`` tool)."""
+    """``[[mcp]]`` with ``server_url``: OpenAI reaches it itself (a Realtime ``mcp`` tool). It has no
+    credential: OpenAI shows the session's tools to the page (``declarations`` refuses one)."""
 
     name: str
     server_url: str
     require_approval: str = "never"
     allowed_tools: tuple[str, ...] | None = None
-    headers: tuple[tuple[str, Secret], ...] = ()
+    description: str | None = None  # the session's ``server_description``
 
 
 @dataclass(frozen=True)

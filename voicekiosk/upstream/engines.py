@@ -23,8 +23,8 @@ def open_engine(
     sidebands: Callable[[str], Sideband | None] | None = None,
 ) -> tuple[Engine, Minter | None]:
     """The configured engine, and its ephemeral-key mint if it has one (only Realtime does);
-    ``tools``: the function tools its calls declare; ``sidebands``: a call's open sideband, if any
-    (Live ends sessions on it)."""
+    ``tools``: the tools its calls declare (function tools; on Realtime also remote MCP servers);
+    ``sidebands``: a call's open sideband, if any (Live ends sessions on it)."""
     if settings.engine == "live":
         return LiveEngine(settings, transport=transport, tools=tools, sidebands=sidebands), None
     broker = RealtimeBroker(settings, transport=transport, tools=tools)

@@ -36,7 +36,8 @@ class Minter(Protocol):
 
 def session_config(settings: Settings, tools: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
     """The GA session object sent with every mint and every call; ``tools``: the function tools the
-    server runs (only in server SDP mode, where it has the call's sideband)."""
+    server runs (only in server SDP mode, where it has the call's sideband) and the remote MCP
+    servers OpenAI calls itself (either mode)."""
     turn: dict[str, Any] = {
         "type": settings.turn_detection,
         "create_response": True,

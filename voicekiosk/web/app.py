@@ -10,6 +10,7 @@ from aiohttp import web
 from voicekiosk.redact import register_secret
 from voicekiosk.settings import Settings
 from voicekiosk.tls.profile import CaInfo
+from voicekiosk.tools.mcp_remote import remote_mcp_declarations
 from voicekiosk.tools.toolbox import mcp_servers, open_toolbox
 from voicekiosk.upstream.calls import ORPHAN_GRACE, CallRegistry
 from voicekiosk.upstream.control import CallControl
@@ -92,7 +93,10 @@ def create_app(
             control = CallControl(settings, runner, backoff=sideband_backoff, dialect=dialect, callers=callers)
         app[CONTROL] = control
         await toolbox.start()
+        # Function tools need this server's sideband; remote MCP servers are OpenAI's to call, so they
+        # work in either SDP mode (with --sdp browser they go in the ephemeral key's session).
         declared = control.runner.declarations() if control is not None else []
+        declared += remote_mcp_declarations(settings.tools.remote_mcp)
         sidebands = control.sideband if control is not None else None
         app[ENGINE], app[MINTER] = open_engine(settings, transport=transport, tools=declared, sidebands=sidebands)
         app[CALLS] = CallRegistry(
