@@ -236,3 +236,17 @@ async def test_the_page_cannot_answer_a_tool_and_the_fake_checks_outputs_strictl
         ("invalid_value", "item.type"),
     ]
     assert delegated.output is None and not delegated.answered
+
+
+async def test_the_server_counts_a_live_session_s_billed_seconds_from_its_sideband(
+    make_client: Any, live: LiveAnswerer, page: Client, tools: ToolsConfig
+) -> None:
+    """OpenAI's own cumulative count, heard on the sideband: the server's view of the bill, which a
+    page's reports then do not move."""
+    live.usage_every = 0.3
+    client, call = await joined(make_client, live, page, tools)
+    record = client.server.app[CALLS].get(call.call_id)
+    updates = await wait_for(lambda: page.of("session.usage.updated"), what="a usage update")
+    first = updates[0]["usage"]["seconds"]
+    await wait_for(lambda: (record.billed_seconds or 0) >= first, timeout=5, what="the server's count")
+    assert record.counted_here

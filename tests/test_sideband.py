@@ -83,7 +83,7 @@ async def test_the_agent_s_tool_call_reaches_the_webhook_and_its_answer_the_capt
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="voicekiosk")
-    _, call = await joined(make_client, fake, page, tools)
+    client, call = await joined(make_client, fake, page, tools)
     declared = [
         {
             "type": "function",
@@ -114,6 +114,16 @@ async def test_the_agent_s_tool_call_reaches_the_webhook_and_its_answer_the_capt
         assert secret not in seen and secret not in caplog.text
     assert fake.api_key not in caplog.text
     assert "tool book_tour(" in caplog.text and "ok in" in caplog.text
+
+    # The server counts what OpenAI reported on the sideband, as OpenAI reported it: a page's own
+    # reports of the call's usage are then not needed, nor added.
+    await page.wait_for("response.done", n=2, timeout=5)  # the function call's response, then the answer's
+    spent = [e["response"]["usage"] for _, e in page.events if e["type"] == "response.done"]
+    assert len(spent) == 2 and all(spent)
+    record = client.server.app[CALLS].get(call.call_id)
+    counted = (sum(u["input_tokens"] for u in spent), sum(u["output_tokens"] for u in spent))
+    await wait_for(lambda: (record.input_tokens, record.output_tokens) == counted, what="the server's count")
+    assert record.counted_here and f"usage {call.call_id}: " in caplog.text
 
 
 @pytest.mark.parametrize("failure", ["status", "timeout"])

@@ -11,14 +11,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Coroutine, Iterator
+from collections.abc import Coroutine, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from voicekiosk import net
 from voicekiosk.errors import ApiError, UpstreamError
 from voicekiosk.upstream.engine import Engine
-from voicekiosk.upstream.prices import START_CHARGE_S, Minutes
+from voicekiosk.upstream.prices import START_CHARGE_S, Minutes, billed_seconds
 from voicekiosk.upstream.tickets import ClaimTickets
 
 log = logging.getLogger("voicekiosk.server")
@@ -53,6 +53,7 @@ class CallRecord:
     input_tokens: int = 0
     output_tokens: int = 0
     billed_seconds: float | None = None  # per-minute engines: the latest cumulative count
+    counted_here: bool = False  # its sideband hears OpenAI's usage: pages' reports are not needed
 
     @property
     def seconds(self) -> float:
@@ -167,6 +168,26 @@ class CallRegistry:
             if record.owners == 0:
                 self._spawn(self._hang_up_if_orphaned(call_id, "its page went away"))
 
+    def note_usage(self, call_id: str, usage: Mapping[str, Any]) -> None:
+        """What OpenAI counted for a call, heard on its sideband (the server's own view, which
+        pages' reports then do not add to): a Realtime response's tokens, or a Live session's
+        cumulative seconds."""
+        record = self._calls.get(call_id)
+        if record is None:
+            return
+        record.counted_here = True
+        if (seconds := billed_seconds(usage.get("seconds"))) is not None:
+            record.billed_seconds = max(record.billed_seconds or 0.0, seconds)  # OpenAI's: not capped
+            log.info("usage %s: %s so far", call_id, self.minutes(record.billed_seconds))
+            return
+        tokens_in, tokens_out = _count(usage.get("input_tokens")), _count(usage.get("output_tokens"))
+        record.input_tokens += tokens_in
+        record.output_tokens += tokens_out
+        log.info(
+            "usage %s: %d tokens in, %d out (call so far: %d in, %d out)",
+            call_id, tokens_in, tokens_out, record.input_tokens, record.output_tokens,
+        )  # fmt: skip
+
     def minutes(self, seconds: float | None, *, estimated: bool = False) -> Minutes | None:
         """What ``seconds`` of a call cost, if the engine bills by the minute."""
         return self._engine.minutes(seconds, estimated=estimated)
@@ -236,3 +257,8 @@ class CallRegistry:
             for record in [r for r in self._calls.values() if r.seconds > max_age]:
                 # OpenAI should have ended it; if it has not, it must not run on unowned.
                 await self._hang_up_quietly(record.call_id, "older than any session can be")
+
+
+def _count(value: Any) -> int:
+    """A token count from OpenAI's usage: a non-negative int, else 0 (nothing else is trusted)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**9 else 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import aiohttp
 
@@ -22,7 +23,7 @@ log = logging.getLogger("voicekiosk.tools")
 
 class CallControl:
     """Sidebands by call id (the registry's ``CallWatcher``); ``callers`` makes the ``Caller`` a
-    call's tools act through (its page, its end)."""
+    call's tools act through (its page, its end); ``usage`` hears what OpenAI counted, by call."""
 
     def __init__(
         self,
@@ -32,11 +33,13 @@ class CallControl:
         backoff: Sequence[float] = BACKOFF,
         callers: Callable[[str], Caller] | None = None,
         dialect: Dialect | None = None,
+        usage: Callable[[str, dict[str, Any]], None] | None = None,
     ) -> None:
         self.settings = settings
         self.runner = runner
         self.callers = callers
         self.dialect = dialect or RealtimeDialect()
+        self.usage = usage
         self.sidebands: dict[str, Sideband] = {}
         self._backoff = backoff
         self._sockets: aiohttp.ClientSession | None = None
@@ -59,6 +62,7 @@ class CallControl:
             open_within,
             caller=caller,
             dialect=self.dialect,
+            usage=self.usage,
         )
         self.sidebands[call_id] = sideband
         sideband.start()

@@ -19,7 +19,7 @@ from yarl import URL
 
 from voicekiosk.upstream.http import websocket_url
 
-Kind = Literal["call", "finished", "failed", "ended"]
+Kind = Literal["call", "finished", "failed", "ended", "usage"]
 # How a Live backend response ends (§3.3 step 2): its calls are answered, or (failed) dropped.
 LIVE_ENDS: dict[str, Kind] = {
     "response.completed": "finished",
@@ -31,12 +31,14 @@ LIVE_ENDS: dict[str, Kind] = {
 @dataclass(frozen=True)
 class Reading:
     """What a server event means to the sideband: a function ``call`` (its ``item``), the response
-    that a batch of calls came in ``finished`` or ``failed``, or the session ``ended``. ``batch``:
-    the response (Realtime) or delegation (Live) the event belongs to."""
+    that a batch of calls came in ``finished`` or ``failed``, the session ``ended``, or news of
+    ``usage`` alone. ``batch``: the response (Realtime) or delegation (Live) the event belongs to;
+    ``usage``: what OpenAI counted (Realtime: a response's tokens; Live: cumulative seconds)."""
 
     kind: Kind
     batch: str = ""
     item: dict[str, Any] | None = None
+    usage: dict[str, Any] | None = None
 
 
 class Dialect(Protocol):
@@ -62,6 +64,10 @@ def _output(call_id: str, output: str) -> dict[str, Any]:
     return {"type": "function_call_output", "call_id": call_id, "output": output}
 
 
+def _dict(value: Any) -> dict[str, Any] | None:
+    return value if isinstance(value, dict) else None
+
+
 def _call(item: Any, batch: Any) -> Reading | None:
     """A completed function call item (the only kind read: §3.3 step 3)."""
     if isinstance(item, dict) and item.get("type") == "function_call" and item.get("status") == "completed":
@@ -81,8 +87,9 @@ class RealtimeDialect:
             return _call(event.get("item"), event.get("response_id"))
         if kind == "response.done":
             response = event.get("response")
-            rid = response.get("id") if isinstance(response, dict) else None
-            return Reading("finished", rid if isinstance(rid, str) else "")
+            response = response if isinstance(response, dict) else {}
+            rid = response.get("id")
+            return Reading("finished", rid if isinstance(rid, str) else "", usage=_dict(response.get("usage")))
         return None
 
     def answer(self, outputs: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
@@ -101,7 +108,9 @@ class LiveDialect:
     def read(self, event: dict[str, Any]) -> Reading | None:
         kind = event.get("type")
         if kind == "session.closed":
-            return Reading("ended")
+            return Reading("ended", usage=_dict(event.get("usage")))
+        if kind == "session.usage.updated":
+            return Reading("usage", usage=_dict(event.get("usage")))
         inner = event.get("event")
         if kind != "response.event" or not isinstance(inner, dict):
             return None

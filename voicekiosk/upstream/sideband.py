@@ -61,10 +61,12 @@ class Sideband:
         open_within: float = 10.0,
         caller: Caller | None = None,
         dialect: Dialect | None = None,
+        usage: Callable[[str, dict[str, Any]], None] | None = None,
     ) -> None:
         self.call_id = call_id
         self._url, self._headers, self._sockets, self._runner = url, headers, sockets, runner
         self._caller = caller
+        self._usage = usage
         self._dialect = dialect or RealtimeDialect()
         self._backoff, self._open_within = backoff, open_within
         self._ws: aiohttp.ClientWebSocketResponse | None = None
@@ -183,6 +185,8 @@ class Sideband:
         for queue in self._taps:
             queue.put_nowait(event)
         reading = self._dialect.read(event)
+        if reading is not None and reading.usage is not None and self._usage is not None:
+            self._usage(self.call_id, reading.usage)  # the server's own count, not a page's
         if reading is None:
             if event.get("type") == "error":
                 error = event.get("error")
@@ -192,7 +196,7 @@ class Sideband:
             self._function_call(reading.batch, reading.item)
         elif reading.kind == "ended":
             self._ended = True
-        elif (batch := self._batches.get(reading.batch)) is not None:
+        elif reading.kind in ("finished", "failed") and (batch := self._batches.get(reading.batch)) is not None:
             batch.finished, batch.failed = True, reading.kind == "failed"
             self._flush(reading.batch, batch)
 

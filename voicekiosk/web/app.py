@@ -90,7 +90,14 @@ def create_app(
         control = None
         if runner and settings.runs_tools:
             dialect = sideband_dialect(settings)
-            control = CallControl(settings, runner, backoff=sideband_backoff, dialect=dialect, callers=callers)
+            control = CallControl(
+                settings,
+                runner,
+                backoff=sideband_backoff,
+                dialect=dialect,
+                callers=callers,
+                usage=lambda call_id, usage: app[CALLS].note_usage(call_id, usage),  # CALLS: made below
+            )
         app[CONTROL] = control
         await toolbox.start()
         # Function tools need this server's sideband; remote MCP servers are OpenAI's to call, so they

@@ -108,6 +108,8 @@ class EventHub:
 
     def _usage(self, call_id: str | None, usage: dict[str, Any], client: str) -> None:
         record = self.calls.get(call_id) if call_id else None
+        if record is not None and record.counted_here:
+            return  # the server hears OpenAI's own count on the call's sideband
         if _number(usage.get("seconds")) is not None:  # a per-minute engine's cumulative count
             seconds = billed_seconds(usage["seconds"])
             if record is None or seconds is None:
