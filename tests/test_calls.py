@@ -90,3 +90,16 @@ async def test_a_call_older_than_any_session_can_be_is_hung_up_even_with_a_page(
     finally:
         await calls.close()
         await engine.aclose()
+
+
+async def test_a_hang_up_under_way_at_shutdown_is_finished_not_cut_short(make_client, fake, caplog):
+    """The registry forgets a call as its hang-up starts: cancelled then, nothing would end it."""
+    caplog.set_level(logging.INFO, logger="voicekiosk")
+    client = await make_client(orphan_grace=0.1)
+    call = call_id(await post_call(client))
+    calls = client.server.app[CALLS]
+    fake.latency = 1.0  # the orphan's hang-up will still be upstream when the server stops
+    await wait_for(lambda: calls.get(call) is None, timeout=5, what="the orphan's hang-up to start")
+    await client.close()
+    assert hung_up(fake) == [call]
+    assert f"hang-up {call} no page took it" in caplog.text

@@ -54,6 +54,7 @@ class CallRecord:
     output_tokens: int = 0
     billed_seconds: float | None = None  # per-minute engines: the latest cumulative count
     counted_here: bool = False  # its sideband hears OpenAI's usage: pages' reports are not needed
+    ending_asked: bool = False  # the agent ended the conversation: a hang-up is pending
 
     @property
     def seconds(self) -> float:
@@ -89,6 +90,7 @@ class CallRegistry:
         self._calls: dict[str, CallRecord] = {}
         self._pending = 0  # calls being set up upstream right now
         self._tasks: set[asyncio.Task[None]] = set()
+        self._hangups: set[asyncio.Future[None]] = set()  # hang-ups under way: close() lets them finish
 
     def start(self) -> None:
         self._spawn(self._sweep())
@@ -125,7 +127,7 @@ class CallRegistry:
         record = self._calls.get(call_id)
         if record is None:
             record = self._calls[call_id] = CallRecord(call_id, client, by_page=by_page)
-            self._spawn(self._hang_up_if_orphaned(call_id, "no page took it"))
+            self.hang_up_after(call_id, self.orphan_grace, "no page took it", unless_owned=True)
             if self._watcher is not None and not by_page:
                 self._watcher.started(call_id)
         return record
@@ -166,7 +168,7 @@ class CallRegistry:
         if record is not None:
             record.owners = max(0, record.owners - 1)
             if record.owners == 0:
-                self._spawn(self._hang_up_if_orphaned(call_id, "its page went away"))
+                self.hang_up_after(call_id, self.orphan_grace, "its page went away", unless_owned=True)
 
     def note_usage(self, call_id: str, usage: Mapping[str, Any]) -> None:
         """What OpenAI counted for a call, heard on its sideband (the server's own view, which
@@ -226,11 +228,18 @@ class CallRegistry:
             return self.minutes(final)
         return self.minutes(max(record.billed_seconds or 0.0, record.seconds), estimated=True)
 
+    def hang_up_after(self, call_id: str, delay: float, reason: str, *, unless_owned: bool = False) -> None:
+        """Hang ``call_id`` up in ``delay`` seconds if it still runs then (``unless_owned``: and no
+        page holds it)."""
+        self._spawn(self._hang_up_later(call_id, delay, reason, unless_owned))
+
     async def close(self) -> None:
-        """Stop watching, and end every call: nobody should pay for a session no page can use."""
+        """Stop watching, and end every call: nobody should pay for a session no page can use.
+        A hang-up already under way is finished, not cut short."""
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*self._hangups, return_exceptions=True)
         calls = [self.hang_up(call_id, reason="at shutdown") for call_id in list(self._calls)]
         await asyncio.gather(*calls, return_exceptions=True)
 
@@ -240,13 +249,18 @@ class CallRegistry:
         task.add_done_callback(self._tasks.discard)
 
     async def _hang_up_quietly(self, call_id: str, reason: str) -> None:
-        with contextlib.suppress(UpstreamError):  # logged by hang_up
-            await self.hang_up(call_id, reason=reason)
+        """Hang up (failures are logged by ``hang_up``). Shielded: once the call is forgotten here it
+        must reach OpenAI even if the task that asked is cancelled (``close`` waits for it)."""
+        hangup = asyncio.ensure_future(self.hang_up(call_id, reason=reason))
+        self._hangups.add(hangup)
+        hangup.add_done_callback(self._hangups.discard)
+        with contextlib.suppress(UpstreamError):
+            await asyncio.shield(hangup)
 
-    async def _hang_up_if_orphaned(self, call_id: str, reason: str) -> None:
-        await asyncio.sleep(self.orphan_grace)
+    async def _hang_up_later(self, call_id: str, delay: float, reason: str, unless_owned: bool) -> None:
+        await asyncio.sleep(delay)
         record = self._calls.get(call_id)
-        if record is None or record.owners > 0:
+        if record is None or (unless_owned and record.owners > 0):
             return  # ended, or a page has it
         await self._hang_up_quietly(call_id, reason)
 

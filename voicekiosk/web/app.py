@@ -117,7 +117,6 @@ def create_app(
         app[EVENTS] = EventHub(app[CALLS], browser_sdp=settings.sdp == "browser")
         callers.attach(app[EVENTS], app[CALLS])
         yield
-        await callers.aclose()
         await app[CALLS].close()
         if control is not None:
             await control.aclose()

@@ -5,17 +5,11 @@ of within ``END_WITHIN`` (or, with no page, after ``GOODBYE_S``) it hangs up its
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 from collections.abc import Mapping
 from typing import Any
 
-from voicekiosk.errors import UpstreamError
 from voicekiosk.upstream.calls import CallRegistry
 from voicekiosk.web.events import EventHub
-
-log = logging.getLogger("voicekiosk.tools")
 
 END_WITHIN = 25.0  # seconds a page has to say the goodbye and hang up before the server does
 GOODBYE_S = 6.0  # with no page: the goodbye's time (nobody hears it, but the model is mid-answer)
@@ -42,13 +36,12 @@ class PageCaller:
 
 class PageCallers:
     """Makes each call's ``PageCaller`` (``CallControl(callers=...)``); ``attach`` the hub and the
-    registry once they exist, ``aclose`` at cleanup (pending hang-ups are the registry's then)."""
+    registry once they exist. A pending hang-up is the registry's (it finishes them at shutdown)."""
 
     def __init__(self, *, end_within: float = END_WITHIN, goodbye: float = GOODBYE_S) -> None:
         self.hub: EventHub | None = None
         self.calls: CallRegistry | None = None
         self.end_within, self.goodbye = end_within, goodbye
-        self._ending: dict[str, asyncio.Task[None]] = {}
 
     def attach(self, hub: EventHub, calls: CallRegistry) -> None:
         self.hub, self.calls = hub, calls
@@ -58,21 +51,9 @@ class PageCallers:
 
     def hang_up_after(self, call_id: str, delay: float) -> None:
         """Hang ``call_id`` up in ``delay`` seconds unless it has ended by then (once per call)."""
-        if call_id in self._ending:
+        calls = self.calls
+        record = calls.get(call_id) if calls is not None else None
+        if calls is None or record is None or record.ending_asked:
             return
-        task = asyncio.get_running_loop().create_task(self._hang_up(call_id, delay))
-        self._ending[call_id] = task
-        task.add_done_callback(lambda _: self._ending.pop(call_id, None))
-
-    async def aclose(self) -> None:
-        tasks = list(self._ending.values())
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-    async def _hang_up(self, call_id: str, delay: float) -> None:
-        await asyncio.sleep(delay)
-        if self.calls is None or self.calls.get(call_id) is None:
-            return  # the page hung up (or the call ended otherwise)
-        with contextlib.suppress(UpstreamError):  # logged by hang_up
-            await self.calls.hang_up(call_id, reason="after the agent ended the conversation")
+        record.ending_asked = True
+        calls.hang_up_after(call_id, delay, "after the agent ended the conversation")
