@@ -33,8 +33,9 @@ export class CallNews {
       this.shown.show(event);
       this.shownAnswered = false;
     } else if (event.type === "end" && !this.ending) {
-      // Said while the agent speaks (a goodbye with the call), its end is the goodbye's end.
-      this.ending = { spoke: this.session.state() === "agent-speaking" };
+      // The goodbye is the agent's next speech: what it says now may be a "one moment" said before
+      // the tool ran (GOODBYE_MAX_MS bounds a goodbye that runs on from it unbroken).
+      this.ending = { spoke: false };
       this.timers.goodbye = setTimeout(() => this.session.rest("tap Start or just speak"), GOODBYE_MAX_MS);
     }
   }

@@ -15,7 +15,7 @@ from voicekiosk.errors import UpstreamError
 from voicekiosk.fake import FakeOpenAI
 from voicekiosk.fake.answerers import CannedAnswerer
 from voicekiosk.settings import DEFAULT_DELEGATION_MODEL, DEFAULT_INSTRUCTIONS, Settings
-from voicekiosk.tools.prompt import ONE_MOMENT
+from voicekiosk.tools.prompt import GOODBYE, ONE_MOMENT, with_tools
 from voicekiosk.tools.spec import ToolsConfig
 from voicekiosk.upstream.engine import Ended
 from voicekiosk.upstream.live import PAGE_EVENTS, LiveEngine
@@ -212,6 +212,13 @@ async def test_tools_go_to_a_responses_backend_with_a_delegation_policy(
     assert session["delegation"] == {"type": "responses", "responses": backend}
     policy = session["instructions"].removeprefix(DEFAULT_INSTRUCTIONS)
     assert policy.startswith("\n\nDelegation policy:\nBackend tools: book_tour.\n") and ONE_MOMENT in policy
+
+
+def test_a_goodbye_is_delegated_when_the_backend_can_end_the_call() -> None:
+    """Greetings and small talk stay with the voice model, but a goodbye goes to end_conversation."""
+    policy = with_tools("Be kind.", ["lookup", "end_conversation"], delegated=True)
+    assert GOODBYE in policy and policy.endswith(ONE_MOMENT)
+    assert GOODBYE not in with_tools("Be kind.", ["lookup"], delegated=True)
 
 
 async def test_standby_names_openai_refuses_fail_the_create_and_say_what_to_change(

@@ -53,18 +53,18 @@ def serve_tools(serve_app, fake: FakeOpenAI):
 
 class Seen:
     """Everything the browser received: data-channel messages (the probe), WebSocket frames both
-    ways, and every HTTP response body. Made before the page opens (``watch`` it once open: the
-    page's socket opens after its call connects)."""
+    ways, and every HTTP response body. Made before the page opens, so nothing goes unseen
+    (``watch`` names the page whose probe to read)."""
 
     def __init__(self, context: Any) -> None:
         self.frames: list[str] = []
         self.responses: list[Any] = []
         self.page: Any = None
         context.on("response", lambda response: self.responses.append(response))
+        context.on("page", lambda page: page.on("websocket", self._socket))
 
     def watch(self, page: Any) -> None:
         self.page = page
-        page.on("websocket", self._socket)
 
     def _socket(self, ws: Any) -> None:
         for kind in ("framereceived", "framesent"):

@@ -22,6 +22,7 @@ from voicekiosk.fake import FakeOpenAI
 from voicekiosk.fake.agent import AgentAnswerer
 from voicekiosk.fake.call import AgentCall
 from voicekiosk.fake.checks import check_session
+from voicekiosk.server import startup_notes
 from voicekiosk.settings import Settings, load_settings
 from voicekiosk.tools.inventory import inventory
 from voicekiosk.tools.mcp_remote import remote_mcp_declarations
@@ -59,8 +60,11 @@ REMOTE = '[[mcp]]\nname = "docs"\nserver_url = "https://mcp.example.com/sse"\n'
 
 def test_a_remote_server_is_read_with_its_description_and_declared_exactly(tmp_path: Path) -> None:
     text = REMOTE + 'allowed_tools = ["search_docs"]\ndescription = "The museum\'s collection database."\n'
-    [docs] = load(tmp_path, text).tools.remote_mcp
+    settings = load(tmp_path, text)
+    [docs] = settings.tools.remote_mcp
     assert docs == DOCS
+    warned = "Remote MCP server docs: OpenAI shows its URL to the page, so it must hold no secret."
+    assert warned in startup_notes(settings, [])  # the operator is told what the page sees
     assert remote_mcp_declarations([docs, RemoteMcpSpec("bare", "https://b.example/mcp")]) == [
         DECLARED,
         {"type": "mcp", "server_label": "bare", "server_url": "https://b.example/mcp", "require_approval": "never"},
@@ -91,12 +95,19 @@ def test_a_credential_or_an_approval_nobody_gives_is_refused_in_one_line(
     assert "docs-secret" not in str(caught.value)
 
 
-@pytest.mark.parametrize("url", ["https://user:pw@mcp.example.com/sse", "https://mcp.example.com/sse?key=abc123"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://user:pw@mcp.example.com/sse",
+        "https://mcp.example.com/sse?key=abc123",
+        "https://mcp.example.com/sse#abc123",
+    ],
+)
 def test_a_credential_in_the_url_is_refused_too(tmp_path: Path, url: str) -> None:
     with pytest.raises(ConfigError) as caught:
         load(tmp_path, f'[[mcp]]\nname = "docs"\nserver_url = "{url}"\n')
     message = str(caught.value)
-    assert message.startswith("[[mcp]] docs: server_url must carry no user:password@ and no ?query")
+    assert message.startswith("[[mcp]] docs: server_url must carry no user:password@, ?query or #fragment")
     assert "\n" not in message and "abc123" not in message and "user:pw" not in message
 
 

@@ -253,11 +253,13 @@ def startup_notes(settings: Settings, lan: list[str]) -> list[str]:
         notes.append("--open: any device on the network can talk, and you pay for it.")
     if unused := ignored(settings):
         notes.append(f"{', '.join(unused)}: not used by the {settings.engine} engine.")
-    without = "the agent talks without them."
     if settings.tools.runs_here and settings.sdp == "browser":
-        notes.append(f"Tools are configured, but --sdp browser gives the server no sideband: {without}")
-    if settings.tools.remote_mcp and settings.engine == "live":
-        notes.append("Remote [[mcp]] servers (server_url) are Realtime tools: GPT-Live's backend has no mcp tool.")
+        also = " (remote MCP servers still work: OpenAI calls them)" if settings.tools.remote_mcp else ""
+        notes.append(
+            f"Tools are configured, but --sdp browser gives the server no sideband: the agent talks without them{also}."
+        )
+    for remote in settings.tools.remote_mcp:
+        notes.append(f"Remote MCP server {remote.name}: OpenAI shows its URL to the page, so it must hold no secret.")
     return notes
 
 

@@ -184,9 +184,9 @@ def _remote_mcp(entry: Any, index: int) -> RemoteMcpSpec:
         raise e.fail('require_approval must be "never" (the default)')
     server_url = str(e.url("server_url"))
     parts = urlsplit(server_url)
-    if parts.username is not None or parts.query:
+    if parts.username is not None or parts.query or parts.fragment:
         raise e.fail(
-            "server_url must carry no user:password@ and no ?query: the page sees this URL; "
+            "server_url must carry no user:password@, ?query or #fragment: the page sees this URL; "
             'for a server that needs a credential, declare it with url = "..." and headers'
         )
     spec = RemoteMcpSpec(

@@ -16,8 +16,9 @@ class EndConversationTool:
 
     name = "end_conversation"
     description = (
-        "End the conversation when the visitor says goodbye or has nothing more to ask. "
-        "Then say a short goodbye: the call ends after it and the kiosk waits for the next visitor."
+        "End the conversation when the visitor says goodbye or has nothing more to ask. Use it "
+        "before your goodbye, without announcing it; then say a short goodbye: the call ends after "
+        "it and the kiosk waits for the next visitor."
     )
     source = "built-in"
     timeout = 5.0

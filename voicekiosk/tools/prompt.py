@@ -11,6 +11,10 @@ ONE_MOMENT = (
 )
 
 
+# A goodbye is small talk, yet ending the call is the backend's end_conversation tool.
+GOODBYE = "When the visitor says goodbye or is done, delegate: end_conversation ends the call after your goodbye.\n"
+
+
 def with_tools(instructions: str, names: Sequence[str], *, delegated: bool = False) -> str:
     """``instructions`` with the tool policy appended (unchanged without tools). ``delegated``: the
     voice model hands tool work to a backend (GPT-Live's Responses delegation), so the policy is
@@ -24,6 +28,7 @@ def with_tools(instructions: str, names: Sequence[str], *, delegated: bool = Fal
         f"Backend tools: {', '.join(names)}.\n"
         "Delegate to the backend when: the visitor asks for something these tools look up or do.\n"
         "Do not delegate: greetings, small talk, or what you can answer from these instructions.\n"
-        f"{ONE_MOMENT}"
+        + (GOODBYE if "end_conversation" in names else "")
+        + ONE_MOMENT
     )
     return f"{instructions}\n\n{policy}"

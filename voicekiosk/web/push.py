@@ -5,7 +5,6 @@ its messages, and one whose socket stalls is dropped (it reconnects and claims i
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections import deque
@@ -31,6 +30,7 @@ class PagePush:
         self._queued = 0
         self._ready = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
+        self._warned = False  # said once that the page is behind, until it catches up
 
     def push(self, event: Mapping[str, Any]) -> bool:
         """Queue ``event`` (JSON) for the page; False when it cannot go (too big, too many
@@ -39,7 +39,9 @@ class PagePush:
             return False
         text = json.dumps(event, separators=(",", ":"))
         if len(text) > MAX_EVENT or len(self._queue) >= MAX_EVENTS or self._queued + len(text) > MAX_QUEUED:
-            log.warning("a page's events are backed up: one was not sent")
+            if not self._warned:
+                self._warned = True
+                log.warning("a page's events are backed up: some were not sent")
             return False
         self._queue.append(text)
         self._queued += len(text)
@@ -52,8 +54,7 @@ class PagePush:
         """Stop the writer (the socket is closed by its handler)."""
         if self._writer is not None:
             self._writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._writer
+            await asyncio.gather(self._writer, return_exceptions=True)  # a cancel of ours still stops us
 
     async def _write(self) -> None:
         while True:
@@ -71,3 +72,4 @@ class PagePush:
                     await self._ws.close()
                     return
             self._ready.clear()
+            self._warned = False
