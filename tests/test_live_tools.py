@@ -192,6 +192,7 @@ async def test_overlapping_delegations_are_answered_together_even_when_one_fails
         await wait_for(lambda n=turn: len(call.functions.function_calls) == n, timeout=15, what=f"call {turn}")
     await wait_for(lambda: len(desk[0].received) == 2 and sideband.calls.running == 0, timeout=5, what="both runs")
     call.functions.release(0)
+    await wait_for(lambda: sideband.calls.held == 1, timeout=5, what="the first output held")
     assert by_sideband(call) == []  # the second delegation is still in progress
     call.functions.release(1, "failed")
     await hear(page, BOOKED)

@@ -121,6 +121,11 @@ class ToolCalls:
     def unsure(self) -> bool:
         return any(batch.unsure for batch in self._batches.values())
 
+    @property
+    def held(self) -> int:
+        """Outputs whose response has ended, not sent yet (Live: other batches are unfinished)."""
+        return sum(len(batch.outputs) for batch in self._batches.values() if batch.finished and not batch.running)
+
     def settle(self) -> None:
         """The sideband has been back a while and nothing showed the unsure responses going on:
         they ended while it was down."""
