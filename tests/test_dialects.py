@@ -25,7 +25,9 @@ def test_live_reads_calls_only_from_completed_items_nested_in_response_events() 
     assert live.read(envelope({"type": "response.failed"}, "d2")) == Reading("failed", "d2")
     assert live.read({"type": "session.closed", "reason": "close_requested"}) == Reading("ended")
     assert live.read({"type": "response.event", "event": "nonsense"}) is None
-    assert live.read(envelope({"type": "response.created"})) is None
+    # Any other event of a delegation shows its response going on (its end not missed in a drop).
+    assert live.read(envelope({"type": "response.created"})) == Reading("progress", "item_delegation_1")
+    assert LiveDialect.together  # one response.create after ALL pending outputs (§3.3 step 4)
 
 
 def test_live_answers_each_output_then_one_response_create() -> None:
@@ -45,6 +47,10 @@ def test_realtime_reads_top_level_events_and_answers_with_conversation_items() -
     assert realtime.read(done) == Reading("call", "resp_1", CALL)
     assert realtime.read({"type": "response.done", "response": {"id": "resp_1"}}) == Reading("finished", "resp_1")
     assert realtime.read(envelope(done)) is None
+    delta = {"type": "response.output_audio_transcript.delta", "response_id": "resp_2", "delta": "Hi"}
+    assert realtime.read(delta) == Reading("progress", "resp_2")
+    assert realtime.read({"type": "response.created", "response": {"id": "resp_3"}}) == Reading("progress", "resp_3")
+    assert realtime.read({"type": "session.updated"}) is None and not realtime.together
     [item, go_on] = realtime.answer([("call_1", "a")])
     assert item["type"] == "conversation.item.create" and go_on == {"type": "response.create"}
     assert str(realtime.url(BASE, "rtc_1")) == "wss://api.openai.com/v1/realtime?call_id=rtc_1"

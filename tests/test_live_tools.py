@@ -168,12 +168,62 @@ async def test_a_failed_backend_response_s_outputs_are_not_sent(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """§3.3: a ``response.failed`` discards its calls; an output for one would be refused."""
-    _, call = await joined(make_client, live, page, tools)
+    client, call = await joined(make_client, live, page, tools)
     call.functions.fail_next = True
     speak(page)
-    line = f"sideband of {call.call_id}: the response failed: 1 output(s) not sent"
+    line = f"sideband of {call.call_id}: the response failed: its tool output(s) not sent"
     await wait_for(lambda: line in caplog.text, timeout=15, what="the dropped output")
-    assert len(desk[0].received) == 1 and by_sideband(call) == [] and not page.of("error")
+    sideband = client.server.app[CONTROL].sidebands[call.call_id]
+    await wait_for(lambda: desk[0].received and sideband.calls.running == 0, timeout=5, what="the run")
+    assert by_sideband(call) == [] and not page.of("error")
+
+
+async def test_overlapping_delegations_are_answered_together_even_when_one_fails(
+    make_client: Any, live: LiveAnswerer, page: Client, tools: ToolsConfig, desk: tuple[Desk, TestServer]
+) -> None:
+    """§3.3 step 4: one ``response.create`` after ALL pending outputs, across delegations. The first
+    delegation's response ends while the second's is still in progress; the second then fails (its
+    call discarded): the first's output goes, with one ``response.create``, and is spoken."""
+    client, call = await joined(make_client, live, page, tools)
+    sideband = client.server.app[CONTROL].sidebands[call.call_id]
+    call.functions.hold = {0, 1}
+    for turn in (1, 2):
+        speak(page)
+        await wait_for(lambda n=turn: len(call.functions.function_calls) == n, timeout=15, what=f"call {turn}")
+    await wait_for(lambda: len(desk[0].received) == 2 and sideband.calls.running == 0, timeout=5, what="both runs")
+    call.functions.release(0)
+    await wait_for(lambda: sideband.calls.held == 1, timeout=5, what="the first output held")
+    assert by_sideband(call) == []  # the second delegation is still in progress
+    call.functions.release(1, "failed")
+    await hear(page, BOOKED)
+    first, second = call.functions.function_calls
+    assert first.answered and not second.answered and second.output is None
+    assert by_sideband(call) == ["response.item.create", "response.create"]
+    assert ("out", "error") not in [(way, kind) for _, way, kind in call.events]  # nothing refused
+
+
+@pytest.mark.parametrize("missed", [False, True])
+async def test_a_live_sideband_dropped_mid_tool_waits_for_the_delegation_s_end(
+    make_client: Any, live: LiveAnswerer, page: Client, tools: ToolsConfig, desk: tuple[Desk, TestServer], missed: bool
+) -> None:
+    """A drop while a delegation is in progress and its tool runs: the output goes once the response
+    is seen to end on the reopened sideband, or (its end missed while down) once the sideband has been
+    back ``SETTLE`` s with nothing showing it going on."""
+    client, call = await joined(make_client, live, page, tools)
+    sideband = client.server.app[CONTROL].sidebands[call.call_id]
+    call.functions.hold, desk[0].delay = {0}, 0.2
+    speak(page)
+    await wait_for(lambda: desk[0].received and sideband.calls.running == 1, timeout=15, what="the tool running")
+    call.drop_sidebands()
+    if missed:
+        call.functions.release(0)  # while no sideband listens
+    await wait_for(lambda: call.sidebands_opened == 2 and call.sidebands == 1, timeout=5, what="the sideband back")
+    await wait_for(lambda: sideband.calls.running == 0, timeout=5, what="the tool done")
+    assert by_sideband(call) == [] and sideband.calls.unsure
+    if not missed:
+        call.functions.release(0)
+    await hear(page, BOOKED)
+    assert by_sideband(call) == ["response.item.create", "response.create"] and len(desk[0].received) == 1
 
 
 @pytest.mark.parametrize("how", ["hang-up", "orphan", "shutdown"])

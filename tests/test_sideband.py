@@ -26,6 +26,7 @@ from voicekiosk.server import startup_notes
 from voicekiosk.settings import Settings
 from voicekiosk.tools.prompt import ONE_MOMENT
 from voicekiosk.tools.spec import ToolsConfig
+from voicekiosk.upstream import tool_calls
 from voicekiosk.web.appkeys import CALLS, CONTROL
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("no_leftover_tasks")]  # aiortc peers
@@ -66,6 +67,10 @@ async def joined(make_client: Any, fake: FakeOpenAI, page: Client, tools: ToolsC
     call: AgentCall = fake.answerer.calls[await join(client, page)]  # type: ignore[attr-defined]
     await wait_for(lambda: call.sidebands == 1, timeout=5, what="the sideband")
     return client, call
+
+
+def sideband_commands(call: AgentCall) -> list[str]:
+    return [event["type"] for source, event in call.commands if source == "sideband"]
 
 
 def declared_names(fake: FakeOpenAI) -> list[str]:
@@ -157,6 +162,98 @@ async def test_a_sideband_killed_mid_call_comes_back_and_runs_tools(
     page.send({"type": "response.create"})
     done = await page.wait_for("response.output_audio_transcript.done", timeout=15)
     assert "T-15:00" in done["transcript"] and len(desk[0].received) == 1
+
+
+@pytest.mark.parametrize("missed", [False, True])
+async def test_a_sideband_dropped_mid_tool_waits_for_the_response_s_end(
+    make_client: Any, fake: FakeOpenAI, page: Client, tools: ToolsConfig, desk: tuple[Desk, TestServer], missed: bool
+) -> None:
+    """A drop while the function call's response is in progress and its tool runs: nothing is sent
+    while the response may be active (Realtime would refuse ``response.create``); the output goes
+    once ``response.done`` is seen on the reopened sideband, or (missed while down) once the sideband
+    has been back ``SETTLE`` s with nothing showing the response going on."""
+    fake.answerer.script.hold_tool_responses = True  # type: ignore[attr-defined]
+    desk[0].delay = 0.2
+    client, call = await joined(make_client, fake, page, tools)
+    sideband = client.server.app[CONTROL].sidebands[call.call_id]
+    page.send({"type": "response.create"})
+    await wait_for(lambda: desk[0].received and sideband.calls.running == 1, timeout=15, what="the tool running")
+    call.drop_sidebands()
+    if missed:
+        call.release()  # while no sideband listens
+    await wait_for(lambda: call.sidebands_opened == 2 and call.sidebands == 1, timeout=5, what="the sideband back")
+    await wait_for(lambda: sideband.calls.running == 0, timeout=5, what="the tool done")
+    assert sideband_commands(call) == [] and sideband.calls.unsure
+    if not missed:
+        call.release()
+    done = await page.wait_for("response.output_audio_transcript.done", timeout=15)
+    assert "T-15:00" in done["transcript"] and len(desk[0].received) == 1
+    assert sideband_commands(call) == ["conversation.item.create", "response.create"] and not page.of("error")
+
+
+@pytest.mark.parametrize("limit", ["running", "seen"])
+async def test_calls_over_the_limits_get_an_error_output_at_once(
+    make_client: Any,
+    fake: FakeOpenAI,
+    page: Client,
+    desk: tuple[Desk, TestServer],
+    monkeypatch: pytest.MonkeyPatch,
+    limit: str,
+) -> None:
+    """At most ``MAX_RUNNING`` runs at once per call, at most ``MAX_SEEN`` calls per call: a call over
+    either is answered at once with a short error, so the model never waits for it."""
+    monkeypatch.setenv("DESK_TOKEN", SECRET)
+    if limit == "seen":
+        monkeypatch.setattr(tool_calls, "MAX_SEEN", 2)  # 10 000 in production
+    fake.answerer.script.parallel_calls = tool_calls.MAX_RUNNING + 2  # type: ignore[attr-defined]
+    desk[0].delay = 0.3
+    _, call = await joined(make_client, fake, page, ToolsConfig(webhooks=(book_tour(desk[1], timeout=5.0),)))
+    page.send({"type": "response.create"})
+    await page.wait_for("response.output_audio_transcript.done", timeout=15)
+    outputs = [json.loads(c.output or "{}") for c in call.function_calls]
+    ran = 2 if limit == "seen" else tool_calls.MAX_RUNNING
+    assert len(outputs) == 6 and outputs[:ran] == [{"booked": True, "ref": "T-15:00"}] * ran
+    assert outputs[ran:] == [json.loads(tool_calls.OVERFLOW if limit == "seen" else tool_calls.BUSY)] * (6 - ran)
+    assert len(desk[0].received) == ran and sideband_commands(call)[-1] == "response.create"
+
+
+class Recorder:
+    """A Caller that records what the page would be told."""
+
+    def __init__(self, call_id: str) -> None:
+        self.call_id = call_id
+        self.told: list[dict[str, Any]] = []
+
+    def tell_page(self, event: Any) -> bool:
+        self.told.append(dict(event))
+        return True
+
+    def end(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.6])
+async def test_the_page_hears_of_a_tool_only_when_it_runs_a_while(
+    make_client: Any,
+    fake: FakeOpenAI,
+    page: Client,
+    desk: tuple[Desk, TestServer],
+    monkeypatch: pytest.MonkeyPatch,
+    delay: float,
+) -> None:
+    """An instant tool makes no "Working on it…" flash; one still running after 300 ms does, then done."""
+    monkeypatch.setenv("DESK_TOKEN", SECRET)
+    desk[0].delay = delay
+    client = await make_client(tools=ToolsConfig(webhooks=(book_tour(desk[1], timeout=5.0),)), sideband_backoff=FAST)
+    callers: dict[str, Recorder] = {}
+    client.server.app[CONTROL].callers = lambda call_id: callers.setdefault(call_id, Recorder(call_id))
+    call: AgentCall = fake.answerer.calls[await join(client, page)]  # type: ignore[attr-defined]
+    await wait_for(lambda: call.sidebands == 1, timeout=5, what="the sideband")
+    page.send({"type": "response.create"})
+    done = await page.wait_for("response.output_audio_transcript.done", timeout=15)
+    assert "T-15:00" in done["transcript"]
+    states = [event["state"] for event in callers[call.call_id].told]
+    assert states == ([] if delay == 0 else ["running", "done"])
 
 
 async def test_a_sideband_that_keeps_dropping_at_once_is_given_up_after_the_back_off(

@@ -10,17 +10,17 @@ import itertools
 import json
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 from aiortc import RTCPeerConnection
 
-from voicekiosk.fake.functions import CLIENT_EVENTS, FunctionCall, declared, tools_refusal
+from voicekiosk.fake.functions import CLIENT_EVENTS, FunctionCall, calling, declared, tools_refusal
 from voicekiosk.fake.peer import PeerCall, parse_event
 from voicekiosk.fake.schema import Refusal
 from voicekiosk.fake.session import merge, session_object
 from voicekiosk.fake.voice import RATE, Edge, Samples, Script, Vad, paced
-from voicekiosk.fake.wire import Response, new_id, transcription_usage, usage, user_item
+from voicekiosk.fake.wire import Response, new_id, transcription_usage, user_item
 
 Listener = Callable[[str | None], None]  # a sideband: each server event as JSON text, None at the end
 
@@ -54,12 +54,12 @@ class AgentCall(PeerCall):
         self.function_calls: list[FunctionCall] = []
         self.undeclared: list[str] = []  # functions the script asked for that the session did not declare
         self.commands: list[tuple[str, dict[str, Any]]] = []  # ("channel" | "sideband", event) in order
+        self._held: dict[str, Any] | None = None  # a held response's ``response.done`` (``Script.hold``)
         self._configure()
 
     @property
     def turn_detection(self) -> dict[str, Any] | None:
-        turn: dict[str, Any] | None = self.session["audio"]["input"].get("turn_detection")
-        return turn
+        return cast("dict[str, Any] | None", self.session["audio"]["input"].get("turn_detection"))
 
     async def close(self) -> None:
         if not self.closed:
@@ -235,7 +235,7 @@ class AgentCall(PeerCall):
         text, clip = self._owner.reply(turn)
         if (wanted := self._owner.script.tool_calls.get(turn)) is not None:
             if declared(self.session, wanted[0]) is not None:
-                self._call_function(FunctionCall(wanted[0], json.dumps(wanted[1]), turn), heard_s)
+                self._call_functions(wanted[0], json.dumps(wanted[1]), turn, heard_s)
                 return
             self.undeclared.append(wanted[0])
         self._speak_reply(text, clip, heard_s, turn)
@@ -244,16 +244,22 @@ class AgentCall(PeerCall):
         self.response = Response(new_id("resp"), new_id("item"), text, clip, heard_s, turn)
         self.response.task = self._spawn(self._speak(self.response))
 
-    def _call_function(self, call: FunctionCall, heard_s: float) -> None:
-        """A response that only calls a function; the agent waits for its output and a ``response.create``."""
-        self.function_calls.append(call)
-        resp = Response(new_id("resp"), call.item_id, "", np.zeros(0, np.int16), heard_s, call.turn)
-        started = resp.payload("in_progress", **self._response_context())
-        for kind, fields in call.events(started):
-            if kind == "response.done":
-                fields["response"]["usage"] = usage(heard_s, len(call.arguments.split()), 0.0, call.turn)
+    def _call_functions(self, name: str, arguments: str, turn: int, heard_s: float) -> None:
+        """A response that only calls ``name`` (``Script.parallel_calls`` times); the agent waits for the outputs."""
+        calls = [FunctionCall(name, arguments, turn) for _ in range(self._owner.script.parallel_calls)]
+        self.function_calls += calls
+        resp = Response(new_id("resp"), calls[-1].item_id, "", np.zeros(0, np.int16), heard_s, turn)
+        *events, last = calling(calls, resp.payload("in_progress", **self._response_context()), heard_s)
+        for kind, fields in events if (hold := self._owner.script.hold_tool_responses) else [*events, last]:
             self.send(kind, **fields)
-        self._last_item = call.item_id
+        self._last_item, self._held = calls[-1].item_id, last[1] if hold else None
+        self.response = resp if hold else self.response
+
+    def release(self) -> None:
+        """End the held function-calling response."""
+        assert self._held is not None, "no response is held"
+        self.send("response.done", **self._held)
+        self.response = self._held = None
 
     async def _speak(self, resp: Response) -> None:
         self.send("response.created", response=resp.payload("in_progress", **self._response_context()))

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from voicekiosk.fake.schema import Check, Obj, Refusal, array, boolean, either, nullable, one_of, string, tagged
-from voicekiosk.fake.wire import new_id
+from voicekiosk.fake.wire import new_id, usage
 
 
 def _object(value: Any, param: str) -> None:
@@ -158,22 +158,33 @@ class FunctionCall:
         item = {"id": self.item_id, "object": "realtime.item", "type": "function_call", "status": status}
         return item | {"name": self.name, "call_id": self.call_id, "arguments": arguments}
 
-    def events(self, response: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-        """A response (``response``: its in-progress object) that only calls this function."""
+    def events(self, response: dict[str, Any], index: int = 0) -> list[tuple[str, dict[str, Any]]]:
+        """This call's events as output ``index`` of a response (``response``: its in-progress object)."""
         rid = response["id"]
-        added = {"response_id": rid, "output_index": 0, "item": self.item("in_progress", "")}
-        where = {"response_id": rid, "item_id": self.item_id, "output_index": 0, "call_id": self.call_id}
+        added = {"response_id": rid, "output_index": index, "item": self.item("in_progress", "")}
+        where = {"response_id": rid, "item_id": self.item_id, "output_index": index, "call_id": self.call_id}
         done = self.item("completed", self.arguments)
-        finished = response | {"status": "completed", "output": [done]}
         return [
-            ("response.created", {"response": response}),
             ("response.output_item.added", added),
             ("response.function_call_arguments.delta", {**where, "delta": self.arguments}),
             ("response.function_call_arguments.done", {**where, "name": self.name, "arguments": self.arguments}),
-            ("response.output_item.done", {"response_id": rid, "output_index": 0, "item": done}),
-            ("response.done", {"response": finished}),
+            ("response.output_item.done", {"response_id": rid, "output_index": index, "item": done}),
         ]
 
     def output_item(self) -> dict[str, Any]:
         item = {"id": new_id("item"), "object": "realtime.item", "type": "function_call_output", "status": "completed"}
         return item | {"call_id": self.call_id, "output": self.output}
+
+
+def calling(calls: list[FunctionCall], response: dict[str, Any], heard_s: float) -> list[tuple[str, dict[str, Any]]]:
+    """A response (``response``: its in-progress object) that only calls functions: its events, the
+    closing ``response.done`` last."""
+    events: list[tuple[str, dict[str, Any]]] = [("response.created", {"response": response})]
+    for index, call in enumerate(calls):
+        events += call.events(response, index)
+    output = [call.item("completed", call.arguments) for call in calls]
+    spent = usage(heard_s, sum(len(call.arguments.split()) for call in calls), 0.0, calls[0].turn)
+    return [
+        *events,
+        ("response.done", {"response": response | {"status": "completed", "output": output, "usage": spent}}),
+    ]

@@ -58,6 +58,8 @@ class LiveFunctions:
         self._pending: dict[str, tuple[str, str]] = {}  # call_id -> (delegation id, response id)
         self._sequence = 0
         self.fail_next = False  # the next call's response ends ``response.failed``: its call discarded
+        self.hold: set[int] = set()  # turns whose call's response stays in progress until ``release``
+        self._held: dict[int, tuple[str, str]] = {}  # turn -> (delegation id, response id)
 
     def start(self, turn: int) -> bool:
         """Call the function the script wants on this user turn, if declared: whether it did."""
@@ -77,8 +79,20 @@ class LiveFunctions:
         item = {"id": call.item_id, "type": "function_call", "status": "completed", "call_id": call.call_id}
         item |= {"name": call.name, "arguments": call.arguments}
         done = {"type": "response.output_item.done", "output_index": 0, "item": item}
-        self._respond(delegation_id, response_id, done, "failed" if failed else "completed")
+        if turn in self.hold:
+            self._held[turn] = (delegation_id, response_id)
+            self._respond(delegation_id, response_id, done, None)
+        else:
+            self._respond(delegation_id, response_id, done, "failed" if failed else "completed")
         return True
+
+    def release(self, turn: int, end: str = "completed") -> None:
+        """End the held response of ``turn``'s call: ``completed``, or ``failed`` (its call discarded)."""
+        delegation_id, response_id = self._held.pop(turn)
+        if end == "failed":
+            for call_id in [c for c, (d, _) in self._pending.items() if d == delegation_id]:
+                del self._pending[call_id]
+        self._respond(delegation_id, response_id, None, end, created=False)
 
     def command(self, kind: str, event: dict[str, Any]) -> list[tuple[str, int]]:
         """``response.item.create`` or ``response.create`` (fields checked): what the voice now says,
@@ -124,15 +138,21 @@ class LiveFunctions:
         return pending
 
     def _respond(
-        self, delegation_id: str, response_id: str, item_done: dict[str, Any] | None, end: str = "completed"
+        self,
+        delegation_id: str,
+        response_id: str,
+        item_done: dict[str, Any] | None,
+        end: str | None = "completed",
+        created: bool = True,
     ) -> None:
-        """One backend response as ``response.event`` envelopes: created, its item, then completed
-        (its output trimmed) or failed."""
+        """One backend response (or part of it) as ``response.event`` envelopes: created, its item,
+        then completed (its output trimmed) or failed (``end`` None: not yet)."""
         response = {"id": response_id, "object": "response", "status": "in_progress", "output": []}
-        events: list[dict[str, Any]] = [{"type": "response.created", "response": response}]
+        events: list[dict[str, Any]] = [{"type": "response.created", "response": response}] if created else []
         if item_done is not None:
             events.append(item_done)
-        events.append({"type": f"response.{end}", "response": response | {"status": end}})
+        if end is not None:
+            events.append({"type": f"response.{end}", "response": response | {"status": end}})
         for event in events:
             self._sequence += 1
             self._call.send(

@@ -32,7 +32,9 @@ class Script:
 
     ``tool_calls``: the responses (by number in the call, from 0) that call a function instead of
     speaking (name, arguments); once given its output and asked for a response, the agent speaks
-    ``tool_reply`` with the output in it, over that turn's clip.
+    ``tool_reply`` with the output in it, over that turn's clip. ``parallel_calls``: how many calls
+    of it such a response makes at once, and ``hold_tool_responses``: such a response stays in
+    progress (refusing ``response.create``) until ``AgentCall.release`` (both Realtime only).
     """
 
     replies: list[tuple[str, str]] = field(
@@ -45,6 +47,8 @@ class Script:
     user_transcripts: list[str] = field(default_factory=list)
     tool_calls: dict[int, tuple[str, dict[str, Any]]] = field(default_factory=dict)
     tool_reply: str = "Here is what I found: {output}"
+    parallel_calls: int = 1
+    hold_tool_responses: bool = False
 
 
 def render_clips(script: Script, directory: Path = CLIPS) -> None:

@@ -19,7 +19,7 @@ from yarl import URL
 
 from voicekiosk.upstream.http import websocket_url
 
-Kind = Literal["call", "finished", "failed", "ended", "usage"]
+Kind = Literal["call", "finished", "failed", "progress", "ended", "usage"]
 # How a Live backend response ends (§3.3 step 2): its calls are answered, or (failed) dropped.
 LIVE_ENDS: dict[str, Kind] = {
     "response.completed": "finished",
@@ -31,9 +31,10 @@ LIVE_ENDS: dict[str, Kind] = {
 @dataclass(frozen=True)
 class Reading:
     """What a server event means to the sideband: a function ``call`` (its ``item``), the response
-    that a batch of calls came in ``finished`` or ``failed``, the session ``ended``, or news of
-    ``usage`` alone. ``batch``: the response (Realtime) or delegation (Live) the event belongs to;
-    ``usage``: what OpenAI counted (Realtime: a response's tokens; Live: cumulative seconds)."""
+    that a batch of calls came in ``finished`` or ``failed`` (or is still in ``progress``), the
+    session ``ended``, or news of ``usage`` alone. ``batch``: the response (Realtime) or delegation
+    (Live) the event belongs to; ``usage``: what OpenAI counted
+    (Realtime: a response's tokens; Live: cumulative seconds)."""
 
     kind: Kind
     batch: str = ""
@@ -45,6 +46,7 @@ class Dialect(Protocol):
     """One engine's sideband wording."""
 
     name: str
+    together: bool  # all pending outputs answered at once, with one request to go on (Live)
 
     def url(self, base_url: str, call_id: str) -> URL:
         """The call's sideband, from the configured REST base."""
@@ -77,6 +79,7 @@ def _call(item: Any, batch: Any) -> Reading | None:
 
 class RealtimeDialect:
     name = "realtime"
+    together = False
 
     def url(self, base_url: str, call_id: str) -> URL:
         return websocket_url(base_url, "realtime").with_query(call_id=call_id)
@@ -90,7 +93,9 @@ class RealtimeDialect:
             response = response if isinstance(response, dict) else {}
             rid = response.get("id")
             return Reading("finished", rid if isinstance(rid, str) else "", usage=_dict(response.get("usage")))
-        return None
+        response = _dict(event.get("response")) or {}
+        rid = event.get("response_id", response.get("id"))
+        return Reading("progress", rid) if isinstance(rid, str) else None
 
     def answer(self, outputs: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
         items = [{"type": "conversation.item.create", "item": _output(*output)} for output in outputs]
@@ -99,6 +104,7 @@ class RealtimeDialect:
 
 class LiveDialect:
     name = "live"
+    together = True
 
     def url(self, base_url: str, call_id: str) -> URL:
         # graceful_close: the session's end closes the socket cleanly, not as a drop (§4.1).
@@ -119,7 +125,7 @@ class LiveDialect:
             return _call(inner.get("item"), batch)
         if (end := LIVE_ENDS.get(str(inner.get("type")))) is not None:
             return Reading(end, batch if isinstance(batch, str) else "")
-        return None
+        return Reading("progress", batch) if isinstance(batch, str) else None
 
     def answer(self, outputs: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
         items = [{"type": "response.item.create", "item": _output(*output)} for output in outputs]

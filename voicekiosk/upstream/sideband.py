@@ -1,10 +1,11 @@
 """``Sideband``: the server's control connection to one call, on either engine (``openai-realtime.md``
 §3, ``openai-live.md`` §4.1); what differs between them is its ``Dialect``.
 
-Opened with the real key once the call exists, it runs the function calls the model makes (through
-the app's ``ToolRunner``) and, once the response they came in has ended and all of them are done,
-answers them together (each output, then one request to go on). A dropped sideband is reopened
-with a bounded back-off; one that cannot be opened leaves the call talking without tools (logged).
+Opened with the real key once the call exists, it hands the function calls the model makes to its
+``ToolCalls`` (``tool_calls.py``: run, then answered when the engine allows) and sends their
+answers. A dropped sideband is reopened with a bounded back-off; the responses whose end it may
+have missed meanwhile are settled ``SETTLE`` s after it is back. One that cannot be opened leaves
+the call talking without tools (logged).
 Nothing it receives reaches a log line unescaped, and the key never does.
 """
 
@@ -16,7 +17,6 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -25,6 +25,7 @@ from yarl import URL
 from voicekiosk.tools.base import Caller
 from voicekiosk.tools.runner import ToolRunner
 from voicekiosk.upstream.dialects import Dialect, RealtimeDialect
+from voicekiosk.upstream.tool_calls import ToolCalls
 
 log = logging.getLogger("voicekiosk.tools")
 
@@ -33,18 +34,7 @@ STABLE = 30.0  # seconds a sideband must have stayed open for its drop not to co
 SEND_WITHIN = 10.0  # seconds an output may wait for the sideband to be back
 MAX_MESSAGE = 1024 * 1024  # a server event is a few KB (a session with its tools a little more)
 GONE, REFUSED = (404,), (401, 403)  # answers that no retry changes
-MAX_SEEN = 10_000  # call ids remembered per call (a call makes a handful)
-
-
-@dataclass
-class Batch:
-    """The function calls of one response: answered together once it has ended (``finished``) and
-    none of them runs any more; a ``failed`` one's outputs are not sent (Live refuses them)."""
-
-    running: int = 0
-    finished: bool = False
-    failed: bool = False
-    outputs: list[tuple[str, str]] = field(default_factory=list)
+SETTLE = 2.0  # seconds after a reopening for events to show a response went on while it was down
 
 
 class Sideband:
@@ -72,9 +62,7 @@ class Sideband:
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._open = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._seen: set[str] = set()  # call_ids already run: an event seen twice runs once
-        self._batches: dict[str, Batch] = {}  # by response (Realtime) or delegation (Live)
-        self._running = 0  # function calls of this call not answered yet
+        self.calls = ToolCalls(call_id, runner, self._dialect, caller, self._answer, self._spawn)
         self._taps: list[asyncio.Queue[dict[str, Any] | None]] = []
         self._ended = False  # the engine said the session is over: no reopening
         self.ending = False  # the call is being hung up: a drop is its end, not to be reopened
@@ -87,6 +75,7 @@ class Sideband:
     async def close(self) -> None:
         """Stop: no reopening, no tool call left running, the socket closed."""
         self.closed = True
+        self.calls.close()
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
@@ -128,6 +117,8 @@ class Sideband:
             status = await self._connect()
             if status == 101:
                 opened_at = time.monotonic()
+                if self.calls.unsure:
+                    self._spawn(self._settle(self.opened))
                 await self._serve()  # close() cancels this task: only a drop or the end gets past
                 if self._ended or self.ending:
                     log.info("sideband of %s: the call has ended", self.call_id)
@@ -176,10 +167,14 @@ class Sideband:
             self._open.clear()
             for queue in self._taps:
                 queue.put_nowait(None)
-            # What ended while the socket was down went unseen: answer what is done (on the next one).
-            for key, batch in list(self._batches.items()):
-                batch.finished = True
-                self._flush(key, batch)
+            self.calls.dropped()
+
+    async def _settle(self, opened: int) -> None:
+        """After ``SETTLE`` s on the sideband opened ``opened``-th, the responses nothing showed going
+        on ended while it was down (Live may replay their end; Realtime would go on sending)."""
+        await asyncio.sleep(SETTLE)
+        if self.opened == opened and self._open.is_set():
+            self.calls.settle()
 
     def _on_event(self, event: dict[str, Any]) -> None:
         for queue in self._taps:
@@ -193,50 +188,19 @@ class Sideband:
                 code = error.get("code") if isinstance(error, dict) else None
                 log.warning("sideband of %s: OpenAI refused an event (%s)", self.call_id, _safe(code))
         elif reading.kind == "call" and reading.item is not None:
-            self._function_call(reading.batch, reading.item)
+            self.calls.call(reading.batch, reading.item)
         elif reading.kind == "ended":
             self._ended = True
-        elif reading.kind in ("finished", "failed") and (batch := self._batches.get(reading.batch)) is not None:
-            batch.finished, batch.failed = True, reading.kind == "failed"
-            self._flush(reading.batch, batch)
+        elif reading.kind in ("finished", "failed"):
+            self.calls.ended(reading.batch, reading.kind == "failed")
+        elif reading.kind == "progress":
+            self.calls.going_on(reading.batch)
 
-    # -- function calls ---------------------------------------------------------------------
+    # -- answers ------------------------------------------------------------------------------
 
-    def _function_call(self, key: str, item: dict[str, Any]) -> None:
-        call_id, name, arguments = item.get("call_id"), item.get("name"), item.get("arguments")
-        if not (isinstance(call_id, str) and isinstance(name, str) and isinstance(arguments, str)):
-            log.warning("sideband of %s: a function call without call_id, name or arguments", self.call_id)
-            return
-        if call_id in self._seen or len(self._seen) > MAX_SEEN:
-            return
-        self._seen.add(call_id)
-        batch = self._batches.setdefault(key, Batch())
-        batch.running += 1
-        self._running += 1
-        if self._running == 1 and self._caller is not None:
-            self._caller.tell_page({"type": "tool", "state": "running"})  # the page: "working on it"
-        self._spawn(self._answer(key, batch, call_id, name, arguments))
-
-    async def _answer(self, key: str, batch: Batch, call_id: str, name: str, arguments: str) -> None:
-        try:
-            outcome = await self._runner.call(name, arguments, self._caller)
-        finally:
-            self._running -= 1
-            batch.running -= 1
-            if self._running == 0 and self._caller is not None:
-                self._caller.tell_page({"type": "tool", "state": "done"})
-        batch.outputs.append((call_id, outcome.output))
-        self._flush(key, batch)
-
-    def _flush(self, key: str, batch: Batch) -> None:
-        """Answer ``batch`` once its response has ended and none of its calls runs any more."""
-        if self.closed or not batch.finished or batch.running or self._batches.get(key) is not batch:
-            return
-        del self._batches[key]
-        if batch.failed:
-            log.warning("sideband of %s: the response failed: %d output(s) not sent", self.call_id, len(batch.outputs))
-        elif batch.outputs:
-            self._spawn(self._send(self._dialect.answer(batch.outputs)))
+    def _answer(self, events: list[dict[str, Any]]) -> None:
+        if not self.closed:
+            self._spawn(self._send(events))
 
     async def _send(self, events: list[dict[str, Any]]) -> None:
         """Send on the open sideband, waiting (bounded) for one to be back if it dropped."""
