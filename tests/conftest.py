@@ -7,15 +7,20 @@ import dataclasses
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from tests.desk import HEADER, SECRET, Desk, book_tour, serve_desk
 from tests.helpers import REAL_KEY, wait_for
 from voicekiosk.fake import FakeOpenAI
 from voicekiosk.settings import Settings
+from voicekiosk.tools.spec import ToolsConfig
+
+if TYPE_CHECKING:  # aiortc is imported only by the tests that make a page stand-in
+    from tests.rtc_client import Client
 from voicekiosk.web.app import create_app
 
 pytest_plugins = ["tests.audio", "tests.certs"]  # mic_wav; data_dir, store, tls_settings, no_lan
@@ -171,3 +176,29 @@ async def launch_chromium():
         finally:
             for browser in browsers:
                 await close_browser(browser)
+
+
+# -- a call with tools: a real webhook with a secret header, and an aiortc page stand-in ------
+
+
+@pytest.fixture
+async def desk(aiohttp_server: Any) -> tuple[Desk, TestServer]:
+    """The webhook ``book_tour`` posts to (a real aiohttp server on loopback)."""
+    return await serve_desk(aiohttp_server, HEADER)
+
+
+@pytest.fixture
+def tools(desk: tuple[Desk, TestServer], monkeypatch: pytest.MonkeyPatch) -> ToolsConfig:
+    """``book_tour`` on ``desk``, its secret header read from the environment."""
+    monkeypatch.setenv("DESK_TOKEN", SECRET)
+    return ToolsConfig(webhooks=(book_tour(desk[1]),))
+
+
+@pytest.fixture
+async def page() -> AsyncIterator[Client]:
+    """A page stand-in (aiortc) that joins through ``/api/call``; closed after the test."""
+    from tests.rtc_client import Client
+
+    peer = Client()
+    yield peer
+    await peer.close()

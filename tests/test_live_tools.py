@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
-from tests.desk import ARGUMENTS, HEADER, PARAMETERS, SECRET, Desk, book_tour, serve_desk
+from tests.desk import ARGUMENTS, HEADER, PARAMETERS, SECRET, Desk
 from tests.helpers import wait_for
 from tests.rtc_client import Client, join_through
 from voicekiosk.fake import FakeOpenAI
@@ -43,24 +42,6 @@ def live() -> LiveAnswerer:
 def fake(fake: FakeOpenAI, live: LiveAnswerer) -> FakeOpenAI:
     fake.live, fake.live_rules = live, live.rules
     return fake
-
-
-@pytest.fixture
-async def desk(aiohttp_server: Any) -> tuple[Desk, TestServer]:
-    return await serve_desk(aiohttp_server, HEADER)
-
-
-@pytest.fixture
-def tools(desk: tuple[Desk, TestServer], monkeypatch: pytest.MonkeyPatch) -> ToolsConfig:
-    monkeypatch.setenv("DESK_TOKEN", SECRET)
-    return ToolsConfig(webhooks=(book_tour(desk[1]),))
-
-
-@pytest.fixture
-async def page() -> AsyncIterator[Client]:
-    peer = Client()
-    yield peer
-    await peer.close()
 
 
 async def joined(make_client: Any, live: LiveAnswerer, page: Client, tools: ToolsConfig, **overrides: Any) -> Any:
