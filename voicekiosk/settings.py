@@ -18,6 +18,7 @@ from typing import Any, Literal
 import platformdirs
 
 from voicekiosk import net
+from voicekiosk.brand.config import Brand, parse_brand
 from voicekiosk.errors import ConfigError
 from voicekiosk.options import LIVE_VOICES, OPTIONS, OPTIONS_BY_NAME, VOICES, Option
 from voicekiosk.tools.declarations import TABLES, parse_tools
@@ -81,6 +82,7 @@ class Settings:
     live_delegation_instructions: str | None = None
     live_delegation_tools: tuple[str, ...] = ()
     tools: ToolsConfig = field(default_factory=ToolsConfig)  # the config file's [[tools]], [[mcp]], ...
+    brand: Brand | None = None  # the config file's [brand]
     api_key: str | None = field(default=None, repr=False)
     # Where each value came from ("default", "flag --port", "env VOICEKIOSK_PORT", "file x.toml").
     sources: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
@@ -132,6 +134,10 @@ class Settings:
         for f in dataclasses.fields(self):
             if f.name in ("sources", "api_key"):
                 continue
+            if f.name == "brand" and self.brand is not None:
+                source = self.sources.get("brand", "default")
+                rows += [(f"brand.{key}", shown, source) for key, shown in self.brand.describe()]
+                continue
             value = getattr(self, f.name)
             if isinstance(value, tuple):
                 value = ", ".join(value)
@@ -166,7 +172,7 @@ def _parse(option: Option, raw: Any, source: str) -> Any:
 
 def read_config_file(path: Path) -> dict[str, Any]:
     """The TOML file's options, keys spelled as in the file (dashes or underscores); its tool
-    tables (``tools.declarations.TABLES``) as ``tools``."""
+    tables (``tools.declarations.TABLES``) as ``tools``, its ``[brand]`` as ``brand``."""
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -175,12 +181,14 @@ def read_config_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"--config: {path} is not valid TOML: {exc}") from None
     data = dict(data.get("voicekiosk", data))
     tables = {table: data.pop(table) for table in TABLES if table in data}
-    tools = {"tools": parse_tools(tables, path)} if tables else {}
+    typed: dict[str, Any] = {"tools": parse_tools(tables, path)} if tables else {}
+    if "brand" in data:
+        typed["brand"] = parse_brand(data.pop("brand"), path)
     data = _flatten(data)
     unknown = sorted(k for k in data if k.replace("-", "_").replace(".", "_") not in OPTIONS_BY_NAME)
     if unknown:
         raise ConfigError(f"--config: {path}: unknown option {unknown[0]!r}")
-    return {k.replace("-", "_").replace(".", "_"): v for k, v in data.items()} | tools
+    return {k.replace("-", "_").replace(".", "_"): v for k, v in data.items()} | typed
 
 
 def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -229,8 +237,9 @@ def load_settings(
         values[option.name] = _parse(option, raw, source)
         sources[option.name] = source
 
-    if "tools" in file_values:  # only a file declares tools
-        values["tools"], sources["tools"] = file_values["tools"], f"file {config_path}"
+    for table in ("tools", "brand"):  # only a file declares these
+        if table in file_values:
+            values[table], sources[table] = file_values[table], f"file {config_path}"
     api_key = env.get("OPENAI_API_KEY", "").strip()
     if api_key:
         sources["api_key"] = "env OPENAI_API_KEY"

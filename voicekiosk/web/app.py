@@ -32,6 +32,7 @@ from voicekiosk.web.appkeys import (
     TOOLS,
 )
 from voicekiosk.web.assets import asset_dir, setup_templates
+from voicekiosk.web.brand_site import add_brand_routes
 from voicekiosk.web.caller import PageCallers
 from voicekiosk.web.events import EventHub
 from voicekiosk.web.hosts import KnownHosts, hosts_middleware
@@ -133,6 +134,7 @@ def create_app(
     app.router.add_routes(routes)
     app[STATIC] = StaticFiles(asset_dir("static"))
     app.router.add_get("/static/{name}", app[STATIC].handle)
+    add_brand_routes(app, settings.brand)
     return app
 
 

@@ -1,0 +1,48 @@
+"""The venue's look on the page: ``/brand/brand.css`` (the ``[brand]`` colours and font scale as CSS
+custom properties, so the CSP keeps ``style-src 'self'`` with no inline style) and ``/brand/logo``
+(the logo, read at start and served from memory: no path reaches the disk)."""
+
+from __future__ import annotations
+
+import hashlib
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from voicekiosk.brand.config import Brand
+
+CSS_URL = "/brand/brand.css"
+LOGO_URL = "/brand/logo"
+# An SVG opened on its own is a document of our origin: it may run nothing and load nothing.
+LOGO_CSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
+
+
+def stylesheet(brand: Brand) -> str:
+    """The brand's CSS: custom properties the page's style.css uses, and the font scale."""
+    props = "".join(f"  {name}: {value};\n" for name, value in brand.palette().items())
+    if brand.font_scale != 1.0:
+        props += f"  font-size: calc(clamp(16px, 1.2vw + 12px, 26px) * {brand.font_scale:g});\n"
+    return f":root {{\n{props}}}\n" if props else ""
+
+
+def add_brand_routes(app: web.Application, brand: Brand | None) -> None:
+    """Serve ``brand``'s stylesheet and logo (nothing when there is no ``[brand]``)."""
+    if brand is None:
+        return
+    css = stylesheet(brand).encode()
+    app.router.add_get(CSS_URL, _fixed(css, "text/css", {}))
+    if brand.logo is not None:
+        logo = brand.logo
+        app.router.add_get(LOGO_URL, _fixed(logo.body, logo.content_type, {"Content-Security-Policy": LOGO_CSP}))
+
+
+def _fixed(body: bytes, content_type: str, headers: dict[str, str]) -> Handler:
+    etag = '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
+    headers = headers | {"ETag": etag, "Cache-Control": "no-cache"}
+
+    async def handle(request: web.Request) -> web.Response:
+        if request.headers.get("If-None-Match") == etag:
+            return web.Response(status=304, headers=headers)
+        return web.Response(body=body, content_type=content_type, headers=headers)
+
+    return handle
