@@ -120,7 +120,13 @@ def test_a_low_contrast_brand_stops_start_up_with_one_line(tmp_path: Path) -> No
 
 async def test_the_logo_and_stylesheet_are_served_and_the_csp_stays_strict(make_client, tmp_path: Path) -> None:
     _write(tmp_path, "logo.png", PNG)
-    table = {"title": "City <Museum>", "logo": "logo.png", "accent": "#2563eb", "background": "#0b1020"}
+    table = {
+        "title": "City <Museum>",
+        "logo": "logo.png",
+        "accent": "#2563eb",
+        "background": "#0b1020",
+        "font_scale": 1.5,
+    }
     client = await make_client(brand=parse_brand(table, tmp_path / "voicekiosk.toml"))
 
     logo = await client.get("/brand/logo")
@@ -133,6 +139,7 @@ async def test_the_logo_and_stylesheet_are_served_and_the_csp_stays_strict(make_
     assert css.status == 200 and css.content_type == "text/css"
     text = await css.text()
     assert "--accent: #2563eb;" in text and "--bg: #0b1020;" in text and "--on-accent: #ffffff;" in text
+    assert "--font-scale: 1.5;" in text
 
     page = await client.get("/")
     html = await page.text()

@@ -21,7 +21,7 @@ def stylesheet(brand: Brand) -> str:
     """The brand's CSS: custom properties the page's style.css uses, and the font scale."""
     props = "".join(f"  {name}: {value};\n" for name, value in brand.palette().items())
     if brand.font_scale != 1.0:
-        props += f"  font-size: calc(clamp(16px, 1.2vw + 12px, 26px) * {brand.font_scale:g});\n"
+        props += f"  --font-scale: {brand.font_scale:g};\n"
     return f":root {{\n{props}}}\n" if props else ""
 
 
