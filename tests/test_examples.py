@@ -39,6 +39,8 @@ async def test_the_museum_example_answers_calls_staff_and_shows_the_map(
     monkeypatch.setenv("STAFF_TOKEN", "pager-secret")
     settings = load_settings({"data_dir": str(tmp_path)}, env={}, config_path=MUSEUM)
     assert settings.runs_tools
+    assert settings.brand is not None and settings.brand.title == "City Museum"
+    assert settings.brand.logo is not None and settings.brand.logo.content_type == "image/svg+xml"
     toolbox = open_toolbox(settings.tools, settings.data_dir)
     runner = toolbox.runner()
     assert runner is not None
