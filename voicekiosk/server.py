@@ -16,10 +16,11 @@ from aiohttp import web
 from rich.console import Console
 
 from voicekiosk import datadir, net
+from voicekiosk.combinations import ignored
 from voicekiosk.console import Endpoint, banner
 from voicekiosk.errors import StartupError
 from voicekiosk.redact import register_secret
-from voicekiosk.settings import Settings, ignored
+from voicekiosk.settings import Settings
 from voicekiosk.tls.context import TlsFiles, load_certificate, prepare, server_context
 from voicekiosk.web.access import TOKEN_FILE, Access, read_token
 from voicekiosk.web.app import create_app
