@@ -81,6 +81,11 @@ export class RealtimeEngine {
   /** A call is being opened: Realtime sends nothing of its own (no greeting yet). */
   begin() {}
 
+  /** The agent speaks now: a response with these instructions, on the call's data channel. */
+  say(call, instructions) {
+    call.send({ type: "response.create", response: { instructions } });
+  }
+
   /** @returns {Problem | null} the session cannot go on after this event */
   ends(event) {
     return event.type === "error" && isFatal(event.error) ? new Problem("session_ended") : null;
