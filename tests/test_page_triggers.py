@@ -125,3 +125,19 @@ async def test_announce_wakes_a_paused_live_kiosk_as_commentary(chromium, kiosk,
     assert ("out", "error") not in log
     assert watch.errors == []
     await context.close()
+
+
+async def test_an_announcement_mid_answer_waits_for_the_answer_to_end(chromium, kiosk, answerer) -> None:
+    url, trigger = await kiosk()
+    context = await chromium.new_context()
+    page, watch = await open_page(context, url)
+    await wait_state(page, "agent-speaking", timeout=25)
+    [call] = answerer.calls.values()
+    await trigger("announce", {"text": TEXT})
+    await wait_for(lambda: told(call.commands, "response.create"), what="the announcement")
+    log = [(way, kind) for _, way, kind in call.events]
+    asked = log.index(("in", "response.create"))
+    assert ("out", "response.done") in log[:asked]  # after the answer under way: not refused as a second one
+    assert ("out", "error") not in log
+    assert watch.errors == []
+    await context.close()
