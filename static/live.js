@@ -96,6 +96,17 @@ export class LiveEngine {
     }
   }
 
+  /** The agent speaks next, as commentary: once the session has started (commands before it are refused). */
+  say(call, instructions) {
+    if (call !== this.call) return;
+    if (this.started) this.#comment(instructions);
+    else this.said.push(instructions);
+  }
+
+  #comment(content) {
+    this.call.send({ type: "session.commentary.append", delegation_id: null, content });
+  }
+
   /** @returns {Problem | null} the call cannot go on after this event */
   ends(event) {
     if (event.type === "error") {
@@ -133,6 +144,8 @@ export class LiveEngine {
     this.heard = null;
     this.greet = false;
     this.started = false;
+    /** @type {string[]} what to say once the session starts (say()) */
+    this.said = [];
     this.closed = false;
     this.thinkingSince = 0; // an answer is due since then (performance.now()): a delegation, your turn
     this.thinkingUntil = 0; // and at the latest until then
@@ -149,9 +162,8 @@ export class LiveEngine {
     // By the page's clock: one that is off only moves the rotation (or leaves it to expiry).
     const left = Number(session?.expires_at) * 1000 - Date.now();
     if (left > ROTATE_LEAD_MS) this.rotateAfter = performance.now() + left - ROTATE_LEAD_MS;
-    if (this.greet && this.greeting) {
-      this.call.send({ type: "session.commentary.append", delegation_id: null, content: this.greeting });
-    }
+    if (this.greet && this.greeting) this.#comment(this.greeting);
+    for (const instructions of this.said.splice(0)) this.#comment(instructions);
     this.greet = false;
     this.speaking.start();
     return this.#show();

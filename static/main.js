@@ -21,3 +21,5 @@ window.voicekiosk = session; // for the curious (and for tests): the page's stat
 boot.forget();
 // Only a tap is a visitor to greet: a kiosk that starts by itself greets an empty room.
 if (boot.config.autostart || boot.tapped) session.start({ greet: boot.tapped });
+// After the call's start (it must not wait): an idle page hears the operator's /api/start too.
+reporter.start();

@@ -23,6 +23,9 @@ export class RealtimeEngine {
     this.agentSpeaking = false;
     this.speechStoppedAt = 0;
     this.levelSpeech = false; // "you speaking" is the API's own voice detection
+    this.responding = false; // a response is under way: another response.create would be refused
+    /** @type {{call: import("./call.js").Call, instructions: string}[]} what say() keeps until then */
+    this.waiting = [];
   }
 
   /**
@@ -69,8 +72,13 @@ export class RealtimeEngine {
       case "output_audio_buffer.cleared":
         this.agentSpeaking = false;
         return state === "agent-speaking" ? "listening" : undefined;
+      case "response.created":
+        this.responding = true;
+        return;
       case "response.done":
+        this.responding = false;
         this.#responseDone(event.response || {}, callId);
+        this.#sayNext();
         return !this.agentSpeaking && state === "thinking" ? "listening" : undefined;
       case "error":
         this.#serverError(event.error || {});
@@ -80,6 +88,19 @@ export class RealtimeEngine {
 
   /** A call is being opened: Realtime sends nothing of its own (no greeting yet). */
   begin() {}
+
+  /** The agent speaks: a response with these instructions, on the call's data channel, now or
+   * once the response under way is done. */
+  say(call, instructions) {
+    this.waiting.push({ call, instructions });
+    this.#sayNext();
+  }
+
+  #sayNext() {
+    if (this.responding || !this.waiting.length) return;
+    const { call, instructions } = this.waiting.shift();
+    this.responding = call.send({ type: "response.create", response: { instructions } });
+  }
 
   /** @returns {Problem | null} the session cannot go on after this event */
   ends(event) {
@@ -99,6 +120,8 @@ export class RealtimeEngine {
   /** The call is gone: nobody is speaking, and the next call's agent is heard. */
   reset() {
     this.agentSpeaking = false;
+    this.responding = false;
+    this.waiting = [];
     this.view.silenceAgent(false);
   }
 

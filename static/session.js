@@ -1,13 +1,15 @@
 // The conversation's life: connect, back off and reconnect after a failure, pause when nobody
 // talks (and wake on a voice), and rotate sessions before OpenAI's time limit ends them. What the
 // voice API's events mean is its Engine's (realtime.js, live.js): the interface is written down here.
-// What the server says about the call (a tool runs, show this, end it) is news.js's.
+// What the server says about the call (a tool runs, show this, end it) is news.js's; its triggers
+// for every page (/api/start, /api/stop, /api/announce) are triggers.js's.
 
 import { Backoff, STABLE_MS } from "./backoff.js";
 import { Call } from "./call.js";
 import { Problem, explain } from "./messages.js";
 import { Microphone } from "./mic.js";
 import { CallNews } from "./news.js";
+import { Triggers } from "./triggers.js";
 import { SPEECH_RMS } from "./visualizer.js";
 
 // A paused kiosk wakes when its microphone hears speech near it (SPEECH_RMS) for WAKE_MS.
@@ -34,6 +36,7 @@ const UNJOINED_RETRY_MS = 5 * 60_000;
  * @property {(connectedAt: number) => number} rotateAt when (performance.now()) to start a fresh
  *   session, at the next quiet moment, before the API's time limit ends this one
  * @property {boolean} agentSpeaking
+ * @property {(call: Call, instructions: string) => void} say the agent speaks now, as instructed
  * @property {() => void} reset the call is gone
  *
  * @typedef {object} Farewell
@@ -69,14 +72,20 @@ export class Session {
     this.timers = { retry: 0, countdown: 0, idle: 0, wake: 0, stable: 0 };
     this.greet = false; // the visitor started a conversation and has not been greeted in it yet
     this.unjoined = 0; // calls in a row that were made upstream but never connected
-    this.news = new CallNews(view.shown, {
+    const hooks = {
       state: () => this.state,
       setState: (state) => this.#setState(state),
       rest: (detail) => this.#rest(detail),
-    });
+      start: (opts) => this.start(opts),
+      wanted: () => this.wanted,
+      up: () => (this.call?.connectedAt ? this.call : null),
+    };
+    this.news = new CallNews(view.shown, hooks);
+    this.triggers = new Triggers(engine, hooks);
     reporter.listen((event) => {
       const call = this.call; // only the current call's news counts
-      if (call?.connectedAt && event.call_id === call.callId) this.news.hear(event);
+      if (!("call_id" in event)) this.triggers.hear(event);
+      else if (call?.connectedAt && event.call_id === call.callId) this.news.hear(event);
     });
 
     navigator.mediaDevices?.addEventListener?.("devicechange", () => {
@@ -185,6 +194,7 @@ export class Session {
     this.#setState("listening");
     this.timers.stable = setTimeout(() => this.backoff.reset(), STABLE_MS);
     this.#armIdle();
+    this.triggers.up(call);
   }
 
   #onTrack(stream) {

@@ -23,7 +23,7 @@ from voicekiosk.redact import redact
 
 # C0, DEL, C1, the Unicode line separators, the bidi controls that reorder what a terminal shows,
 # and lone surrogates (undecodable header bytes), which a UTF-8 terminal cannot even encode.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+CONTROL_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 DEVICE = "refused_device"  # the record attribute that marks a refusal, and says whose
 PAGE = "page_device"  # the record attribute that marks what a device's page reported, and whose
 BURST = 5  # refusal lines shown per device per window; the rest are counted
@@ -47,7 +47,7 @@ def escape(text: str, *, keep: str = "") -> str:
         code = ord(char)
         return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
-    return _CONTROL.sub(visible, text)
+    return CONTROL_CHARS.sub(visible, text)
 
 
 def refused_by(device: str | None) -> dict[str, str]:

@@ -83,7 +83,8 @@ class Access:
     def allowed(self, request: web.Request) -> bool:
         if self.settings.open or self.token is None or is_local(request):
             return True
-        return self.matches(request.cookies.get(COOKIE))
+        # The page carries the cookie; an automation (``/api/announce``) the header.
+        return self.matches(request.cookies.get(COOKIE)) or self.matches(_bearer(request))
 
     def matches(self, candidate: str | None) -> bool:
         if not candidate or self.token is None:
@@ -157,6 +158,12 @@ class Access:
 def is_local(request: web.Request) -> bool:
     """From this machine itself: loopback, and not relayed by a proxy (see README, "Behind a reverse proxy")."""
     return net.is_loopback(request.remote) and not any(name in request.headers for name in PROXY_HEADERS)
+
+
+def _bearer(request: web.Request) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, if there is one."""
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    return value.strip() if scheme.lower() == "bearer" else None
 
 
 def _denied(request: web.Request) -> web.HTTPUnauthorized:

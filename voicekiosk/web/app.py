@@ -40,6 +40,7 @@ from voicekiosk.web.limits import LIMITS, Limits, websocket_limit
 from voicekiosk.web.middleware import content_security_policy, errors_middleware, origin_middleware, security_headers
 from voicekiosk.web.routes import MAX_SDP_BYTES, routes
 from voicekiosk.web.static_files import StaticFiles
+from voicekiosk.web.triggers import routes as trigger_routes
 
 
 def create_app(
@@ -132,6 +133,7 @@ def create_app(
     app.cleanup_ctx.append(upstream_ctx)
     setup_templates(app)
     app.router.add_routes(routes)
+    app.router.add_routes(trigger_routes)
     app[STATIC] = StaticFiles(asset_dir("static"))
     app.router.add_get("/static/{name}", app[STATIC].handle)
     add_brand_routes(app, settings.brand)

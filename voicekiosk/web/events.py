@@ -39,6 +39,7 @@ class EventHub:
         self.calls = calls
         self.browser_sdp = browser_sdp
         self._sockets: set[web.WebSocketResponse] = set()
+        self._pages: set[PagePush] = set()  # every page's push queue, whether it holds a call or not
         self._holders: dict[str, PagePush] = {}  # call id -> the page that claimed it last
 
     def push(self, call_id: str, event: Mapping[str, Any]) -> bool:
@@ -46,6 +47,16 @@ class EventHub:
         page holds it now, or its socket cannot take it (see ``push.py``)."""
         page = self._holders.get(call_id)
         return page is not None and page.push({**event, "call_id": call_id})
+
+    def broadcast(self, event: Mapping[str, Any]) -> int:
+        """Send ``event`` to every page connected now (``/api/start`` and the like); how many took
+        it. Bounded: the sockets are capped (``limits.py``), each page's queue too (``push.py``)."""
+        return sum(page.push(event) for page in list(self._pages))
+
+    @property
+    def pages(self) -> int:
+        """How many pages are connected now."""
+        return len(self._pages)
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(heartbeat=20, max_msg_size=MAX_MESSAGE)
@@ -55,6 +66,7 @@ class EventHub:
         claims = _Claims(self.calls, client, page, self._holders)
         bucket = _Bucket(RATE_PER_SECOND)
         self._sockets.add(ws)
+        self._pages.add(page)
         try:
             async for msg in ws:
                 if msg.type != WSMsgType.TEXT or not bucket.take():
@@ -67,6 +79,7 @@ class EventHub:
                     continue  # whatever a page sends, it is only news
         finally:
             self._sockets.discard(ws)
+            self._pages.discard(page)
             claims.release()
             await page.close()
         return ws
