@@ -1,6 +1,6 @@
 // The conversation's life: connect, back off and reconnect after a failure, pause when nobody
 // talks (and wake on a voice), and rotate sessions before OpenAI's time limit ends them. What the
-// voice API's events mean is its Engine's (realtime.js, live.js): the interface is written down here.
+// voice API's events mean is its Engine's (realtime.js, live.js; the interface: engine.js).
 // What the server says about the call (a tool runs, show this, end it) is news.js's; its triggers
 // for every page (/api/start, /api/stop, /api/announce) are triggers.js's.
 
@@ -19,32 +19,7 @@ const WAKE_MS = 300;
 const UNJOINED_LIMIT = 3;
 const UNJOINED_RETRY_MS = 5 * 60_000;
 
-/**
- * What the page asks of a voice API (realtime.js, live.js); main.js picks one by config.engine.
- * @typedef {object} Engine
- * @property {(call: Call, opts: {greet: boolean, turn: (state: string) => void, heard: () => void}) => void} begin
- *   a call is being opened and its events follow; `greet`: a visitor tapped Start for it;
- *   `turn(state)` moves the page's state between events (e.g. on the agent's level); `heard()`:
- *   the API heard the visitor's words (the idle hang-up waits)
- * @property {boolean} levelSpeech "user-speaking" comes from the microphone's level, not from the
- *   API: noise can cause it, so it does not hold off the idle hang-up (words the API hears do)
- * @property {(event: {type: string}, state: string, callId: string | null) => (string | undefined)} handle
- *   one server event: captions, reports, what to send back; the state the turn moves to, if it moves
- * @property {(event: {type: string}) => (Problem | null)} ends the call cannot go on after this event
- * @property {(call: Call) => (Farewell | null)} farewell what to say on the channel to end the call
- *   (null: nothing, just close)
- * @property {(connectedAt: number) => number} rotateAt when (performance.now()) to start a fresh
- *   session, at the next quiet moment, before the API's time limit ends this one
- * @property {boolean} agentSpeaking
- * @property {(call: Call, instructions: string) => void} say the agent speaks now, as instructed
- * @property {() => void} reset the call is gone
- *
- * @typedef {object} Farewell
- * @property {{type: string}} say the client event that ends the session
- * @property {string} until the server event that confirms it (the connection closes then)
- * @property {(event: {type: string}) => (number | null)} [confirmed] reads that event: the
- *   session's final billed seconds, if it says
- */
+/** @typedef {import("./engine.js").Engine} Engine */
 
 /** One state machine for the page: which call runs, what state it is in, and what comes next. */
 export class Session {

@@ -1,0 +1,34 @@
+// The interface between the page's conversation logic (session.js) and a voice API's adapter
+// (realtime.js, live.js): types only, for editors and readers; nothing here runs.
+
+/** @typedef {import("./call.js").Call} Call */
+/** @typedef {import("./messages.js").Problem} Problem */
+
+/**
+ * What the page asks of a voice API (realtime.js, live.js); main.js picks one by config.engine.
+ * @typedef {object} Engine
+ * @property {(call: Call, opts: {greet: boolean, turn: (state: string) => void, heard: () => void}) => void} begin
+ *   a call is being opened and its events follow; `greet`: a visitor tapped Start for it;
+ *   `turn(state)` moves the page's state between events (e.g. on the agent's level); `heard()`:
+ *   the API heard the visitor's words (the idle hang-up waits)
+ * @property {boolean} levelSpeech "user-speaking" comes from the microphone's level, not from the
+ *   API: noise can cause it, so it does not hold off the idle hang-up (words the API hears do)
+ * @property {(event: {type: string}, state: string, callId: string | null) => (string | undefined)} handle
+ *   one server event: captions, reports, what to send back; the state the turn moves to, if it moves
+ * @property {(event: {type: string}) => (Problem | null)} ends the call cannot go on after this event
+ * @property {(call: Call) => (Farewell | null)} farewell what to say on the channel to end the call
+ *   (null: nothing, just close)
+ * @property {(connectedAt: number) => number} rotateAt when (performance.now()) to start a fresh
+ *   session, at the next quiet moment, before the API's time limit ends this one
+ * @property {boolean} agentSpeaking
+ * @property {(call: Call, instructions: string) => void} say the agent speaks now, as instructed
+ * @property {() => void} reset the call is gone
+ *
+ * @typedef {object} Farewell
+ * @property {{type: string}} say the client event that ends the session
+ * @property {string} until the server event that confirms it (the connection closes then)
+ * @property {(event: {type: string}) => (number | null)} [confirmed] reads that event: the
+ *   session's final billed seconds, if it says
+ */
+
+export {};
