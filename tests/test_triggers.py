@@ -99,6 +99,17 @@ async def test_off_loopback_a_trigger_needs_the_access_token(client: Any, settin
     await ws.close()
 
 
+async def test_with_open_access_triggers_come_from_this_machine_only(make_client: Any) -> None:
+    """--open lets any device talk to the agent, not make a public kiosk say what it is told."""
+    client = await make_client(open=True)
+    ws = (await pages(client, 1))[0]
+    refused = await client.post("/api/announce", json={"text": "Hi"}, headers=RELAYED)
+    assert refused.status == 403 and await error_code(refused) == "local_only"
+    assert (await client.post("/api/announce", json={"text": "Hi"})).status == 202  # from loopback
+    assert await heard(ws) == {"type": "announce", "text": "Hi"}
+    await ws.close()
+
+
 async def test_triggers_are_rate_limited_per_device(make_client: Any) -> None:
     client = await make_client(rate=2)
     ws = (await pages(client, 1))[0]

@@ -2,7 +2,8 @@
 
 A doorbell or a home automation acts on every kiosk page connected to this server (over their
 ``/api/events`` sockets). Who may: the same as the page's API (loopback, or the access token, as
-the cookie or ``Authorization: Bearer``; ``access.py``), at the same per-device rate as new sessions.
+the cookie or ``Authorization: Bearer``; ``access.py``; with ``--open``, loopback only), at the
+same per-device rate as new sessions.
 The text comes from the operator's request only, and is never logged.
 """
 
@@ -16,6 +17,7 @@ from aiohttp import web
 
 from voicekiosk.errors import ApiError
 from voicekiosk.logsafe import CONTROL_CHARS
+from voicekiosk.web.access import is_local
 from voicekiosk.web.appkeys import ACCESS, EVENTS
 
 log = logging.getLogger("voicekiosk.server")
@@ -59,6 +61,10 @@ def announcement(body: dict[str, Any]) -> str:
 
 
 def _send(request: web.Request, event: dict[str, str], what: str) -> web.Response:
+    if request.app[ACCESS].settings.open and not is_local(request):
+        # --open lets any device talk, but a kiosk in a public place must not say or do what any
+        # phone on the LAN tells it: with no token to ask for, triggers come from this machine only.
+        raise ApiError(403, "local_only", "With --open, triggers are accepted from this machine only.")
     hub = request.app[EVENTS]
     if not hub.pages:
         raise ApiError(409, "no_page", "No kiosk page is connected to this server.")
