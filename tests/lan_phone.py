@@ -37,11 +37,19 @@ async def main(data_dir: Path, mic: Path) -> dict[str, object]:
             browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), headless=False, args=args)
             try:
                 page = await browser.new_page()
+                troubles: list[str] = []  # said in the failure, if the page's code never runs
+                page.on("console", lambda m: m.type == "error" and troubles.append(f"console: {m.text}"))
+                page.on("pageerror", lambda e: troubles.append(f"page error: {e}"))
+                page.on("requestfailed", lambda r: troubles.append(f"request failed: {r.url} {r.failure}"))
                 await page.add_init_script(PROBE)
                 await page.goto(f"https://{LAN}:{settings.port}/?token={token}")  # the QR code's link
                 seen["url_after_redirect"] = page.url
                 seen["cookie"] = [c["name"] for c in await page.context.cookies()]
-                await wait_for(lambda: page.evaluate("Boolean(window.voicekiosk)"), what="the page code")
+                # A first page in a fresh namespace, on a loaded 2-core machine, can take a while.
+                try:
+                    await wait_for(lambda: page.evaluate("Boolean(window.voicekiosk)"), timeout=30, what="the code")
+                except AssertionError as exc:
+                    raise AssertionError(f"{exc} at {page.url}; the page's troubles: {troubles[-8:]}") from None
                 await page.click("#start")  # a phone needs a tap
                 seen["state"] = await wait_state(page, "listening", "user-speaking", "thinking", "agent-speaking")
                 await wait_for(lambda: _louder(page), timeout=20, what="the agent's voice")
