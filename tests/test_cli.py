@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from voicekiosk.cli import cli
 from voicekiosk.errors import ConfigError
-from voicekiosk.server import startup_notes
+from voicekiosk.notices import startup_notes
 from voicekiosk.settings import DEFAULT_DELEGATION_MODEL, Settings, load_settings, mask_secret
 
 

@@ -7,7 +7,7 @@ import io
 from rich.console import Console
 
 from voicekiosk.console import banner, qr_text
-from voicekiosk.server import endpoints, startup_notes
+from voicekiosk.notices import endpoints, startup_notes
 from voicekiosk.settings import Settings, load_settings
 
 

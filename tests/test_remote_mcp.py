@@ -22,7 +22,7 @@ from voicekiosk.fake import FakeOpenAI
 from voicekiosk.fake.agent import AgentAnswerer
 from voicekiosk.fake.call import AgentCall
 from voicekiosk.fake.checks import check_session
-from voicekiosk.server import startup_notes
+from voicekiosk.notices import startup_notes
 from voicekiosk.settings import Settings, load_settings
 from voicekiosk.tools.inventory import inventory
 from voicekiosk.tools.mcp_remote import remote_mcp_declarations

@@ -21,7 +21,7 @@ from voicekiosk.fake.agent import AgentAnswerer
 from voicekiosk.fake.call import AgentCall
 from voicekiosk.fake.checks import check_session
 from voicekiosk.fake.voice import Script
-from voicekiosk.server import startup_notes
+from voicekiosk.notices import startup_notes
 from voicekiosk.settings import Settings
 from voicekiosk.tools.prompt import ONE_MOMENT
 from voicekiosk.tools.spec import ToolsConfig
