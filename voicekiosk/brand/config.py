@@ -10,6 +10,7 @@ from typing import Any
 
 from voicekiosk.brand.contrast import AA_TEXT, AA_UI, mix, ratio, readable_on, rgb
 from voicekiosk.errors import ConfigError
+from voicekiosk.images import raster_type
 
 MAX_LOGO_BYTES = 512 * 1024  # a kiosk logo, not a photo
 MAX_TITLE = 80
@@ -136,12 +137,8 @@ def read_logo(raw: Any, folder: Path) -> Logo:
 
 def image_type(body: bytes) -> str | None:
     """The image's media type from its first bytes (never from its name), or None."""
-    if body.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if body.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if body[:4] == b"RIFF" and body[8:12] == b"WEBP":
-        return "image/webp"
+    if (raster := raster_type(body)) in ("image/png", "image/jpeg", "image/webp"):
+        return raster
     head = body[:1024].lstrip(b"\xef\xbb\xbf \t\r\n")
     if head.startswith((b"<svg", b"<?xml", b"<!--")) and b"<svg" in body[:4096]:
         return "image/svg+xml"

@@ -13,18 +13,19 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
+from voicekiosk.images import raster_type
 from voicekiosk.tools.base import Caller, ToolError
 
 MAX_IMAGE = 1024 * 1024  # bytes: a map or a photo for a screen, not a poster
 MAX_TITLE, MAX_TEXT, MAX_LINES, MAX_LINK = 80, 400, 6, 500
 MAX_LISTED = 12  # image names offered to the model when the one it asked for is not there
-# Suffix -> (MIME type, the file's first bytes): both must agree.
+# Suffix -> media type; the file's first bytes must agree (``images.raster_type``).
 IMAGE_TYPES = {
-    ".png": ("image/png", (b"\x89PNG\r\n\x1a\n",)),
-    ".jpg": ("image/jpeg", (b"\xff\xd8\xff",)),
-    ".jpeg": ("image/jpeg", (b"\xff\xd8\xff",)),
-    ".gif": ("image/gif", (b"GIF87a", b"GIF89a")),
-    ".webp": ("image/webp", (b"RIFF",)),  # and "WEBP" at 8, checked below
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
 }
 PARAMETERS: dict[str, Any] = {
     "type": "object",
@@ -85,17 +86,16 @@ class ShowTool:
         if self.folder is None:
             raise ToolError("There is no folder of images to show from.")
         path = _inside(self.folder, name)
-        kind = IMAGE_TYPES.get(path.suffix.lower()) if path is not None else None
-        if path is None or kind is None:
+        mime = IMAGE_TYPES.get(path.suffix.lower()) if path is not None else None
+        if path is None or mime is None:
             raise ToolError(f"{_said(name)} is not an image in the venue's folder (png, jpeg, gif or webp).")
         if not path.is_file():
             raise ToolError(f"There is no image called {_said(name)}. {self._listing()}")
         with path.open("rb") as file:
             data = file.read(MAX_IMAGE + 1)
-        mime, magics = kind
         if len(data) > MAX_IMAGE:
             raise ToolError(f"{_said(name)} is too large to show (over {MAX_IMAGE // 1024} KB).")
-        if not data.startswith(magics) or (mime == "image/webp" and data[8:12] != b"WEBP"):
+        if raster_type(data) != mime:
             raise ToolError(f"{_said(name)} is not a {mime.split('/')[1]} image.")
         return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
