@@ -85,6 +85,8 @@ class ToolCalls:
         batch = self._batches.setdefault(key, Batch())
         refusal = OVERFLOW if len(self._seen) >= MAX_SEEN else BUSY if self.running >= MAX_RUNNING else None
         if refusal is not None:
+            if refusal is BUSY:
+                self._seen.add(call_id)  # answered: a replay of its event after a reopening is not answered twice
             log.warning("sideband of %s: a tool call refused: %s", self.call_id, json.loads(refusal)["error"])
             batch.outputs.append((call_id, refusal))
             self._flush()
