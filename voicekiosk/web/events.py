@@ -38,8 +38,7 @@ class EventHub:
     def __init__(self, calls: CallRegistry, *, browser_sdp: bool) -> None:
         self.calls = calls
         self.browser_sdp = browser_sdp
-        self._sockets: set[web.WebSocketResponse] = set()
-        self._pages: set[PagePush] = set()  # every page's push queue, whether it holds a call or not
+        self._pages: set[PagePush] = set()  # every page's socket and push queue, holding a call or not
         self._holders: dict[str, PagePush] = {}  # call id -> the page that claimed it last
 
     def push(self, call_id: str, event: Mapping[str, Any]) -> bool:
@@ -65,7 +64,6 @@ class EventHub:
         page = PagePush(ws)
         claims = _Claims(self.calls, client, page, self._holders)
         bucket = _Bucket(RATE_PER_SECOND)
-        self._sockets.add(ws)
         self._pages.add(page)
         try:
             async for msg in ws:
@@ -78,7 +76,6 @@ class EventHub:
                 except (ValueError, TypeError, OverflowError, RecursionError):
                     continue  # whatever a page sends, it is only news
         finally:
-            self._sockets.discard(ws)
             self._pages.discard(page)
             claims.release()
             await page.close()
@@ -86,7 +83,7 @@ class EventHub:
 
     async def close(self) -> None:
         """Close every page's socket (at shutdown: they would otherwise hold it up)."""
-        await asyncio.gather(*(ws.close() for ws in list(self._sockets)), return_exceptions=True)
+        await asyncio.gather(*(page.ws.close() for page in list(self._pages)), return_exceptions=True)
 
     def _on_event(self, event: dict[str, Any], client: str, claims: _Claims) -> None:
         kind = event.get("type")

@@ -25,7 +25,7 @@ class PagePush:
     """The server's side of one page socket: ``push`` queues, one writer sends in order."""
 
     def __init__(self, ws: web.WebSocketResponse) -> None:
-        self._ws = ws
+        self.ws = ws
         self._queue: deque[str] = deque()
         self._queued = 0
         self._ready = asyncio.Event()
@@ -35,7 +35,7 @@ class PagePush:
     def push(self, event: Mapping[str, Any]) -> bool:
         """Queue ``event`` (JSON) for the page; False when it cannot go (too big, too many
         waiting, or the socket is closing)."""
-        if self._ws.closed:
+        if self.ws.closed:
             return False
         text = json.dumps(event, separators=(",", ":"))
         if len(text) > MAX_EVENT or len(self._queue) >= MAX_EVENTS or self._queued + len(text) > MAX_QUEUED:
@@ -64,12 +64,12 @@ class PagePush:
                 self._queued -= len(text)
                 try:
                     async with asyncio.timeout(SEND_WITHIN):
-                        await self._ws.send_str(text)
+                        await self.ws.send_str(text)
                 except (TimeoutError, ConnectionError, RuntimeError):
                     # Stalled or gone: drop it; the page reconnects and claims its call again.
                     self._queue.clear()
                     self._queued = 0
-                    await self._ws.close()
+                    await self.ws.close()
                     return
             self._ready.clear()
             self._warned = False
