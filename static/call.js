@@ -51,7 +51,7 @@ export class Call {
    * @param {string} opts.callUrl the server's calls endpoint (the hang-up goes to callUrl/<id>)
    * @param {() => OpenedCall} opts.open boot.js openCall(), or the call boot.js already opened
    * @param {Promise<MediaStreamTrack>} opts.mic joins the call when it arrives
-   * @param {import("./session.js").Engine} opts.engine which events end the call; how to end it
+   * @param {import("./engine.js").Engine} opts.engine which events end the call; how to end it
    * @param {(event: {type: string}) => void} opts.onEvent each server event
    * @param {(stream: MediaStream) => void} opts.onTrack the agent's voice
    * @param {(problem: Problem | null) => void} opts.onEnd the call ended (null: hung up here)
@@ -75,7 +75,7 @@ export class Call {
     this.dc = null;
     this.graceTimer = 0;
     this.farewellTimer = 0;
-    /** @type {import("./session.js").Farewell | null} said, and awaited until confirmed */
+    /** @type {import("./engine.js").Farewell | null} said, and awaited until confirmed */
     this.farewell = null;
     this.released = false; // closed here, and the server told
     this.billedSeconds = null; // the session's final count, as the farewell's confirmation gave it

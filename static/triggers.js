@@ -7,7 +7,7 @@
 /** What a Session does for the operator. */
 export class Triggers {
   /**
-   * @param {import("./session.js").Engine} engine the page's voice API
+   * @param {import("./engine.js").Engine} engine the page's voice API
    * @param {{state: () => string, wanted: () => boolean, up: () => (import("./call.js").Call | null),
    *   start: (opts: {greet: boolean}) => void, rest: (detail: string) => void}} session its state;
    *   whether a conversation is wanted; its call, once up; how to start one; how to pause
