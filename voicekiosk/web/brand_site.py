@@ -10,6 +10,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from voicekiosk.brand.config import Brand
+from voicekiosk.web.static_files import etag, from_memory
 
 CSS_URL = "/brand/brand.css"
 LOGO_URL = "/brand/logo"
@@ -37,12 +38,10 @@ def add_brand_routes(app: web.Application, brand: Brand | None) -> None:
 
 
 def _fixed(body: bytes, content_type: str, headers: dict[str, str]) -> Handler:
-    etag = '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
-    headers = headers | {"ETag": etag, "Cache-Control": "no-cache"}
+    tag = etag(hashlib.sha256(body).digest())
+    headers = headers | {"Cache-Control": "no-cache"}
 
     async def handle(request: web.Request) -> web.Response:
-        if request.headers.get("If-None-Match") == etag:
-            return web.Response(status=304, headers=headers)
-        return web.Response(body=body, content_type=content_type, headers=headers)
+        return from_memory(request, body, content_type, tag, headers)
 
     return handle

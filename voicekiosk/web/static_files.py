@@ -17,6 +17,21 @@ from pathlib import Path
 from aiohttp import web
 
 
+def etag(digest: bytes) -> str:
+    """An ``ETag`` from the body's SHA-256."""
+    return '"' + digest.hex()[:20] + '"'
+
+
+def from_memory(
+    request: web.Request, body: bytes, content_type: str, tag: str, headers: dict[str, str] | None = None
+) -> web.Response:
+    """``body`` with its validator, or 304 when the browser has it already."""
+    headers = (headers or {}) | {"ETag": tag}
+    if request.headers.get("If-None-Match") == tag:
+        return web.Response(status=304, headers=headers)
+    return web.Response(body=body, content_type=content_type, headers=headers)
+
+
 @dataclass(frozen=True)
 class StaticFile:
     stamp: tuple[int, int]  # (mtime_ns, size) of the file it was read from
@@ -33,7 +48,7 @@ class StaticFile:
             stamp,
             body,
             mimetypes.guess_type(path.name)[0] or "application/octet-stream",
-            etag='"' + digest.hex()[:20] + '"',
+            etag=etag(digest),
             csp_hash="'sha256-" + base64.b64encode(digest).decode() + "'",
         )
 
@@ -50,10 +65,7 @@ class StaticFiles:
         entry = self.get(name)
         if entry is None:
             raise web.HTTPNotFound()
-        headers = {"ETag": entry.etag}
-        if request.headers.get("If-None-Match") == entry.etag:
-            return web.Response(status=304, headers=headers)
-        return web.Response(body=entry.body, content_type=entry.content_type, headers=headers)
+        return from_memory(request, entry.body, entry.content_type, entry.etag)
 
     def get(self, name: str) -> StaticFile | None:
         """The file ``name`` directly under the root, re-read only when it changed on disk."""
