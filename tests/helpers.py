@@ -145,13 +145,37 @@ def loopback_up() -> None:
 
 
 def add_lan(*, ipv6: str | None = None) -> None:
-    """In a namespace script: a veth pair whose end ``vk0`` has ``LAN`` (and ``ipv6``), up."""
+    """In a namespace script: a veth pair whose end ``vk0`` has ``LAN`` (and ``ipv6``), up and settled.
+
+    The network must not change after this returns: Chromium aborts requests in flight with
+    ``ERR_NETWORK_CHANGED`` when an address appears. So the pair gets no IPv6 link-local addresses
+    (which the kernel would add a moment later, after duplicate detection), and this waits until
+    both ends report carrier.
+    """
     ip("link", "add", "vk0", "type", "veth", "peer", "name", "vk1")
+    for end in ("vk0", "vk1"):
+        ip("link", "set", end, "addrgenmode", "none")
     ip("addr", "add", f"{LAN}/24", "dev", "vk0")
     if ipv6:
         ip("addr", "add", ipv6, "dev", "vk0", "nodad")
     ip("link", "set", "vk0", "up")
     ip("link", "set", "vk1", "up")
+    for end in ("vk0", "vk1"):
+        _wait_until_up(end)
+
+
+def _wait_until_up(link: str, timeout: float = 10.0) -> None:
+    """Block until ``link`` reports its operational state as up (veth carrier comes a moment late)."""
+    deadline = time.monotonic() + timeout
+    while " state UP " not in (shown := _link(link)):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{link} not up within {timeout} s: {shown}")
+        time.sleep(0.01)
+
+
+def _link(name: str) -> str:
+    """``ip -o link show name`` (sysfs shows the host's namespace, ip shows ours)."""
+    return subprocess.run(["ip", "-o", "link", "show", name], check=True, capture_output=True, text=True).stdout
 
 
 def png(width: int, height: int) -> bytes:
