@@ -37,7 +37,7 @@ export class View {
     this.shown = new Shown($("shown"));
     /** What the texts a language switch redraws show now: the state, the detail's words (a key
      * and its values, or text as it came), the Start button's key, the problem. */
-    this.shows = { state: "", detail: { key: "", vars: null, text: "" }, start: "button.start", problem: null };
+    this.shows = { state: this.ui.main.dataset.state, detail: { key: "", vars: null, text: "" }, start: "button.start", problem: null };
     this.languages = [...document.querySelectorAll("[data-language]")];
     onLanguage((code) => this.#relabel(code));
     this.#relabel(document.documentElement.lang);
