@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser import open_page, wait_state
+from tests.browser import ARTIFACTS, open_page, wait_state
 from tests.helpers import REAL_KEY, wait_for
 from voicekiosk.fake import FakeOpenAI
 from voicekiosk.fake.agent import AgentAnswerer
@@ -95,10 +95,11 @@ async def test_realtime_a_tap_switches_the_words_and_updates_the_session_without
     await wait_for(lambda: sent(call, "conversation.item.create"), what="the system message")
     [update] = sent(call, "session.update")
     hint = {"model": "gpt-4o-mini-transcribe", "language": "fr"}
-    assert update == {"type": "session.update", "session": {"type": "realtime", "audio": {"input": {"transcription": hint}}}}
+    assert update["session"] == {"type": "realtime", "audio": {"input": {"transcription": hint}}}
     assert call.session["audio"]["input"]["transcription"] == hint  # accepted, strictly checked
     [message] = sent(call, "conversation.item.create")
-    assert message["item"] == {"type": "message", "role": "system", "content": [{"type": "input_text", "text": told("fr")}]}
+    text = [{"type": "input_text", "text": told("fr")}]
+    assert message["item"] == {"type": "message", "role": "system", "content": text}
     assert ("out", "error") not in [(way, kind) for _, way, kind in call.events]
 
     # The captions' labels follow (CSS content), once the visitor's words are there.
@@ -111,6 +112,16 @@ async def test_realtime_a_tap_switches_the_words_and_updates_the_session_without
     await wait_for(lambda: len(sent(call, "conversation.item.create")) == 2, what="the second choice")
     assert sent(call, "session.update")[-1]["session"]["audio"]["input"]["transcription"]["language"] == "de"
     assert sent(call, "conversation.item.create")[-1]["item"]["content"][0]["text"] == told("de")
+    # Every layout keeps the buttons on screen, nothing wider than it (screenshots as artifacts).
+    ARTIFACTS.mkdir(exist_ok=True)
+    for width, height in ((390, 844), (800, 480), (1280, 800), (1080, 1920)):
+        await page.set_viewport_size({"width": width, "height": height})
+        buttons = "[...document.querySelectorAll('[data-language]')]"
+        fits = f"{buttons}.every((b) => b.getBoundingClientRect().bottom <= innerHeight)"
+        measured = f"[document.documentElement.scrollWidth, innerWidth, {fits}]"
+        wide, width_now, on_screen = await page.evaluate(measured)
+        await page.screenshot(path=ARTIFACTS / f"languages-{width}x{height}.png")
+        assert wide <= width_now and on_screen, (width, height, wide, on_screen)
     # Nothing restarted: one peer connection, one call made upstream.
     assert await page.evaluate("window.__probe.pcs.length") == 1
     assert len(fake.recorded("calls")) == 1 and len(answerer.calls) == 1
@@ -121,9 +132,7 @@ async def test_realtime_a_tap_switches_the_words_and_updates_the_session_without
 async def test_live_a_language_picked_before_the_call_is_told_then_a_tap_appends_another(
     chromium, serve_app, live, fake
 ):
-    server = await serve_app(
-        https=True, engine="live", model="gpt-live-1.1", greeting=GREETING, languages=LANGUAGES
-    )
+    server = await serve_app(https=True, engine="live", model="gpt-live-1.1", greeting=GREETING, languages=LANGUAGES)
     context = await chromium.new_context()
     page, watch = await open_page(context, str(server.make_url("/")))
     await wait_for(lambda: page.evaluate("Boolean(window.voicekiosk)"), what="the page's code")
