@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests.test_cli import invoke
+from voicekiosk.fake.client_events import CLIENT_EVENTS
+from voicekiosk.fake.schema import Refusal
 from voicekiosk.languages import INVITATIONS, shipped, table
 from voicekiosk.settings import Settings, load_settings
 from voicekiosk.upstream.live import live_session
@@ -176,3 +178,33 @@ def test_the_agent_is_told_to_answer_in_the_visitors_language_on_both_engines():
     assert live_session(one)["instructions"] == "Be kind."
     assert "session.instructions.append" not in live_session(one)["client"]["data_channel"]["allowed_client_events"]
     assert session_config(Settings(instructions="Be kind."))["instructions"] == "Be kind."
+
+
+def _refusal(kind: str, event: dict) -> tuple[str, str | None] | None:
+    try:
+        CLIENT_EVENTS[kind](event, "")
+    except Refusal as refusal:
+        return refusal.code, refusal.param
+    return None
+
+
+def test_the_fake_takes_exactly_the_shapes_the_page_sends_on_a_language_tap():
+    """Realtime's session.update (a closed GA session) and a system message item; anything else in
+    them is refused as OpenAI refuses it."""
+    hint = {"model": "gpt-4o-mini-transcribe", "language": "fr"}
+    update = {"type": "session.update", "session": {"type": "realtime", "audio": {"input": {"transcription": hint}}}}
+    assert _refusal("session.update", update) is None
+    bad = {**hint, "lang": "fr"}
+    update["session"]["audio"]["input"]["transcription"] = bad
+    assert _refusal("session.update", update) == ("unknown_parameter", "session.audio.input.transcription.lang")
+    assert _refusal("session.update", {"type": "session.update", "session": {"language": "fr"}}) == (
+        "unknown_parameter",
+        "session.language",
+    )
+    text = [{"type": "input_text", "text": "The visitor chose Français: speak French from now on."}]
+    message = {"type": "conversation.item.create", "item": {"type": "message", "role": "system", "content": text}}
+    assert _refusal("conversation.item.create", message) is None
+    message["item"]["role"] = "narrator"
+    assert _refusal("conversation.item.create", message) == ("invalid_value", "item.role")
+    message["item"] |= {"role": "system", "content": [{"type": "input_text", "text": "x", "lang": "fr"}]}
+    assert _refusal("conversation.item.create", message) == ("unknown_parameter", "item.content[0].lang")
