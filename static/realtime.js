@@ -106,7 +106,9 @@ export class RealtimeEngine {
    * only), and the agent is told in a system message, as the instructions (the server's, whole in
    * an update) are not the page's to rewrite. */
   language(call, { transcription, say }) {
-    if (transcription) call.send({ type: "session.update", session: { type: "realtime", audio: { input: { transcription } } } });
+    if (transcription) {
+      call.send({ type: "session.update", session: { type: "realtime", audio: { input: { transcription } } } });
+    }
     call.send({
       type: "conversation.item.create",
       item: { type: "message", role: "system", content: [{ type: "input_text", text: say }] },

@@ -47,7 +47,7 @@ export class Session {
     this.timers = { retry: 0, countdown: 0, idle: 0, wake: 0, stable: 0 };
     this.greet = false; // the visitor started a conversation and has not been greeted in it yet
     this.unjoined = 0; // calls in a row that were made upstream but never connected
-    /** @type {{code: string, say: string, transcription?: object} | null} the visitor's language (config.languages) */
+    /** @type {import("./engine.js").Language | null} the visitor's pick (config.languages) */
     this.language = null;
     const hooks = {
       state: () => this.state,

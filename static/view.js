@@ -37,7 +37,12 @@ export class View {
     this.shown = new Shown($("shown"));
     /** What the texts a language switch redraws show now: the state, the detail's words (a key
      * and its values, or text as it came), the Start button's key, the problem. */
-    this.shows = { state: this.ui.main.dataset.state, detail: { key: "", vars: null, text: "" }, start: "button.start", problem: null };
+    this.shows = {
+      state: this.ui.main.dataset.state,
+      detail: { key: "", vars: null, text: "" },
+      start: "button.start",
+      problem: null,
+    };
     this.languages = [...document.querySelectorAll("[data-language]")];
     onLanguage((code) => this.#relabel(code));
     this.#relabel(document.documentElement.lang);
@@ -128,8 +133,12 @@ export class View {
     this.ui.start.textContent = t(start);
     this.showMuted(this.ui.main.classList.contains("muted"));
     if (problem) this.showProblem(problem);
-    for (const [name, key] of Object.entries(CSS_WORDS)) this.ui.main.style.setProperty(name, JSON.stringify(t(key)));
-    for (const button of this.languages) button.setAttribute("aria-pressed", String(button.dataset.language === code));
+    for (const [name, key] of Object.entries(CSS_WORDS)) {
+      this.ui.main.style.setProperty(name, JSON.stringify(t(key)));
+    }
+    for (const button of this.languages) {
+      button.setAttribute("aria-pressed", String(button.dataset.language === code));
+    }
   }
 
   /** A call is through: Mute works, Start reads Stop, no problem shown. */
