@@ -1,6 +1,8 @@
 // The conversation as text: what you said (input transcription) and what the agent says
 // (streamed transcript deltas), keyed by item id because the two arrive in any order.
 
+import { t } from "./i18n.js";
+
 const MAX_LINES = 60;
 
 export class Captions {
@@ -18,6 +20,7 @@ export class Captions {
   userText(itemId, text) {
     const line = this.#line(itemId, "user");
     line.classList.remove("pending");
+    delete line.dataset.i18n; // words now, not "(not understood)"
     line.textContent = text.trim() || "…";
     this.#follow();
   }
@@ -27,7 +30,8 @@ export class Captions {
     if (line?.classList.contains("pending")) {
       line.classList.remove("pending");
       line.classList.add("unclear");
-      line.textContent = "(not understood)";
+      line.dataset.i18n = "caption.not_understood"; // i18n.js redraws it in another language
+      line.textContent = t("caption.not_understood");
     }
   }
 
@@ -74,7 +78,8 @@ export class Captions {
     if (role === "agent") {
       const mark = document.createElement("span");
       mark.className = "cut-mark";
-      mark.textContent = " — interrupted";
+      mark.dataset.i18n = "caption.interrupted";
+      mark.textContent = t("caption.interrupted");
       mark.hidden = true;
       line.append(mark);
     }

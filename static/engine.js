@@ -22,7 +22,15 @@
  *   session, at the next quiet moment, before the API's time limit ends this one
  * @property {boolean} agentSpeaking
  * @property {(call: Call, instructions: string) => void} say the agent speaks now, as instructed
+ * @property {(call: Call, language: Language) => void} language the visitor picked a language
+ *   (the call is up): the agent speaks it from now on, and the transcription expects it
  * @property {() => void} reset the call is gone
+ *
+ * @typedef {object} Language one of config.languages (routes.py page_config)
+ * @property {string} code e.g. "fr"
+ * @property {string} name its name in its own words ("Français")
+ * @property {string} say what the agent is told ("The visitor chose Français: speak French from now on.")
+ * @property {object} [transcription] Realtime's audio.input.transcription with this language's hint
  *
  * @typedef {object} Farewell
  * @property {{type: string}} say the client event that ends the session

@@ -103,6 +103,18 @@ export class LiveEngine {
     else this.said.push(instructions);
   }
 
+  /** The visitor picked a language: a standing rule (instructions are immutable, appends are
+   * not; Live takes no transcription hint), once the session has started. */
+  language(call, { say }) {
+    if (call !== this.call) return;
+    if (this.started) this.#rule(say);
+    else this.rules.push(say);
+  }
+
+  #rule(content) {
+    this.call.send({ type: "session.instructions.append", delegation_id: null, content });
+  }
+
   #comment(content) {
     this.call.send({ type: "session.commentary.append", delegation_id: null, content });
   }
@@ -146,6 +158,8 @@ export class LiveEngine {
     this.started = false;
     /** @type {string[]} what to say once the session starts (say()) */
     this.said = [];
+    /** @type {string[]} rules to append once the session starts (language()) */
+    this.rules = [];
     this.closed = false;
     this.thinkingSince = 0; // an answer is due since then (performance.now()): a delegation, your turn
     this.thinkingUntil = 0; // and at the latest until then
@@ -162,6 +176,7 @@ export class LiveEngine {
     // By the page's clock: one that is off only moves the rotation (or leaves it to expiry).
     const left = Number(session?.expires_at) * 1000 - Date.now();
     if (left > ROTATE_LEAD_MS) this.rotateAfter = performance.now() + left - ROTATE_LEAD_MS;
+    for (const rule of this.rules.splice(0)) this.#rule(rule); // before the greeting: it speaks the language
     if (this.greet && this.greeting) this.#comment(this.greeting);
     for (const instructions of this.said.splice(0)) this.#comment(instructions);
     this.greet = false;

@@ -1,5 +1,6 @@
 // The page's entry point (boot.js imports it): the view, the session and the controls, wired.
 
+import { useLanguage } from "./i18n.js";
 import { LiveEngine } from "./live.js";
 import { RealtimeEngine } from "./realtime.js";
 import { Reporter } from "./reporter.js";
@@ -16,7 +17,12 @@ const Engine = ENGINES[boot.config.engine] ?? RealtimeEngine;
 const session = new Session(boot, { view, reporter, engine: new Engine(view, reporter, boot.config) });
 // Retry now is no new conversation: a visitor already greeted is not greeted again.
 const retry = () => session.start({ greet: false });
-view.bind({ start: () => session.toggle(), mute: () => session.toggleMute(), retry });
+// A language's button: the call is told at once, the page's words follow (a fetch the first time).
+const language = (code) => {
+  session.setLanguage(code);
+  useLanguage(code).catch((error) => reporter.send({ type: "error", message: `language ${code}: ${error}` }));
+};
+view.bind({ start: () => session.toggle(), mute: () => session.toggleMute(), retry, language });
 window.voicekiosk = session; // for the curious (and for tests): the page's state, read-only by convention
 boot.forget();
 // Only a tap is a visitor to greet: a kiosk that starts by itself greets an empty room.

@@ -1,18 +1,21 @@
-// What each state and each failure looks like to a person: one place for every word on the page.
+// What each state and each failure is: its words are the translation tables' (i18n.js).
 
-export const STATES = {
-  idle: "Ready",
-  starting: "Starting…",
-  connecting: "Connecting…",
-  listening: "Listening",
-  "user-speaking": "You're speaking",
-  thinking: "Thinking…",
-  working: "Working on it…",
-  "agent-speaking": "Agent speaking",
-  reconnecting: "Reconnecting",
-  paused: "Paused",
-  error: "Problem",
-};
+import { has, t } from "./i18n.js";
+
+/** The page's states (main[data-state]); each one's name is t(`state.${state}`). */
+export const STATES = [
+  "idle",
+  "starting",
+  "connecting",
+  "listening",
+  "user-speaking",
+  "thinking",
+  "working",
+  "agent-speaking",
+  "reconnecting",
+  "paused",
+  "error",
+];
 
 /** A failure the page can explain: `code` picks the message, `retry` says if waiting helps. */
 export class Problem extends Error {
@@ -25,93 +28,22 @@ export class Problem extends Error {
   }
 }
 
-const HELP = {
-  insecure: {
-    title: "This page needs HTTPS for the microphone.",
-    help: "Browsers only allow the microphone on secure pages. Open the setup page once to trust this server's certificate, then come back.",
-    retry: false,
-  },
-  mic_denied: {
-    title: "Microphone access was blocked.",
-    help: "Allow the microphone for this site (the icon in the address bar, or the browser's site settings), then tap Retry now.",
-    retry: false,
-  },
-  no_mic: {
-    title: "No microphone found.",
-    help: "Connect a microphone. The page picks it up as soon as it appears.",
-    retry: false,
-  },
-  mic_busy: {
-    title: "The microphone is in use by another program.",
-    help: "Close the other program that records sound, then tap Retry now.",
-    retry: false,
-  },
-  no_webrtc: {
-    title: "This browser cannot make voice calls.",
-    help: "Use a current Chrome, Edge, Firefox or Safari.",
-    retry: false,
-  },
-  no_api_key: {
-    title: "The server has no OpenAI API key.",
-    help: "Set OPENAI_API_KEY where voicekiosk runs and restart it. This page will connect by itself.",
-  },
-  upstream_auth: {
-    title: "OpenAI rejected the server's API key.",
-    help: "Check OPENAI_API_KEY where voicekiosk runs. This page keeps trying.",
-  },
-  upstream_forbidden: {
-    title: "OpenAI refused the server's key for this agent.",
-    help: "Check the project's access to the model and the voice where voicekiosk runs. This page keeps trying.",
-  },
-  upstream_rate_limited: { title: "Busy — OpenAI asked us to slow down.", help: "Retrying by itself." },
-  too_many_requests: { title: "Busy — too many sessions from this device.", help: "Retrying by itself." },
-  busy: { title: "Busy — every line is taken.", help: "Retrying by itself." },
-  upstream_timeout: { title: "OpenAI is slow to answer.", help: "Retrying by itself." },
-  upstream_unreachable: { title: "The server cannot reach OpenAI.", help: "Check its internet connection. Retrying by itself." },
-  upstream_error: { title: "OpenAI had an error.", help: "Retrying by itself." },
-  upstream_rejected: { title: "OpenAI refused the session.", help: "Check the model and settings on the server. Retrying by itself." },
-  upstream_malformed: { title: "OpenAI sent an answer we cannot use.", help: "Retrying by itself." },
-  unauthorized: {
-    title: "This device is not allowed in yet.",
-    help: "Scan the QR code shown in the voicekiosk terminal, or open the link with its access token.",
-    retry: false,
-  },
-  offline: { title: "Cannot reach the voicekiosk server.", help: "Check the network. Retrying by itself." },
-  // GPT-Live's fatal errors (openai-live.md §2.3): the session ends; a new one may work once fixed.
-  insufficient_quota: {
-    title: "OpenAI says the account is out of credit.",
-    help: "Add credit to the OpenAI account of the key where voicekiosk runs. This page keeps trying.",
-  },
-  invalid_api_key: {
-    title: "OpenAI rejected the server's API key.",
-    help: "Check OPENAI_API_KEY where voicekiosk runs. This page keeps trying.",
-  },
-  account_deactivated: {
-    title: "OpenAI has deactivated the server's account.",
-    help: "Its owner must sort it out with OpenAI, or use another key where voicekiosk runs. This page keeps trying.",
-  },
-  billing_hard_limit_reached: {
-    title: "The OpenAI account reached its spending limit.",
-    help: "Raise the limit in the account's billing settings. This page keeps trying.",
-  },
-  dropped: { title: "The call dropped.", help: "Reconnecting by itself." },
-  session_ended: { title: "The session reached its time limit.", help: "Starting a new one." },
-  connect_timeout: { title: "The call did not connect.", help: "Retrying by itself." },
-  no_media: {
-    title: "The call cannot get through.",
-    help: "This network may block the audio connection (UDP). Trying again every few minutes; tap Retry now to try at once.",
-  },
-};
+// The failures that waiting does not mend (the visitor or the operator must act). Each code's
+// words are problem.<code>.title and .help (help optional: "Retrying by itself.") in i18n/*.json.
+const NO_RETRY = new Set(["insecure", "mic_denied", "no_mic", "mic_busy", "no_webrtc", "unauthorized"]);
 
 /** {title, help, retry} for a Problem (or any error), never empty, never a stack trace. */
 export function explain(problem) {
-  const known = HELP[problem?.code];
-  if (known) return { retry: true, ...known };
+  const code = problem?.code;
+  if (has(`problem.${code}.title`)) {
+    const help = has(`problem.${code}.help`) ? t(`problem.${code}.help`) : t("problem.retrying");
+    return { title: t(`problem.${code}.title`), help, retry: !NO_RETRY.has(code) };
+  }
   const retry = problem?.retry ?? true;
-  const detail = problem?.message && problem.message !== problem.code ? `${problem.message} ` : "";
+  const detail = problem?.message && problem.message !== code ? `${problem.message} ` : "";
   return {
-    title: "Something went wrong.",
-    help: detail + (retry ? "Retrying by itself." : "Tap Start to try again."),
+    title: t("problem.unknown.title"),
+    help: detail + (retry ? t("problem.retrying") : t("problem.tap_start")),
     retry,
   };
 }

@@ -36,7 +36,7 @@ export class CallNews {
       // The goodbye is the agent's next speech: what it says now may be a "one moment" said before
       // the tool ran (GOODBYE_MAX_MS bounds a goodbye that runs on from it unbroken).
       this.ending = { spoke: false };
-      this.timers.goodbye = setTimeout(() => this.session.rest("tap Start or just speak"), GOODBYE_MAX_MS);
+      this.timers.goodbye = setTimeout(() => this.session.rest("detail.tap_or_speak"), GOODBYE_MAX_MS);
     }
   }
 
@@ -50,7 +50,7 @@ export class CallNews {
     if (this.ending) {
       if (next === "agent-speaking") this.ending.spoke = true;
       else if (this.ending.spoke) {
-        this.session.rest("goodbye — tap Start or just speak"); // said (or cut short by the visitor)
+        this.session.rest("detail.goodbye"); // said (or cut short by the visitor)
         return null;
       }
     }

@@ -102,6 +102,19 @@ export class RealtimeEngine {
     this.responding = call.send({ type: "response.create", response: { instructions } });
   }
 
+  /** The visitor picked a language: the transcription expects it (a session.update of that part
+   * only), and the agent is told in a system message, as the instructions (the server's, whole in
+   * an update) are not the page's to rewrite. */
+  language(call, { transcription, say }) {
+    if (transcription) {
+      call.send({ type: "session.update", session: { type: "realtime", audio: { input: { transcription } } } });
+    }
+    call.send({
+      type: "conversation.item.create",
+      item: { type: "message", role: "system", content: [{ type: "input_text", text: say }] },
+    });
+  }
+
   /** @returns {Problem | null} the session cannot go on after this event */
   ends(event) {
     return event.type === "error" && isFatal(event.error) ? new Problem("session_ended") : null;

@@ -47,6 +47,8 @@ export class Session {
     this.timers = { retry: 0, countdown: 0, idle: 0, wake: 0, stable: 0 };
     this.greet = false; // the visitor started a conversation and has not been greeted in it yet
     this.unjoined = 0; // calls in a row that were made upstream but never connected
+    /** @type {import("./engine.js").Language | null} the visitor's pick (config.languages) */
+    this.language = null;
     const hooks = {
       state: () => this.state,
       setState: (state) => this.#setState(state),
@@ -104,6 +106,12 @@ export class Session {
   toggle() {
     if (this.wanted && this.state !== "error") this.stop();
     else this.start();
+  }
+
+  /** The visitor picked a language: the call (if up; else each call once up) is told, no reconnect. */
+  setLanguage(code) {
+    this.language = this.config.languages?.find((language) => language.code === code) ?? null;
+    if (this.language && this.call?.connectedAt) this.engine.language(this.call, this.language);
   }
 
   toggleMute() {
@@ -170,6 +178,7 @@ export class Session {
     this.timers.stable = setTimeout(() => this.backoff.reset(), STABLE_MS);
     this.#armIdle();
     this.triggers.up(call);
+    if (this.language) this.engine.language(call, this.language);
   }
 
   #onTrack(stream) {
@@ -248,16 +257,17 @@ export class Session {
   #pause() {
     const talking = this.state === "user-speaking" && !this.engine.levelSpeech; // noise keeps no call
     if (this.engine.agentSpeaking || talking || this.news.working) return this.#armIdle();
-    this.#rest("to save cost — tap Start or just speak");
+    this.#rest("detail.paused");
   }
 
-  /** Hang up (the engine's farewell first) and wait, paused, for a tap or a voice. */
+  /** Hang up (the engine's farewell first) and wait, paused, for a tap or a voice; `detail`: the
+   * words (their key) shown after "Paused". */
   #rest(detail) {
     this.#endCall();
     this.#clearTimers();
     this.view.showCallDown();
     this.#setState("paused");
-    this.view.showDetail(detail);
+    this.view.showDetailKey(detail);
     let loudSince = 0;
     this.timers.wake = setInterval(() => {
       const loud = this.view.meters.loudness("you") > SPEECH_RMS;

@@ -2,6 +2,8 @@
 // link's QR code. Every string from the server goes in as text; images only as data: URIs the
 // server made (the page loads nothing from elsewhere; the CSP allows nothing else either).
 
+import { t } from "./i18n.js";
+
 const MAX_CHARS = 600;
 
 /** The "shown" panel: one thing at a time, until cleared. */
@@ -21,7 +23,7 @@ export class Shown {
    */
   show({ title, text, image, alt, qr, link }) {
     const parts = [];
-    if (isImage(image)) parts.push(picture(image, "shown-image", textOf(alt) || "An image"));
+    if (isImage(image)) parts.push(picture(image, "shown-image", textOf(alt) || t("shown.image")));
     if (textOf(title)) parts.push(element("h2", "shown-title", textOf(title)));
     if (textOf(text)) parts.push(element("p", "shown-text", textOf(text)));
     if (isImage(qr)) {

@@ -22,7 +22,7 @@ export class Triggers {
   /** One trigger from the server. */
   hear({ type, text }) {
     const { session } = this;
-    if (type === "stop") return session.wanted() && session.rest("tap Start or just speak");
+    if (type === "stop") return session.wanted() && session.rest("detail.tap_or_speak");
     if (type === "announce" && typeof text === "string") this.announcement = text;
     else if (type !== "start") return;
     const call = session.up();

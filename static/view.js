@@ -2,11 +2,14 @@
 // meters, the captions and what the agent shows beside them. It only draws; session.js decides.
 
 import { Captions } from "./captions.js";
-import { explain, STATES } from "./messages.js";
+import { onLanguage, t } from "./i18n.js";
+import { explain } from "./messages.js";
 import { Shown } from "./shown.js";
 import { Visualizer } from "./visualizer.js";
 
 const $ = (id) => document.getElementById(id);
+// Words style.css shows (content:), as custom properties of <main>.
+const CSS_WORDS = { "--says-you": "caption.you", "--says-agent": "caption.agent", "--muted-word": "state.muted" };
 
 /** The page's elements, with one method for each thing the session shows. */
 export class View {
@@ -32,41 +35,63 @@ export class View {
     });
     this.captions = new Captions($("captions"), $("hint"));
     this.shown = new Shown($("shown"));
+    /** What the texts a language switch redraws show now: the state, the detail's words (a key
+     * and its values, or text as it came), the Start button's key, the problem. */
+    this.shows = {
+      state: this.ui.main.dataset.state,
+      detail: { key: "", vars: null, text: "" },
+      start: "button.start",
+      problem: null,
+    };
+    this.languages = [...document.querySelectorAll("[data-language]")];
+    onLanguage((code) => this.#relabel(code));
+    this.#relabel(document.documentElement.lang);
     // An AudioContext made without a gesture starts suspended: any later tap or key wakes it.
     for (const kind of ["pointerdown", "keydown"]) addEventListener(kind, () => this.meters.resume(), { passive: true });
   }
 
-  /** Call `start`, `mute` or `retry` when that button is pressed. */
-  bind({ start, mute, retry }) {
+  /** Call `start`, `mute` or `retry` when that button is pressed, `language(code)` for a language's. */
+  bind({ start, mute, retry, language }) {
     this.ui.start.onclick = start;
     this.ui.mute.onclick = mute;
     this.ui.retry.onclick = retry;
+    for (const button of this.languages) button.onclick = () => language(button.dataset.language);
   }
 
   /** @param {string} state one of messages.js STATES; tests read it from main's data-state */
   showState(state) {
-    const { main, label, detail, retry, start } = this.ui;
+    const { main, label, retry } = this.ui;
     main.dataset.state = state;
-    label.textContent = STATES[state] ?? state;
-    if (state !== "reconnecting" && state !== "paused") detail.textContent = "";
+    this.shows.state = state;
+    label.textContent = t(`state.${state}`);
+    if (state !== "reconnecting" && state !== "paused") this.showDetail("");
     retry.hidden = !(state === "reconnecting" || state === "error");
-    if (state === "idle" || state === "error" || state === "paused") start.textContent = "Start";
+    if (state === "idle" || state === "error" || state === "paused") this.#startReads("button.start");
   }
 
-  /** The small text after the state's name. */
+  /** The small text after the state's name, as it came (an API's message). */
   showDetail(text) {
+    this.shows.detail = { key: "", vars: null, text };
     this.ui.detail.textContent = text;
+  }
+
+  /** The small text after the state's name: the words of `key` (i18n/*.json). */
+  showDetailKey(key, vars = null) {
+    this.shows.detail = { key, vars, text: "" };
+    this.ui.detail.textContent = t(key, vars);
   }
 
   /** Seconds left until `due` (a performance.now() time), as the detail. */
   showCountdown(due) {
-    const left = Math.max(0, Math.ceil((due - performance.now()) / 1000));
-    this.showDetail(left ? `in ${left} s` : "now");
+    const seconds = Math.max(0, Math.ceil((due - performance.now()) / 1000));
+    if (seconds) this.showDetailKey("detail.in_seconds", { seconds });
+    else this.showDetailKey("detail.now");
   }
 
   /** Explain a Problem, or hide the box for null. */
   showProblem(problem) {
     const { problem: box, problemTitle, problemHelp, problemLink } = this.ui;
+    this.shows.problem = problem;
     if (!problem) {
       box.hidden = true;
       return;
@@ -78,7 +103,7 @@ export class View {
     problemLink.hidden = !setup;
     if (setup) {
       problemLink.href = this.setupUrl;
-      problemLink.textContent = "Open the setup page";
+      problemLink.textContent = t("problem.setup_link");
     }
     box.hidden = false;
   }
@@ -86,13 +111,34 @@ export class View {
   showMuted(muted) {
     const { main, mute } = this.ui;
     mute.setAttribute("aria-pressed", String(muted));
-    mute.textContent = muted ? "Unmute" : "Mute";
+    mute.textContent = muted ? t("button.unmute") : t("button.mute");
     main.classList.toggle("muted", muted);
   }
 
   /** The Start button becomes Stop (back to Start with the idle, paused and error states). */
   offerStop() {
-    this.ui.start.textContent = "Stop";
+    this.#startReads("button.stop");
+  }
+
+  #startReads(key) {
+    this.shows.start = key;
+    this.ui.start.textContent = t(key);
+  }
+
+  /** The language is now `code`: redraw the texts drawn here, mark its button. */
+  #relabel(code) {
+    const { state, detail, start, problem } = this.shows;
+    if (state) this.ui.label.textContent = t(`state.${state}`);
+    if (detail.key) this.ui.detail.textContent = t(detail.key, detail.vars);
+    this.ui.start.textContent = t(start);
+    this.showMuted(this.ui.main.classList.contains("muted"));
+    if (problem) this.showProblem(problem);
+    for (const [name, key] of Object.entries(CSS_WORDS)) {
+      this.ui.main.style.setProperty(name, JSON.stringify(t(key)));
+    }
+    for (const button of this.languages) {
+      button.setAttribute("aria-pressed", String(button.dataset.language === code));
+    }
   }
 
   /** A call is through: Mute works, Start reads Stop, no problem shown. */

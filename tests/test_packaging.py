@@ -34,9 +34,10 @@ def test_the_wheel_ships_templates_static_and_the_voice_clips(tmp_path: Path):
     )
     [wheel] = tmp_path.glob("voicekiosk-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    for folder in ("templates", "static"):
-        for path in (ROOT / folder).iterdir():
-            assert f"voicekiosk/{folder}/{path.name}" in names
+    for folder in ("templates", "static"):  # every file, static/i18n/'s translation tables too
+        for path in (ROOT / folder).rglob("*"):
+            if path.is_file():
+                assert f"voicekiosk/{folder}/{path.relative_to(ROOT / folder).as_posix()}" in names
     assert {"voicekiosk/fake/clips/welcome.wav", "voicekiosk/cli.py"} <= names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "voicekiosk = voicekiosk.cli:cli" in zipfile.ZipFile(wheel).read(entry_points).decode()

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from voicekiosk.languages import check_codes
+
 VOICES = ("alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin", "cedar")
 # GPT-Live's voices that OpenAI was seen to accept (openai-live.md §1.7, aplisay #306): the SDK lists
 # more, but a voice the API refuses fails every call, so only these are offered.
@@ -129,6 +131,12 @@ def _choices(*choices: str) -> Parser:
     return parse
 
 
+@parser("CODE")
+def _languages(raw: Any) -> tuple[str, ...]:
+    """Language codes (TOML array, or comma-separated text), each one we ship a table for."""
+    return check_codes(raw if isinstance(raw, list | tuple) else str(raw).split(","))
+
+
 @parser("URL")
 def _url(raw: Any) -> str:
     text = _nonempty(raw).rstrip("/")
@@ -210,6 +218,7 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "greeting", _optional_text, "What the agent opens a visitor's call with (empty: wait for them).", "--greeting"
     ),
+    Option("languages", _languages, "Languages the page offers, the first by default (en, fr, de, es)."),
     Option("sdp", _choice("server", "browser"), "Who posts the SDP offer to OpenAI: server or browser.", "--sdp"),
     Option("token_ttl", _int(10, 7200), "Seconds an ephemeral key may start sessions (10-7200)."),
     Option("transcription_model", _text, "Model that transcribes what the user says."),

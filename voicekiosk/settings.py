@@ -55,6 +55,7 @@ class Settings:
     voice: str = "marin"
     instructions: str = DEFAULT_INSTRUCTIONS
     greeting: str = ""
+    languages: tuple[str, ...] = ("en",)  # codes of static/i18n/ tables; the first is the default
     sdp: SdpMode = "server"
     token_ttl: int = 60
     transcription_model: str = "gpt-4o-mini-transcribe"

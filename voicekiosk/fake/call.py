@@ -15,7 +15,8 @@ from typing import Any, Protocol, cast
 import numpy as np
 from aiortc import RTCPeerConnection
 
-from voicekiosk.fake.functions import CLIENT_EVENTS, FunctionCall, calling, declared, tools_refusal
+from voicekiosk.fake.client_events import CLIENT_EVENTS, added_item
+from voicekiosk.fake.functions import FunctionCall, calling, declared
 from voicekiosk.fake.peer import PeerCall, parse_event
 from voicekiosk.fake.schema import Refusal
 from voicekiosk.fake.session import merge, session_object
@@ -141,19 +142,16 @@ class AgentCall(PeerCall):
         self.send("error", error={**error, "event_id": event_id})
 
     def _session_update(self, event: dict[str, Any]) -> None:
-        if not isinstance(update := event.get("session"), dict):
-            message = "Missing required parameter: 'session'."
-            self._error("missing_required_parameter", message, param="session", event_id=event.get("event_id"))
-            return
-        if refusal := tools_refusal(update):
-            self._error(refusal.code, refusal.message, param=refusal.param, event_id=event.get("event_id"))
-            return
+        update = event["session"]  # checked: a closed GA session object, its tools included
         merge(self.session, {k: v for k, v in update.items() if k not in ("type", "model")})
         self._configure()
         self.send("session.updated", session=self.session)
 
     def _item_create(self, event: dict[str, Any]) -> None:
-        item = event["item"]  # checked: a function_call_output
+        item = event["item"]  # checked: a message (kept in ``commands``) or a function_call_output
+        if item["type"] == "message":
+            self.send("conversation.item.added", previous_item_id=self._last_item, item=added_item(item))
+            return
         call = next((c for c in self.function_calls if c.call_id == item["call_id"] and c.output is None), None)
         if call is None:
             message = f"No function call awaits an output with call_id '{item['call_id']}'."

@@ -11,14 +11,14 @@ from voicekiosk.fake.schema import Check, Obj, Refusal, array, boolean, either, 
 from voicekiosk.fake.wire import new_id, usage
 
 
-def _object(value: Any, param: str) -> None:
+def any_object(value: Any, param: str) -> None:
     if not isinstance(value, dict):
         raise Refusal(400, "invalid_type", f"Invalid type for '{param}': expected an object.", param)
 
 
 def _schema(value: Any, param: str) -> None:
     """A function's ``parameters``: a JSON schema of an object."""
-    _object(value, param)
+    any_object(value, param)
     if value.get("type") != "object":
         message = f"Invalid schema for '{param}': type must be 'object'."
         raise Refusal(400, "invalid_function_parameters", message, param)
@@ -26,7 +26,7 @@ def _schema(value: Any, param: str) -> None:
 
 def _strings(value: Any, param: str) -> None:
     """An object of string values (HTTP headers)."""
-    _object(value, param)
+    any_object(value, param)
     for key, item in value.items():
         string()(item, f"{param}.{key}")
 
@@ -84,37 +84,22 @@ TOOL_CHOICE = either(
         },
     ),
 )
-_OUTPUT = _closed(
+OUTPUT = _closed(
     {"type": one_of("function_call_output"), "call_id": string(min_chars=1), "output": string(), "id": string()},
     "type",
     "call_id",
     "output",
 )
-_RESPONSE = _closed(
+RESPONSE = _closed(
     {
         "instructions": string(),
         "output_modalities": array(one_of("audio", "text"), max_items=1),
         "conversation": one_of("auto", "none"),
-        "metadata": _object,
+        "metadata": any_object,
         "tool_choice": TOOL_CHOICE,
         "tools": TOOLS,
     }
 )
-# The client events a sideband (or the page's channel) may send about function calls, closed.
-CLIENT_EVENTS: dict[str, Obj] = {
-    "conversation.item.create": _closed(
-        {
-            "type": string(),
-            "event_id": string(),
-            "previous_item_id": string(),
-            "item": tagged("type", {"function_call_output": _OUTPUT}),
-        },
-        "type",
-        "item",
-    ),
-    "response.create": _closed({"type": string(), "event_id": string(), "response": _RESPONSE}, "type"),
-    "session.update": _closed({"type": string(), "event_id": string(), "session": _object}, "type", "session"),
-}
 
 
 def tools_refusal(session: dict[str, Any]) -> Refusal | None:

@@ -1,9 +1,12 @@
-"""What the server adds to the agent's instructions when it declares tools, for both engines: a slow
-tool must not freeze the conversation, so the agent says it is checking before it uses one."""
+"""What the server adds to the agent's instructions, for both engines: when it declares tools (a slow
+tool must not freeze the conversation, so the agent says it is checking before it uses one), and
+when the kiosk offers more than one language (the agent answers in the visitor's)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+
+from voicekiosk.languages import english_name
 
 ONE_MOMENT = (
     "Before you use a tool that may take a moment, tell the visitor in a few words that you are "
@@ -32,3 +35,20 @@ def with_tools(instructions: str, names: Sequence[str], *, delegated: bool = Fal
         + ONE_MOMENT
     )
     return f"{instructions}\n\n{policy}"
+
+
+def with_languages(instructions: str, codes: Sequence[str]) -> str:
+    """``instructions`` with the language policy appended when more than one language is offered."""
+    if len(codes) < 2:
+        return instructions
+    names = [english_name(code) for code in codes]
+    offered = ", ".join(names[:-1]) + f" or {names[-1]}"
+    return (
+        f"{instructions}\n\nVisitors may speak {offered}. Answer in the language the visitor speaks, "
+        f"among these; when unsure, use {names[0]}."
+    )
+
+
+def chosen_language(code: str, own_name: str) -> str:
+    """What the agent is told when the visitor taps a language button during a call."""
+    return f"The visitor chose {own_name}: speak {english_name(code)} from now on."

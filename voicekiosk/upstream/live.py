@@ -17,7 +17,7 @@ import httpx
 
 from voicekiosk.errors import UpstreamError
 from voicekiosk.settings import Settings
-from voicekiosk.tools.prompt import with_tools
+from voicekiosk.tools.prompt import with_languages, with_tools
 from voicekiosk.upstream.engine import CALL_ID, Call, Ended, end_unusable
 from voicekiosk.upstream.http import (
     JSON_BODY,
@@ -37,9 +37,10 @@ log = logging.getLogger("voicekiosk.upstream")
 
 
 # What the page may send on its channel (§1.2 ``client.data_channel``): the greeting and a polite
-# "cannot do that here" (commentary), and ending the call. Not instructions or backend
-# commands: a device that got the page's channel cannot rewrite the agent's rules.
+# "cannot do that here" (commentary), ending the call, and, when the kiosk offers languages, the
+# visitor's choice of one (an instructions append). Not backend commands or session updates.
 PAGE_EVENTS = ("session.commentary.append", "session.close")
+LANGUAGE_EVENTS = ("session.instructions.append",)
 
 
 def live_session(settings: Settings, tools: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
@@ -49,11 +50,12 @@ def live_session(settings: Settings, tools: Sequence[dict[str, Any]] = ()) -> di
     tools the hosted ones of ``[live.delegation]`` and these, and the voice prompt says when to
     delegate (§3.6)."""
     names = [tool["name"] for tool in tools]
+    languages = list(LANGUAGE_EVENTS) if len(settings.languages) > 1 else []
     session: dict[str, Any] = {
         "model": settings.model,
-        "instructions": with_tools(settings.instructions, names, delegated=True),
+        "instructions": with_tools(with_languages(settings.instructions, settings.languages), names, delegated=True),
         "audio": {"output": {"voice": settings.voice}},
-        "client": {"data_channel": {"allowed_client_events": list(PAGE_EVENTS)}},
+        "client": {"data_channel": {"allowed_client_events": list(PAGE_EVENTS) + languages}},
     }
     model = settings.delegation_model if tools or settings.live_delegation_model else None
     if model:

@@ -13,7 +13,7 @@ import httpx
 
 from voicekiosk.errors import UpstreamError
 from voicekiosk.settings import Settings
-from voicekiosk.tools.prompt import with_tools
+from voicekiosk.tools.prompt import with_languages, with_tools
 from voicekiosk.upstream.engine import CALL_ID, Call, Ended, end_unusable
 from voicekiosk.upstream.http import JSON_BODY, UpstreamClient, json_object, malformed, too_large
 
@@ -34,6 +34,12 @@ class Minter(Protocol):
     async def create_client_secret(self) -> ClientSecret: ...
 
 
+def transcription(settings: Settings, language: str | None = None) -> dict[str, Any]:
+    """The session's ``audio.input.transcription``; ``language``: the visitor picked it (the page
+    sends this in a ``session.update`` then)."""
+    return {"model": settings.transcription_model} | ({"language": language} if language else {})
+
+
 def session_config(settings: Settings, tools: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
     """The GA session object sent with every mint and every call; ``tools``: the function tools the
     server runs (only in server SDP mode, where it has the call's sideband) and the remote MCP
@@ -49,10 +55,12 @@ def session_config(settings: Settings, tools: Sequence[dict[str, Any]] = ()) -> 
     session: dict[str, Any] = {
         "type": "realtime",
         "model": settings.model,
-        "instructions": with_tools(settings.instructions, [str(tool.get("name", "")) for tool in tools]),
+        "instructions": with_tools(
+            with_languages(settings.instructions, settings.languages), [str(tool.get("name", "")) for tool in tools]
+        ),
         "audio": {
             "input": {
-                "transcription": {"model": settings.transcription_model},
+                "transcription": transcription(settings),
                 "turn_detection": turn,
                 "noise_reduction": noise,
             },

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Sequence
 import httpx
 from aiohttp import web
 
+from voicekiosk.languages import table_dir
 from voicekiosk.redact import register_secret
 from voicekiosk.settings import Settings
 from voicekiosk.tls.profile import CaInfo
@@ -136,6 +137,7 @@ def create_app(
     app.router.add_routes(trigger_routes)
     app[STATIC] = StaticFiles(asset_dir("static"))
     app.router.add_get("/static/{name}", app[STATIC].handle)
+    app.router.add_get("/static/i18n/{name}", StaticFiles(table_dir()).handle)  # languages.py's tables
     add_brand_routes(app, settings.brand)
     return app
 

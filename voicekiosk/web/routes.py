@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Any
 
 import aiohttp_jinja2
@@ -11,8 +12,12 @@ from markupsafe import Markup
 
 from voicekiosk import __version__, net
 from voicekiosk.errors import ApiError, UpstreamError
+from voicekiosk.languages import invitations, page_languages, table, translate
 from voicekiosk.redact import redact
+from voicekiosk.settings import Settings
+from voicekiosk.tools.prompt import chosen_language
 from voicekiosk.upstream.prices import billed_seconds
+from voicekiosk.upstream.realtime import transcription
 from voicekiosk.web.appkeys import ACCESS, CA, CALLS, ENGINE, EVENTS, HOSTS, MINTER, SETTINGS, STATIC
 from voicekiosk.web.hosts import host_of
 from voicekiosk.web.middleware import content_security_policy
@@ -36,6 +41,13 @@ def page_config(request: web.Request) -> dict[str, Any]:
         "model": settings.model,
         "voice": settings.voice,
         "greeting": settings.greeting,
+        # The page's words (languages.py): the default language's table inlined for the first
+        # paint, the others fetched from i18n_url when chosen.
+        "language": settings.languages[0],
+        "languages": [language_choice(settings, language) for language in page_languages(settings.languages)],
+        "strings": table(settings.languages[0]),
+        "i18n_url": "/static/i18n/",
+        "invitations": invitations(settings.languages),
         "autostart": settings.autostart,
         "idle_timeout": settings.idle_timeout,
         "api_key": bool(settings.api_key),
@@ -47,6 +59,14 @@ def page_config(request: web.Request) -> dict[str, Any]:
         # The setup site on the host this page was opened at, if there is one.
         "setup_url": settings.setup_url(host_of(request.host) or "localhost"),
     }
+
+
+def language_choice(settings: Settings, language: dict[str, str]) -> dict[str, Any]:
+    """A language the visitor may pick: its code and name, and what the page tells the session then."""
+    choice: dict[str, Any] = language | {"say": chosen_language(language["code"], language["name"])}
+    if settings.engine == "realtime":
+        choice["transcription"] = transcription(settings, language["code"])
+    return choice
 
 
 def phone_setup_url(request: web.Request) -> str | None:
@@ -72,6 +92,9 @@ async def index(request: web.Request) -> web.Response:
         "ca": request.app[CA],
         "brand": request.app[SETTINGS].brand,
         "phone_setup_url": phone_setup_url(request),
+        "lang": config["language"],
+        "languages": config["languages"],
+        "t": partial(translate, config["language"]),
     }
     response = aiohttp_jinja2.render_template("index.html", request, context)
     # boot.js is inlined so the call starts before the modules load; its hash lets it run.
