@@ -1,6 +1,8 @@
 // What the page shows: the state line, the problem box, the controls, the agent's <audio>, the
-// meters, the captions and what the agent shows beside them. It only draws; session.js decides.
+// meters, the captions and what the agent shows beside them, and the attract screen while it
+// waits for a visitor. It only draws; session.js decides.
 
+import { Attract } from "./attract.js";
 import { Captions } from "./captions.js";
 import { explain, STATES } from "./messages.js";
 import { Shown } from "./shown.js";
@@ -10,8 +12,11 @@ const $ = (id) => document.getElementById(id);
 
 /** The page's elements, with one method for each thing the session shows. */
 export class View {
-  /** @param {string} [setupUrl] the setup page, linked from the "needs HTTPS" problem */
-  constructor(setupUrl) {
+  /**
+   * @param {string} [setupUrl] the setup page, linked from the "needs HTTPS" problem
+   * @param {unknown} [invitations] the attract screen's invitations (attract.js phrases())
+   */
+  constructor(setupUrl, invitations) {
     this.setupUrl = setupUrl;
     this.ui = {
       main: document.querySelector("main"),
@@ -32,21 +37,24 @@ export class View {
     });
     this.captions = new Captions($("captions"), $("hint"));
     this.shown = new Shown($("shown"));
+    this.attract = new Attract($("attract"), invitations);
     // An AudioContext made without a gesture starts suspended: any later tap or key wakes it.
     for (const kind of ["pointerdown", "keydown"]) addEventListener(kind, () => this.meters.resume(), { passive: true });
   }
 
-  /** Call `start`, `mute` or `retry` when that button is pressed. */
-  bind({ start, mute, retry }) {
+  /** Call `start`, `mute` or `retry` when that button is pressed, `invite` on a tap on the attract screen. */
+  bind({ start, mute, retry, invite }) {
     this.ui.start.onclick = start;
     this.ui.mute.onclick = mute;
     this.ui.retry.onclick = retry;
+    this.attract.bind(invite);
   }
 
   /** @param {string} state one of messages.js STATES; tests read it from main's data-state */
   showState(state) {
     const { main, label, detail, retry, start } = this.ui;
     main.dataset.state = state;
+    this.attract.showState(state);
     label.textContent = STATES[state] ?? state;
     if (state !== "reconnecting" && state !== "paused") detail.textContent = "";
     retry.hidden = !(state === "reconnecting" || state === "error");
