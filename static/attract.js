@@ -77,13 +77,18 @@ export class Attract {
   #cycle() {
     clearInterval(this.timer);
     this.timer = 0;
-    this.invitations.forEach((node, i) => node.classList.toggle("current", i === this.current));
+    this.#turn(this.current);
     if (!this.shown || this.invitations.length < 2) return;
-    this.timer = setInterval(() => {
-      this.invitations[this.current].classList.remove("current");
-      this.current = (this.current + 1) % this.invitations.length;
-      this.invitations[this.current].classList.add("current");
-    }, CYCLE_MS);
+    this.timer = setInterval(() => this.#turn((this.current + 1) % this.invitations.length), CYCLE_MS);
+  }
+
+  /** Show invitation `index` (the others are transparent, and hidden from screen readers). */
+  #turn(index) {
+    this.current = index;
+    this.invitations.forEach((node, i) => {
+      node.classList.toggle("current", i === index);
+      node.setAttribute("aria-hidden", String(i !== index));
+    });
   }
 }
 

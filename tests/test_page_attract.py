@@ -270,6 +270,23 @@ async def test_the_attract_screen_fits_every_layout_with_the_venue_and_every_lan
     await context.close()
 
 
+async def test_with_reduced_motion_nothing_moves(chromium, serve_page) -> None:
+    url = await serve_page()
+    context = await chromium.new_context(reduced_motion="reduce")
+    page, watch = await open_page(context, url)
+    await page_code(page)
+    moving = await page.evaluate(
+        """() => ({
+          glow: getComputedStyle(document.querySelector(".attract-glow")).animationName,
+          turn: getComputedStyle(document.querySelector(".invitation")).transitionDuration,
+        })"""
+    )
+    assert moving == {"glow": "none", "turn": "0s"}
+    assert (await attract(page))["invitation"] == "Tap to talk"  # still there, still turning over (unanimated)
+    assert watch.errors == []
+    await context.close()
+
+
 WITH_INVITATIONS = """
 let boot;
 Object.defineProperty(window, "voicekioskBoot", {
