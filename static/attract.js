@@ -27,7 +27,7 @@ export function phrases(invitations) {
 /** The attract screen (the template's #attract), shown while the page waits for a visitor. */
 export class Attract {
   /**
-   * @param {HTMLElement} element #attract; its `.invite` holds the template's own invitations
+   * @param {HTMLElement} element #attract (a button); its `.invite` holds the template's own invitations
    *   (marked data-i18n="attract.tap" / "attract.say"), used when the config lists none
    * @param {unknown} invitations the page config's `invitations`, if any
    */
@@ -46,14 +46,9 @@ export class Attract {
     this.#cycle();
   }
 
-  /** Call `start` when a visitor taps (or presses Enter or Space on) the attract screen. */
+  /** Call `start` when a visitor taps the attract screen (a button: Enter and Space too). */
   bind(start) {
     this.element.addEventListener("click", () => this.shown && start());
-    this.element.addEventListener("keydown", (event) => {
-      if (!this.shown || (event.key !== "Enter" && event.key !== " ")) return;
-      event.preventDefault();
-      start();
-    });
   }
 
   /** Tell `listener(shown)` each time the attract screen appears or goes. */
