@@ -71,8 +71,9 @@
 
   const boot = { config, openCall, mic: MIC, early: null, tapped: false };
   window.voicekioskBoot = boot;
-  // A tap on Start before the page's code has loaded is kept, not lost; main.js acts on it.
-  const keepTap = (event) => (boot.tapped ||= Boolean(event.target.closest?.("#start")));
+  // A tap on Start (or the attract screen) before the page's code has loaded is kept, not lost;
+  // main.js acts on it.
+  const keepTap = (event) => (boot.tapped ||= Boolean(event.target.closest?.("#start, #attract")));
   document.addEventListener("click", keepTap);
   boot.forget = () => document.removeEventListener("click", keepTap);
   const app = () => import("/static/main.js");

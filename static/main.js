@@ -1,6 +1,7 @@
 // The page's entry point (boot.js imports it): the view, the session and the controls, wired.
 
 import { useLanguage } from "./i18n.js";
+import { Kiosk } from "./kiosk.js";
 import { LiveEngine } from "./live.js";
 import { RealtimeEngine } from "./realtime.js";
 import { Reporter } from "./reporter.js";
@@ -11,7 +12,7 @@ import { View } from "./view.js";
 const ENGINES = { realtime: RealtimeEngine, live: LiveEngine };
 
 const boot = window.voicekioskBoot;
-const view = new View(boot.config.setup_url);
+const view = new View(boot.config.setup_url, boot.config.invitations);
 const reporter = new Reporter(boot.config.events_url);
 const Engine = ENGINES[boot.config.engine] ?? RealtimeEngine;
 const session = new Session(boot, { view, reporter, engine: new Engine(view, reporter, boot.config) });
@@ -22,7 +23,11 @@ const language = (code) => {
   session.setLanguage(code);
   useLanguage(code).catch((error) => reporter.send({ type: "error", message: `language ${code}: ${error}` }));
 };
-view.bind({ start: () => session.toggle(), mute: () => session.toggleMute(), retry, language });
+// A tap on the attract screen is a visitor, as a tap on Start is: greeted.
+const invite = () => session.start();
+view.bind({ start: () => session.toggle(), mute: () => session.toggleMute(), retry, language, invite });
+const kiosk = new Kiosk(boot.config, document.getElementById("veil"));
+view.attract.listen((shown) => kiosk.idle(shown));
 window.voicekiosk = session; // for the curious (and for tests): the page's state, read-only by convention
 boot.forget();
 // Only a tap is a visitor to greet: a kiosk that starts by itself greets an empty room.

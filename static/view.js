@@ -1,6 +1,8 @@
 // What the page shows: the state line, the problem box, the controls, the agent's <audio>, the
-// meters, the captions and what the agent shows beside them. It only draws; session.js decides.
+// meters, the captions and what the agent shows beside them, and the attract screen while it
+// waits for a visitor. It only draws; session.js decides.
 
+import { Attract } from "./attract.js";
 import { Captions } from "./captions.js";
 import { onLanguage, t } from "./i18n.js";
 import { explain } from "./messages.js";
@@ -13,8 +15,11 @@ const CSS_WORDS = { "--says-you": "caption.you", "--says-agent": "caption.agent"
 
 /** The page's elements, with one method for each thing the session shows. */
 export class View {
-  /** @param {string} [setupUrl] the setup page, linked from the "needs HTTPS" problem */
-  constructor(setupUrl) {
+  /**
+   * @param {string} [setupUrl] the setup page, linked from the "needs HTTPS" problem
+   * @param {unknown} [invitations] the attract screen's invitations (attract.js phrases())
+   */
+  constructor(setupUrl, invitations) {
     this.setupUrl = setupUrl;
     this.ui = {
       main: document.querySelector("main"),
@@ -46,16 +51,19 @@ export class View {
     this.languages = [...document.querySelectorAll("[data-language]")];
     onLanguage((code) => this.#relabel(code));
     this.#relabel(document.documentElement.lang);
+    this.attract = new Attract($("attract"), invitations);
     // An AudioContext made without a gesture starts suspended: any later tap or key wakes it.
     for (const kind of ["pointerdown", "keydown"]) addEventListener(kind, () => this.meters.resume(), { passive: true });
   }
 
-  /** Call `start`, `mute` or `retry` when that button is pressed, `language(code)` for a language's. */
-  bind({ start, mute, retry, language }) {
+  /** Call `start`, `mute` or `retry` when that button is pressed, `language(code)` for a language's,
+   * `invite` on a tap on the attract screen. */
+  bind({ start, mute, retry, language, invite }) {
     this.ui.start.onclick = start;
     this.ui.mute.onclick = mute;
     this.ui.retry.onclick = retry;
     for (const button of this.languages) button.onclick = () => language(button.dataset.language);
+    this.attract.bind(invite);
   }
 
   /** @param {string} state one of messages.js STATES; tests read it from main's data-state */
@@ -63,6 +71,7 @@ export class View {
     const { main, label, retry } = this.ui;
     main.dataset.state = state;
     this.shows.state = state;
+    this.attract.showState(state);
     label.textContent = t(`state.${state}`);
     if (state !== "reconnecting" && state !== "paused") this.showDetail("");
     retry.hidden = !(state === "reconnecting" || state === "error");

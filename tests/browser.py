@@ -101,10 +101,23 @@ def chromium_args(
 
 # Installed before the page's own scripts: records every peer connection, every data-channel
 # event with its time (and the first 5000 messages' text), every (un)muting of a media element,
-# and samples the agent's received audio energy every 20 ms.
+# every Screen Wake Lock asked for (and whether it was granted), and samples the agent's received
+# audio energy every 20 ms.
 PROBE = """
 (() => {
-  const probe = (window.__probe = { pcs: [], events: [], raw: [], energy: [], connected: null, muted: [], states: [] });
+  const probe = (window.__probe = {
+    pcs: [], events: [], raw: [], energy: [], connected: null, muted: [], states: [], wakeLocks: [], sentinels: [],
+  });
+  if (window.WakeLock) {
+    const request = WakeLock.prototype.request;
+    WakeLock.prototype.request = function (type) {
+      const asked = { t: performance.now(), type, granted: null };
+      probe.wakeLocks.push(asked);
+      const lock = request.call(this, type);
+      lock.then((sentinel) => probe.sentinels.push(sentinel) && (asked.granted = true), () => (asked.granted = false));
+      return lock;
+    };
+  }
   // Every state the page passes through, however briefly (a reconnect with no back-off is one
   // task long: no poll would see it).
   new MutationObserver((changes) => {

@@ -50,7 +50,7 @@ async def main(data_dir: Path, mic: Path) -> dict[str, object]:
                     await wait_for(lambda: page.evaluate("Boolean(window.voicekiosk)"), timeout=30, what="the code")
                 except AssertionError as exc:
                     raise AssertionError(f"{exc} at {page.url}; the page's troubles: {troubles[-8:]}") from None
-                await page.click("#start")  # a phone needs a tap
+                await page.click("#attract")  # a phone needs a tap (anywhere on the attract screen)
                 seen["state"] = await wait_state(page, "listening", "user-speaking", "thinking", "agent-speaking")
                 await wait_for(lambda: _louder(page), timeout=20, what="the agent's voice")
                 seen["ice"] = sorted(await ice_addresses(page))

@@ -49,6 +49,16 @@ def test_instructions_from_a_file(tmp_path: Path):
         load_settings({"instructions": f"@{tmp_path / 'missing.txt'}"}, env={})
 
 
+def test_dim_after_is_minutes_fractions_allowed(tmp_path: Path):
+    config = tmp_path / "vk.toml"
+    config.write_text("dim_after = 2.5\n")
+    assert load_settings({}, env={}, config_path=config).dim_after == 2.5
+    assert load_settings({}, env={"VOICEKIOSK_DIM_AFTER": "0.05"}).dim_after == 0.05
+    assert load_settings({}, env={}).dim_after == 0  # off
+    with pytest.raises(ConfigError, match=r"dim_after: -1.0 is out of range .* \(from env VOICEKIOSK_DIM_AFTER\)"):
+        load_settings({}, env={"VOICEKIOSK_DIM_AFTER": "-1"})
+
+
 def test_api_key_only_from_env_or_key_file(tmp_path: Path):
     key_file = tmp_path / "key"
     key_file.write_text("sk-fromfile-0123456789abcdef\n")

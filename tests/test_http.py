@@ -78,6 +78,22 @@ async def test_page_has_security_headers_and_inline_config(client):
     assert "openai.com" not in html
 
 
+async def test_the_page_learns_kiosk_mode_from_its_url_and_dimming_from_the_settings(make_client):
+    client = await make_client(dim_after=0.5)
+
+    async def page(path: str) -> tuple[dict, str]:
+        html = await (await client.get(path)).text()
+        config = json.loads(re.search(r'id="vk-config">(.*?)</script>', html, re.S).group(1))
+        return config, re.search(r'<meta name="viewport" content="([^"]*)"', html).group(1)
+
+    config, viewport = await page("/?autostart&kiosk")  # as `voicekiosk kiosk` opens it
+    assert (config["kiosk"], config["dim_after"], config["autostart"]) == (True, 0.5, True)
+    assert "user-scalable=no" in viewport and "maximum-scale=1" in viewport
+    config, viewport = await page("/")
+    assert (config["kiosk"], config["dim_after"]) == (False, 0.5)
+    assert "user-scalable" not in viewport
+
+
 async def test_browser_mode_csp_allows_only_the_upstream_origin(make_client, settings):
     client = await make_client(sdp="browser")
     csp = (await client.get("/")).headers["Content-Security-Policy"]

@@ -121,7 +121,7 @@ async def test_kiosk_mode_shows_the_talking_page_and_survives_a_browser_crash(
     try:
         async with async_playwright() as playwright:
             page = await _kiosk_page(playwright, cdp)
-            assert page.url == f"https://127.0.0.1:{port}/?autostart"
+            assert page.url == f"https://127.0.0.1:{port}/?autostart&kiosk"
             await wait_for(lambda: _state_in(page, "listening", "user-speaking", "thinking", "agent-speaking"),
                            timeout=20, what="the kiosk page connected")  # fmt: skip
             first = await page.evaluate("performance.timeOrigin")

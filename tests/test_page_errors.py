@@ -33,7 +33,7 @@ async def test_insecure_context_explains_https_and_links_the_setup_page(chromium
     url = f"http://voicekiosk.test:{server.port}/"
     page, watch = await open_page(context, url)
     assert await page.evaluate("window.isSecureContext") is False
-    await page.click("#start")
+    await page.click("#attract")  # the attract screen: tap anywhere
     await wait_state(page, "error")
     assert await problem_title(page) == "This page needs HTTPS for the microphone."
     assert watch.errors == []
@@ -45,7 +45,7 @@ async def test_start_is_keyboard_accessible(chromium, serve_app):
     context = await chromium.new_context()
     page, _ = await open_page(context, str(server.make_url("/")))
     await page.keyboard.press("Tab")
-    assert await page.evaluate("document.activeElement.id") == "start"
+    assert await page.evaluate("document.activeElement.id") == "attract"  # what starts a call while idle
     await page.keyboard.press("Enter")
     await wait_state(page, "reconnecting", "connecting", "starting")
     await wait_for(lambda: problem_title(page), what="a problem shown")
@@ -68,7 +68,7 @@ async def test_microphone_problems_have_their_own_message(launch_chromium, serve
     context = await browser.new_context()
     page, watch = await open_page(context, str(server.make_url("/")))
     await wait_for(lambda: page.evaluate("Boolean(window.voicekiosk)"), what="the page code")
-    await page.click("#start")
+    await page.click("#attract")
     await wait_state(page, "error")
     assert await problem_title(page) == title
     assert await page.is_visible("#retry")

@@ -49,7 +49,7 @@ def fake(live: LiveAnswerer) -> FakeOpenAI:
 @pytest.fixture
 def serve_page(serve_app):
     """Our app on the Live engine over HTTPS (settings overridable); the page URL, with ?autostart
-    unless ``tap`` (then the test taps Start: only a visitor's tap is greeted)."""
+    unless ``tap`` (then the test taps the attract screen: only a visitor's tap is greeted)."""
 
     async def start(*, tap: bool = False, **overrides: Any) -> str:
         server = await serve_app(
@@ -61,10 +61,10 @@ def serve_page(serve_app):
 
 
 async def open_and_tap(context: Any, url: str) -> tuple[Any, Any]:
-    """The page, its Start tapped once its code runs (as a visitor does)."""
+    """The page, its attract screen tapped once its code runs (as a visitor does)."""
     page, watch = await open_page(context, url)
     await wait_for(lambda: page.evaluate("Boolean(window.voicekiosk)"), what="the page's code")
-    await page.click("#start")
+    await page.click("#attract")
     return page, watch
 
 

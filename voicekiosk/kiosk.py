@@ -2,7 +2,8 @@
 
 The browser trusts only our server certificate's key (``--ignore-certificate-errors-spki-list``,
 never all certificates), gets the microphone without a prompt, starts talking on its own
-(``?autostart``), and is restarted, with back-off, whenever it exits.
+(``?autostart``) with the page's kiosk behaviours (``&kiosk``), and is restarted, with back-off,
+whenever it exits.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ log = logging.getLogger("voicekiosk.kiosk")
 
 STABLE_AFTER = 60.0  # seconds a browser must live before a crash counts as a fresh one
 MAX_DELAY = 30.0
+# The page starts talking on its own, and behaves as a kiosk (no selection, zoom or context menu).
+KIOSK_PAGE = "/?autostart&kiosk"
 
 
 def check_display() -> None:
@@ -147,7 +150,7 @@ async def run_kiosk(settings: Settings, console: Console, *, browser_args: Seque
     """
     browser = find_browser(settings.browser)
     check_display()
-    url = settings.page_url("localhost" if settings.binds_all else settings.host, "/?autostart")
+    url = settings.page_url("localhost" if settings.binds_all else settings.host, KIOSK_PAGE)
     profile = settings.data_dir / "kiosk-profile"
 
     def command(files: TlsFiles | None) -> list[str]:

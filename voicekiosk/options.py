@@ -228,6 +228,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("ca_bundle", _existing_file, "CA bundle (PEM) to verify the OpenAI endpoint with."),
     Option("autostart", _bool, "Start talking on page load, without a click.", "--autostart", is_flag=True),
     Option("idle_timeout", _int(0, 86400), "Hang up after this many seconds of silence (0: never)."),
+    Option("dim_after", _float(0, 1440), "Dim the waiting screen after this many minutes (0: never)."),
     Option("demo", _bool, "Talk to a local fake agent instead of OpenAI (no key, no network).", "--demo", True),
     Option("verbosity", _int(-2, 3), "Terminal detail: -2 (errors only) to 3."),
     Option("data_dir", _path, "Where the CA, certificates and access token are kept.", "--data-dir"),

@@ -65,6 +65,7 @@ class Settings:
     ca_bundle: Path | None = None
     autostart: bool = False
     idle_timeout: int = 120
+    dim_after: float = 0.0  # minutes the attract screen shows before it dims (0: never)
     demo: bool = False
     verbosity: int = 0
     data_dir: Path = field(default_factory=default_data_dir)

@@ -116,6 +116,10 @@ def page_rows(p: dict[str, Any]) -> list[Row]:
     for engine, label in LABELS.items():
         text, ratio = against_baseline(p["cpu_s_per_s"], engine, "s/s", 4)
         out.append((f"main-thread CPU while the agent talks ({label})", text, "<= 0.5x", ratio <= 0.5))
+    attract = p["attract_cpu_s_per_s"]
+    out.append(
+        ("main-thread CPU, attract screen waiting (no call)", f"{attract:.4f} s/s", "<= 0.02 s/s", attract <= 0.02)
+    )
     barge = p["barge_in_ms"]
     out.append(("barge-in: speech_started -> agent quiet (Realtime)", f"{barge:.0f} ms", "<= 300 ms", barge <= 300))
     return out

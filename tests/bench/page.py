@@ -160,26 +160,45 @@ async def connect_times(browser: Any, stack: Stack, runs: int) -> dict[str, dict
     return {mark: {name: statistics.median(v) for name, v in by.items()} for mark, by in times.items()}
 
 
-async def talking_cpu(browser: Any, stack: Stack, name: str, seconds: float = 10.0) -> float:
-    """Main-thread task time per second (CDP TaskDuration) while the agent talks."""
-    context, page, _ = await open_connected(browser, stack, name)
+async def main_thread_cpu(context: Any, page: Any, seconds: float) -> float:
+    """Main-thread task time per second (CDP TaskDuration) over the next ``seconds``."""
     cdp = await context.new_cdp_session(page)
     await cdp.send("Performance.enable")
-    engine = "live" if name == "live" else "realtime"  # the baseline speaks Realtime
-    await stack.control("say", {"seconds": seconds + 4, "engine": engine})
-    # Any page: the agent's audio has started arriving (the baseline has no events to watch).
-    heard = "(window.__probe.energy.at(-1) || {e: 0}).e > 0"
-    await wait_for(lambda: page.evaluate(heard), timeout=10, what="the agent talking")
 
     async def task_time() -> float:
         metrics = (await cdp.send("Performance.getMetrics"))["metrics"]
         return float(next(m["value"] for m in metrics if m["name"] == "TaskDuration"))
 
     before = await task_time()
-    await asyncio.sleep(seconds)  # the window measured: CPU used while the agent talks for it
-    used = (await task_time() - before) / seconds
+    await asyncio.sleep(seconds)  # the window measured
+    return (await task_time() - before) / seconds
+
+
+async def talking_cpu(browser: Any, stack: Stack, name: str, seconds: float = 10.0) -> float:
+    """Main-thread CPU per second while the agent talks."""
+    context, page, _ = await open_connected(browser, stack, name)
+    engine = "live" if name == "live" else "realtime"  # the baseline speaks Realtime
+    await stack.control("say", {"seconds": seconds + 4, "engine": engine})
+    # Any page: the agent's audio has started arriving (the baseline has no events to watch).
+    heard = "(window.__probe.energy.at(-1) || {e: 0}).e > 0"
+    await wait_for(lambda: page.evaluate(heard), timeout=10, what="the agent talking")
+    used = await main_thread_cpu(context, page, seconds)
     await context.close()
     await stack.hang_up_all()
+    return used
+
+
+async def attract_cpu(browser: Any, stack: Stack, seconds: float = 10.0) -> float:
+    """Main-thread CPU per second of our page waiting for a visitor: the attract screen, its glow
+    breathing and its invitation turning over (no call, no microphone)."""
+    context = await browser.new_context()
+    page = await context.new_page()
+    await page.goto(stack.urls["realtime"].replace("?autostart", ""))
+    # Loaded and settled: the invitation has turned over once (attract.js CYCLE_MS after its start).
+    turned = "document.querySelector('.invitation.current')?.dataset.i18n === 'attract.say'"
+    await wait_for(lambda: page.evaluate(turned), timeout=15, what="the attract screen's second invitation")
+    used = await main_thread_cpu(context, page, seconds)
+    await context.close()
     return used
 
 
@@ -225,5 +244,6 @@ async def bench_page(mic_wav: Path, runs: int = 5) -> dict[str, Any]:
                 for name in PAGES[i:] + PAGES[:i]:
                     cpu[name].append(await talking_cpu(browser, stack, name))
             results["cpu_s_per_s"] = {name: statistics.median(values) for name, values in cpu.items()}
+            results["attract_cpu_s_per_s"] = statistics.median([await attract_cpu(browser, stack) for _ in range(3)])
             await browser.close()
     return results

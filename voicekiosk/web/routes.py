@@ -50,6 +50,8 @@ def page_config(request: web.Request) -> dict[str, Any]:
         "invitations": invitations(settings.languages),
         "autostart": settings.autostart,
         "idle_timeout": settings.idle_timeout,
+        "dim_after": settings.dim_after,
+        "kiosk": False,  # the page's kiosk behaviours (static/kiosk.js): opened with ?kiosk
         "api_key": bool(settings.api_key),
         "demo": settings.demo,
         "call_url": "/api/call",
@@ -86,6 +88,7 @@ async def index(request: web.Request) -> web.Response:
         raise web.HTTPInternalServerError(text="voicekiosk's static/boot.js is missing; reinstall voicekiosk")
     config = page_config(request)
     config["autostart"] = config["autostart"] or "autostart" in request.query
+    config["kiosk"] = "kiosk" in request.query
     context = {
         "config": config,
         "boot_js": Markup(boot.body.decode()),
