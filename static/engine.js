@@ -11,6 +11,8 @@
  *   a call is being opened and its events follow; `greet`: a visitor tapped Start for it;
  *   `turn(state)` moves the page's state between events (e.g. on the agent's level); `heard()`:
  *   the API heard the visitor's words (the idle hang-up waits)
+ * @property {(call: Call) => void} opened the call's channel just opened (before the microphone may
+ *   have arrived): the first thing said on it goes now (Realtime: the greeting)
  * @property {boolean} levelSpeech "user-speaking" comes from the microphone's level, not from the
  *   API: noise can cause it, so it does not hold off the idle hang-up (words the API hears do)
  * @property {(event: {type: string}, state: string, callId: string | null) => (string | undefined)} handle

@@ -46,7 +46,10 @@ export class LiveEngine {
     return this.speaking.is("agent");
   }
 
-  /** A call is being opened: its events follow. */
+  /** The channel is open, but nothing goes before `session.started` (commands before it are
+   * refused): it greets then. */
+  opened() {}
+
   /** "You speaking" is the microphone's level here (there are no speech events). */
   get levelSpeech() {
     return true;

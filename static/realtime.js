@@ -14,8 +14,9 @@ export class RealtimeEngine {
   /**
    * @param {import("./view.js").View} view for the captions, the agent's audio and the detail line
    * @param {import("./reporter.js").Reporter} reporter
+   * @param {{greeting?: string}} config the page config: what a visitor's call opens with
    */
-  constructor(view, reporter) {
+  constructor(view, reporter, config) {
     this.view = view;
     this.captions = view.captions;
     this.reporter = reporter;
@@ -26,6 +27,9 @@ export class RealtimeEngine {
     this.responding = false; // a response is under way: another response.create would be refused
     /** @type {{call: import("./call.js").Call, instructions: string}[]} what say() keeps until then */
     this.waiting = [];
+    this.greeting = typeof config?.greeting === "string" ? config.greeting.trim() : "";
+    /** @type {import("./call.js").Call | null} the call to greet once its channel opens */
+    this.greeted = null;
   }
 
   /**
@@ -86,8 +90,17 @@ export class RealtimeEngine {
     }
   }
 
-  /** A call is being opened: Realtime sends nothing of its own (no greeting yet). */
-  begin() {}
+  /** A call is being opened; `greet`: a visitor wants it, and the agent speaks first. */
+  begin(call, { greet }) {
+    this.greeted = greet && this.greeting ? call : null;
+  }
+
+  /** The call's channel is open: the greeting (if any) goes first, as a response's instructions. */
+  opened(call) {
+    if (call !== this.greeted) return;
+    this.greeted = null;
+    this.say(call, this.greeting);
+  }
 
   /** The agent speaks: a response with these instructions, on the call's data channel, now or
    * once the response under way is done. */
@@ -122,6 +135,7 @@ export class RealtimeEngine {
     this.agentSpeaking = false;
     this.responding = false;
     this.waiting = [];
+    this.greeted = null;
     this.view.silenceAgent(false);
   }
 

@@ -166,7 +166,7 @@ export class Session {
     this.view.showMeters(this.mic, this.remote);
     if (call.callId) this.reporter.claim(call.callId, call.claim);
     this.view.showCallUp();
-    this.#setState("listening");
+    this.#setState(this.engine.agentSpeaking ? "agent-speaking" : "listening"); // greeting already?
     this.timers.stable = setTimeout(() => this.backoff.reset(), STABLE_MS);
     this.#armIdle();
     this.triggers.up(call);
@@ -262,8 +262,8 @@ export class Session {
     this.timers.wake = setInterval(() => {
       const loud = this.view.meters.loudness("you") > SPEECH_RMS;
       loudSince = loud ? loudSince || performance.now() : 0;
-      // The visitor is talking already: no greeting (the model would not hear them through it).
-      if (loudSince && performance.now() - loudSince > WAKE_MS) this.start({ greet: false });
+      // A visitor talks: their first words went before the call, so the agent greets and asks.
+      if (loudSince && performance.now() - loudSince > WAKE_MS) this.start();
     }, 100);
     this.wanted = false;
   }
