@@ -1,5 +1,6 @@
 // The page's entry point (boot.js imports it): the view, the session and the controls, wired.
 
+import { Hours } from "./hours.js";
 import { LiveEngine } from "./live.js";
 import { RealtimeEngine } from "./realtime.js";
 import { Reporter } from "./reporter.js";
@@ -13,7 +14,9 @@ const boot = window.voicekioskBoot;
 const view = new View(boot.config.setup_url);
 const reporter = new Reporter(boot.config.events_url);
 const Engine = ENGINES[boot.config.engine] ?? RealtimeEngine;
-const session = new Session(boot, { view, reporter, engine: new Engine(view, reporter, boot.config) });
+const hours = new Hours(boot.config);
+const session = new Session(boot, { view, reporter, engine: new Engine(view, reporter, boot.config), hours });
+hours.watch(session); // closed now: shown so, no call
 // Retry now is no new conversation: a visitor already greeted is not greeted again.
 const retry = () => session.start({ greet: false });
 view.bind({ start: () => session.toggle(), mute: () => session.toggleMute(), retry });

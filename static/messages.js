@@ -14,6 +14,20 @@ export const STATES = {
   error: "Problem",
 };
 
+// ---- Opening hours (hours.js): the page's new strings, together here to move into the translation
+// tables. "Open Mon–Fri 9:00–17:00. Opens tomorrow at 9:00." (day names come from Intl.)
+STATES.closed = "Closed";
+export const HOURS_TEXT = {
+  open: "Open",
+  none: "Closed every day",
+  opens: "Opens",
+  today: "today",
+  tomorrow: "tomorrow",
+  at: "at",
+  and: " and ",
+};
+// ---- end of the opening hours' strings
+
 /** A failure the page can explain: `code` picks the message, `retry` says if waiting helps. */
 export class Problem extends Error {
   constructor(code, { message = "", status = 0, retryAfterMs = 0, retry = true } = {}) {

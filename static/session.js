@@ -26,14 +26,15 @@ export class Session {
   /**
    * @param {Boot} boot window.voicekioskBoot (typedef in call.js)
    * @param {{view: import("./view.js").View, reporter: import("./reporter.js").Reporter,
-   *   engine: Engine}} parts
+   *   engine: Engine, hours: import("./hours.js").Hours}} parts
    */
-  constructor(boot, { view, reporter, engine }) {
+  constructor(boot, { view, reporter, engine, hours }) {
     this.boot = boot;
     this.config = boot.config;
     this.view = view;
     this.reporter = reporter;
     this.engine = engine;
+    this.hours = hours; // closed: no call (no microphone, no offer)
     this.microphone = new Microphone(boot.mic, () => view.meters.hide("you"));
     this.backoff = new Backoff();
     this.wanted = false; // the user (or autostart) wants a conversation
@@ -74,8 +75,9 @@ export class Session {
     return this.microphone.stream;
   }
 
-  /** The visitor (or autostart) wants a conversation; `greet`: a visitor tapped Start for it. */
+  /** The visitor (or autostart) wants a conversation; `greet`: a visitor (a tap, a voice) asks for it. */
   start({ greet = true } = {}) {
+    if (this.hours.closed) return this.stop("closed");
     this.wanted = true;
     this.greet ||= greet;
     this.#clearTimers();
@@ -90,14 +92,15 @@ export class Session {
     this.view.playAgent();
   }
 
-  stop() {
+  /** Hang up and wait, `state` ("idle", or "closed" outside the opening hours). */
+  stop(state = "idle") {
     this.wanted = false;
     this.#clearTimers();
     this.#endCall();
     this.microphone.release();
     this.#setMuted(false);
     this.view.showProblem(null);
-    this.#setState("idle");
+    this.#setState(state);
   }
 
   /** The Start/Stop button: Stop while a conversation is wanted and not stuck on a problem. */
@@ -210,6 +213,8 @@ export class Session {
     this.engine.reset();
     this.view.showCallDown();
     if (!this.wanted) return;
+    if (problem.code === "closed") this.hours.refused(); // the server's clock says so
+    if (this.hours.closed) return this.stop("closed"); // no reconnecting after closing time
     this.view.showMeters(this.mic, this.call && this.remote);
     if (this.unjoined >= UNJOINED_LIMIT && explain(problem).retry) {
       problem = new Problem("no_media", { retryAfterMs: UNJOINED_RETRY_MS });
@@ -253,6 +258,7 @@ export class Session {
 
   /** Hang up (the engine's farewell first) and wait, paused, for a tap or a voice. */
   #rest(detail) {
+    if (this.hours.closed) return this.stop("closed"); // closing time: no waking
     this.#endCall();
     this.#clearTimers();
     this.view.showCallDown();
