@@ -128,7 +128,7 @@ def greeting_rows(g: dict[str, dict[str, float]]) -> list[Row]:
     for engine, label in LABELS.items():
         e = g[engine]
         out.append((f"tap -> connected ({label})", f"{e['connected']:.0f} ms", "", None))
-        shown = f"{e['first_word']:.0f} ms (connected + {e['gap']:.0f})"
+        shown = f"{e['first_word']:.0f} ms (connected + {e['gap']:.0f}; channel open at {e['channel']:.0f})"
         out.append((f"tap -> first word of the agent, greeted ({label})", shown, "<= connected + 300", e["gap"] <= 300))
     return out
 
