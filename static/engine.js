@@ -8,7 +8,7 @@
  * What the page asks of a voice API (realtime.js, live.js); main.js picks one by config.engine.
  * @typedef {object} Engine
  * @property {(call: Call, opts: {greet: boolean, turn: (state: string) => void, heard: () => void}) => void} begin
- *   a call is being opened and its events follow; `greet`: a visitor tapped Start for it;
+ *   a call is being opened and its events follow; `greet`: a visitor (a tap, a voice) asks for it;
  *   `turn(state)` moves the page's state between events (e.g. on the agent's level); `heard()`:
  *   the API heard the visitor's words (the idle hang-up waits)
  * @property {(call: Call) => void} opened the call's channel just opened (before the microphone may
