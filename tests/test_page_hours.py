@@ -58,7 +58,7 @@ def kiosk(serve_app: Any) -> Any:
 
 
 async def test_closed_it_shows_the_hours_makes_no_call_and_opens_by_itself(chromium, kiosk, answerer) -> None:
-    url = await kiosk(monday(8, 59, 56))
+    url = await kiosk(monday(8, 59, 54))
     context = await chromium.new_context()
     await context.add_init_script(MIC_COUNTER)
     page, watch = await open_page(context, url)
@@ -81,7 +81,7 @@ async def test_closed_it_shows_the_hours_makes_no_call_and_opens_by_itself(chrom
 
 
 async def test_at_closing_time_the_call_finishes_then_it_shows_closed_not_paused(chromium, kiosk, answerer) -> None:
-    url = await kiosk(monday(16, 59, 57), idle_timeout=2)
+    url = await kiosk(monday(16, 59, 55), idle_timeout=2)
     context = await chromium.new_context()
     page, watch = await open_page(context, url)
     await wait_state(page, *CALL_UP)
