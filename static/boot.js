@@ -77,7 +77,8 @@
   document.addEventListener("click", keepTap);
   boot.forget = () => document.removeEventListener("click", keepTap);
   const app = () => import("/static/main.js");
-  if (!(config.autostart && window.isSecureContext && navigator.mediaDevices?.getUserMedia && window.RTCPeerConnection)) {
+  const open = config.hours?.open ?? true; // outside the opening hours: no call, no microphone
+  if (!(config.autostart && open && window.isSecureContext && navigator.mediaDevices?.getUserMedia && window.RTCPeerConnection)) {
     app();
     return;
   }

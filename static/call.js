@@ -180,7 +180,10 @@ export class Call {
   }
 
   #whenOpen() {
-    if (this.dc.readyState === "open") return Promise.resolve(); // boot.js got there first
+    if (this.dc.readyState === "open") {
+      this.engine.opened(this); // boot.js got there first
+      return Promise.resolve();
+    }
     if (this.dc.readyState === "closed") return Promise.reject(new Problem("dropped")); // and lost it
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => fail(new Problem("connect_timeout")), CONNECT_TIMEOUT_MS);
@@ -190,6 +193,7 @@ export class Call {
       };
       this.dc.onopen = () => {
         clearTimeout(timer);
+        this.engine.opened(this); // first: nothing (the microphone prompt, say) holds it up
         resolve();
       };
       this.dc.onclose = () => fail(new Problem("dropped"));

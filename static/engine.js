@@ -7,10 +7,14 @@
 /**
  * What the page asks of a voice API (realtime.js, live.js); main.js picks one by config.engine.
  * @typedef {object} Engine
- * @property {(call: Call, opts: {greet: boolean, turn: (state: string) => void, heard: () => void}) => void} begin
- *   a call is being opened and its events follow; `greet`: a visitor tapped Start for it;
+ * @property {(call: Call, opts: {greet: boolean, language: Language | null, turn: (state: string) => void,
+ *   heard: () => void}) => void} begin
+ *   a call is being opened and its events follow; `greet`: a visitor (a tap, a voice) asks for it;
+ *   `language`: the visitor's pick, told to the agent first (before the greeting, so it is in it);
  *   `turn(state)` moves the page's state between events (e.g. on the agent's level); `heard()`:
  *   the API heard the visitor's words (the idle hang-up waits)
+ * @property {(call: Call) => void} opened the call's channel just opened (before the microphone may
+ *   have arrived): the first things said on it go now (Realtime: the language, then the greeting)
  * @property {boolean} levelSpeech "user-speaking" comes from the microphone's level, not from the
  *   API: noise can cause it, so it does not hold off the idle hang-up (words the API hears do)
  * @property {(event: {type: string}, state: string, callId: string | null) => (string | undefined)} handle

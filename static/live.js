@@ -46,17 +46,21 @@ export class LiveEngine {
     return this.speaking.is("agent");
   }
 
-  /** A call is being opened: its events follow. */
+  /** The channel is open, but nothing goes before `session.started` (commands before it are
+   * refused): it greets then. */
+  opened() {}
+
   /** "You speaking" is the microphone's level here (there are no speech events). */
   get levelSpeech() {
     return true;
   }
 
   /** A call is being opened: its events follow. */
-  begin(call, { greet, turn, heard }) {
+  begin(call, { greet, language, turn, heard }) {
     this.reset();
     this.call = call;
     this.greet = greet;
+    if (language) this.rules.push(language.say); // appended once the session starts, before the greeting
     this.turn = turn;
     this.heard = heard;
   }

@@ -1,5 +1,6 @@
 // The page's entry point (boot.js imports it): the view, the session and the controls, wired.
 
+import { Hours } from "./hours.js";
 import { useLanguage } from "./i18n.js";
 import { Kiosk } from "./kiosk.js";
 import { LiveEngine } from "./live.js";
@@ -15,7 +16,9 @@ const boot = window.voicekioskBoot;
 const view = new View(boot.config.setup_url, boot.config.invitations);
 const reporter = new Reporter(boot.config.events_url);
 const Engine = ENGINES[boot.config.engine] ?? RealtimeEngine;
-const session = new Session(boot, { view, reporter, engine: new Engine(view, reporter, boot.config) });
+const hours = new Hours(boot.config);
+const session = new Session(boot, { view, reporter, engine: new Engine(view, reporter, boot.config), hours });
+hours.watch(session); // closed now: shown so, no call
 // Retry now is no new conversation: a visitor already greeted is not greeted again.
 const retry = () => session.start({ greet: false });
 // A language's button: the call is told at once, the page's words follow (a fetch the first time).

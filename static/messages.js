@@ -15,7 +15,9 @@ export const STATES = [
   "reconnecting",
   "paused",
   "error",
+  "closed",
 ];
+
 
 /** A failure the page can explain: `code` picks the message, `retry` says if waiting helps. */
 export class Problem extends Error {

@@ -14,8 +14,9 @@ export class RealtimeEngine {
   /**
    * @param {import("./view.js").View} view for the captions, the agent's audio and the detail line
    * @param {import("./reporter.js").Reporter} reporter
+   * @param {{greeting?: string}} config the page config: what a visitor's call opens with
    */
-  constructor(view, reporter) {
+  constructor(view, reporter, config) {
     this.view = view;
     this.captions = view.captions;
     this.reporter = reporter;
@@ -26,6 +27,10 @@ export class RealtimeEngine {
     this.responding = false; // a response is under way: another response.create would be refused
     /** @type {{call: import("./call.js").Call, instructions: string}[]} what say() keeps until then */
     this.waiting = [];
+    this.greeting = typeof config?.greeting === "string" ? config.greeting.trim() : "";
+    /** @type {{call: import("./call.js").Call, language: object | null, greet: boolean} | null}
+     * what to say first on the call being opened, once its channel opens */
+    this.opening = null;
   }
 
   /**
@@ -86,8 +91,20 @@ export class RealtimeEngine {
     }
   }
 
-  /** A call is being opened: Realtime sends nothing of its own (no greeting yet). */
-  begin() {}
+  /** A call is being opened; `greet`: a visitor wants it, and the agent speaks first;
+   * `language`: the visitor's pick, told before the greeting. */
+  begin(call, { greet, language }) {
+    this.opening = { call, language, greet: greet && Boolean(this.greeting) };
+  }
+
+  /** The call's channel is open: the language (if picked) goes first, then the greeting (if any),
+   * as a response's instructions. */
+  opened(call) {
+    const { language, greet } = this.opening?.call === call ? this.opening : {};
+    this.opening = null;
+    if (language) this.language(call, language);
+    if (greet) this.say(call, this.greeting);
+  }
 
   /** The agent speaks: a response with these instructions, on the call's data channel, now or
    * once the response under way is done. */
@@ -135,6 +152,7 @@ export class RealtimeEngine {
     this.agentSpeaking = false;
     this.responding = false;
     this.waiting = [];
+    this.opening = null;
     this.view.silenceAgent(false);
   }
 

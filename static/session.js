@@ -26,14 +26,15 @@ export class Session {
   /**
    * @param {Boot} boot window.voicekioskBoot (typedef in call.js)
    * @param {{view: import("./view.js").View, reporter: import("./reporter.js").Reporter,
-   *   engine: Engine}} parts
+   *   engine: Engine, hours: import("./hours.js").Hours}} parts
    */
-  constructor(boot, { view, reporter, engine }) {
+  constructor(boot, { view, reporter, engine, hours }) {
     this.boot = boot;
     this.config = boot.config;
     this.view = view;
     this.reporter = reporter;
     this.engine = engine;
+    this.hours = hours; // closed: no call (no microphone, no offer)
     this.microphone = new Microphone(boot.mic, () => view.meters.hide("you"));
     this.backoff = new Backoff();
     this.wanted = false; // the user (or autostart) wants a conversation
@@ -76,8 +77,9 @@ export class Session {
     return this.microphone.stream;
   }
 
-  /** The visitor (or autostart) wants a conversation; `greet`: a visitor tapped Start for it. */
+  /** The visitor (or autostart) wants a conversation; `greet`: a visitor (a tap, a voice) asks for it. */
   start({ greet = true } = {}) {
+    if (this.hours.closed) return this.stop("closed");
     this.wanted = true;
     this.greet ||= greet;
     this.#clearTimers();
@@ -92,14 +94,15 @@ export class Session {
     this.view.playAgent();
   }
 
-  stop() {
+  /** Hang up and wait, `state` ("idle", or "closed" outside the opening hours). */
+  stop(state = "idle") {
     this.wanted = false;
     this.#clearTimers();
     this.#endCall();
     this.microphone.release();
     this.#setMuted(false);
     this.view.showProblem(null);
-    this.#setState("idle");
+    this.#setState(state);
   }
 
   /** The Start/Stop button: Stop while a conversation is wanted and not stuck on a problem. */
@@ -153,6 +156,7 @@ export class Session {
     }));
     this.engine.begin(call, {
       greet: this.greet,
+      language: this.language,
       turn: (state) => this.call === call && this.#turn(state),
       heard: () => this.call === call && this.#armIdle(),
     });
@@ -174,11 +178,10 @@ export class Session {
     this.view.showMeters(this.mic, this.remote);
     if (call.callId) this.reporter.claim(call.callId, call.claim);
     this.view.showCallUp();
-    this.#setState("listening");
+    this.#setState(this.engine.agentSpeaking ? "agent-speaking" : "listening"); // greeting already?
     this.timers.stable = setTimeout(() => this.backoff.reset(), STABLE_MS);
     this.#armIdle();
     this.triggers.up(call);
-    if (this.language) this.engine.language(call, this.language);
   }
 
   #onTrack(stream) {
@@ -219,6 +222,8 @@ export class Session {
     this.engine.reset();
     this.view.showCallDown();
     if (!this.wanted) return;
+    if (problem.code === "closed") this.hours.refused(); // the server's clock says so
+    if (this.hours.closed) return this.stop("closed"); // no reconnecting after closing time
     this.view.showMeters(this.mic, this.call && this.remote);
     if (this.unjoined >= UNJOINED_LIMIT && explain(problem).retry) {
       problem = new Problem("no_media", { retryAfterMs: UNJOINED_RETRY_MS });
@@ -263,6 +268,7 @@ export class Session {
   /** Hang up (the engine's farewell first) and wait, paused, for a tap or a voice; `detail`: the
    * words (their key) shown after "Paused". */
   #rest(detail) {
+    if (this.hours.closed) return this.stop("closed"); // closing time: no waking
     this.#endCall();
     this.#clearTimers();
     this.view.showCallDown();
@@ -272,8 +278,8 @@ export class Session {
     this.timers.wake = setInterval(() => {
       const loud = this.view.meters.loudness("you") > SPEECH_RMS;
       loudSince = loud ? loudSince || performance.now() : 0;
-      // The visitor is talking already: no greeting (the model would not hear them through it).
-      if (loudSince && performance.now() - loudSince > WAKE_MS) this.start({ greet: false });
+      // A visitor talks: their first words went before the call, so the agent greets and asks.
+      if (loudSince && performance.now() - loudSince > WAKE_MS) this.start();
     }, 100);
     this.wanted = false;
   }

@@ -247,3 +247,24 @@ def test_vad_edges() -> None:
     # (below the threshold) does not end it: only 500 ms of silence does.
     assert edges == [(320, "start"), (1340, "stop")]
     assert (vad.speech_start_ms, vad.speech_end_ms) == (260, 840)
+
+
+@pytest.mark.slow  # aiortc peers
+async def test_a_greeting_is_a_response_with_instructions_checked_recorded_and_spoken(
+    agent: AgentAnswerer, connect: Any
+) -> None:
+    """What the page opens a visitor's call with: ``response.instructions``, nothing else in ``response``."""
+    peer: Client = await connect(agent)
+    peer.send({"type": "response.create", "response": {"instructions": "Greet them.", "greeting": "Hello"}})
+    error = (await peer.wait_for("error"))["error"]
+    assert error["code"] == "unknown_parameter" and error["param"] == "response.greeting"
+    peer.send({"type": "response.create", "response": {"instructions": 7}})
+    assert (await peer.wait_for("error", 2))["error"]["param"] == "response.instructions"
+    assert not peer.of("response.created")  # neither was answered
+    greeting = {"type": "response.create", "response": {"instructions": "Greet the visitor in one short sentence."}}
+    peer.send(greeting)
+    await peer.wait_for("output_audio_buffer.started")
+    await wait_for(lambda: peer.heard_since("output_audio_buffer.started", 5), timeout=4, what="the greeting spoken")
+    said = (await peer.wait_for("response.output_audio_transcript.done", timeout=8))["transcript"]
+    assert said == Script().replies[0][0]
+    assert agent.calls["rtc_test"].commands[-1] == ("channel", greeting)

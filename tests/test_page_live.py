@@ -208,8 +208,9 @@ async def test_a_delegation_is_declined_errors_leave_the_call_up_and_a_fatal_one
     await context.close()
 
 
-async def test_an_idle_call_is_closed_upstream_and_a_voice_wakes_it_ungreeted(chromium, serve_page, live):
-    """A kiosk that starts by itself greets nobody; one woken by a voice does not talk over it."""
+async def test_an_idle_call_is_closed_upstream_and_a_voice_wakes_it_greeted(chromium, serve_page, live):
+    """A kiosk that starts by itself greets nobody; a voice that wakes it is a visitor, greeted
+    (their first words went before the call: the agent greets and asks)."""
     url = await serve_page(idle_timeout=2)
     context = await chromium.new_context()
     page, watch = await open_page(context, url)
@@ -220,13 +221,23 @@ async def test_an_idle_call_is_closed_upstream_and_a_voice_wakes_it_ungreeted(ch
     await wait_for(lambda: first.closed_reason, what="the idle session to close")
     assert first.closed_reason == "close_requested" and said(first, "session.close")
     assert not said(first, "session.commentary.append")  # autostarted: nobody tapped, nobody greeted
-    # Then the mic speaks again: the visitor talks first, and the agent answers them. (A wake can
-    # land on the last word of the looped recording; that session then idles out, fairly, and the
-    # next words wake another: so any woken session may be the one that hears.)
+    # Then the mic speaks again: the page connects and the agent greets, once the session started.
     await wait_state(page, *CALL_UP, timeout=25)
+    await wait_for(lambda: len(live.calls) >= 2, what="the woken session")
+    woken = list(live.calls.values())[1]
+    await wait_for(lambda: said(woken, "session.commentary.append"), what="the greeting")
+    assert said(woken, "session.commentary.append")[0] == {
+        "type": "session.commentary.append",
+        "delegation_id": None,
+        "content": GREETING,
+    }
+    log = [(way, kind) for _, way, kind in woken.events]
+    assert log.index(("out", "session.started")) < log.index(("in", "session.commentary.append"))
+    # And the visitor is heard. (A wake can land on the last word of the looped recording; that
+    # session then idles out, fairly, and the next words wake another: so any woken session may be
+    # the one that hears.)
     await wait_for(lambda: any(heard(call) for call in list(live.calls.values())[1:]), timeout=30, what="hearing")
     assert await page.evaluate("window.__probe.pcs.length") == len(live.calls)  # no connection while paused
-    assert not any(said(call, "session.commentary.append") for call in list(live.calls.values())[1:])
     assert watch.errors == []
     await context.close()
 

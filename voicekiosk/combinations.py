@@ -61,11 +61,10 @@ REALTIME_ONLY = ("transcription_model", "turn_detection", "noise_reduction", "to
 
 
 def ignored(settings: Settings) -> list[str]:
-    """The options given that the chosen engine does not use (Realtime greets from the walk-up
-    issue on; until then only GPT-Live does)."""
+    """The options given that the chosen engine does not use (Realtime has every other one)."""
     if settings.engine == "live":
         return [o for o in REALTIME_ONLY if o in settings.sources]
-    return ["greeting"] if settings.greeting else []
+    return []
 
 
 def _check_live(settings: Settings) -> None:

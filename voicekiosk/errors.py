@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 
 class VoicekioskError(Exception):
     """Something the user can fix; the message says how."""
@@ -16,14 +19,23 @@ class StartupError(VoicekioskError):
 
 
 class ApiError(VoicekioskError):
-    """An error answered to the browser as ``{"error": {"code", "message"}}`` with ``status``."""
+    """An error answered to the browser as ``{"error": {"code", "message", **details}}`` with ``status``."""
 
-    def __init__(self, status: int, code: str, message: str, *, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        headers: dict[str, str] | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.headers = headers or {}
+        self.details = dict(details or {})  # more for a program to read, e.g. when a closed kiosk opens
 
     def __str__(self) -> str:
         return f"{self.status} {self.code}: {self.message}"

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from voicekiosk.hours import parse_hours
 from voicekiosk.languages import check_codes
 
 VOICES = ("alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin", "cedar")
@@ -226,6 +227,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("noise_reduction", _choice("far_field", "near_field", "off"), "Input noise reduction."),
     Option("upstream_timeout", _float(1, 120), "Seconds to wait for OpenAI before giving up."),
     Option("ca_bundle", _existing_file, "CA bundle (PEM) to verify the OpenAI endpoint with."),
+    Option(
+        "hours",
+        Parser(parse_hours, "TABLE"),
+        'Opening hours: { mon-fri = "09:00-17:00", sat = "10:00-14:00", timezone = "Europe/Paris" } (none: open).',
+    ),
     Option("autostart", _bool, "Start talking on page load, without a click.", "--autostart", is_flag=True),
     Option("idle_timeout", _int(0, 86400), "Hang up after this many seconds of silence (0: never)."),
     Option("dim_after", _float(0, 1440), "Dim the waiting screen after this many minutes (0: never)."),

@@ -21,6 +21,7 @@ from voicekiosk import net
 from voicekiosk.brand.config import Brand, parse_brand
 from voicekiosk.combinations import check_combination, engine_for
 from voicekiosk.errors import ConfigError
+from voicekiosk.hours import Hours
 from voicekiosk.options import OPTIONS, OPTIONS_BY_NAME, Option
 from voicekiosk.tools.declarations import TABLES, parse_tools
 from voicekiosk.tools.spec import ToolsConfig
@@ -63,6 +64,7 @@ class Settings:
     noise_reduction: str = "far_field"
     upstream_timeout: float = 15.0
     ca_bundle: Path | None = None
+    hours: Hours | None = None  # None: always open
     autostart: bool = False
     idle_timeout: int = 120
     dim_after: float = 0.0  # minutes the attract screen shows before it dims (0: never)
@@ -141,6 +143,9 @@ class Settings:
                 source = self.sources.get("brand", "default")
                 rows += [(f"brand.{key}", shown, source) for key, shown in self.brand.describe()]
                 continue
+            if f.name == "hours":
+                rows += self._hours_rows()
+                continue
             value = getattr(self, f.name)
             if isinstance(value, tuple):
                 value = ", ".join(value)
@@ -151,6 +156,14 @@ class Settings:
             rows.append((f.name, "" if value is None else str(value), self.sources.get(f.name, "default")))
         rows.append(("api_key", mask_secret(self.api_key), self.sources.get("api_key", "not set")))
         return rows
+
+    def _hours_rows(self) -> list[tuple[str, str, str]]:
+        source = self.sources.get("hours", "default")
+        if self.hours is None:
+            return [("hours", "always open", source)]
+        rows = [(f"hours {days}", spans, source) for days, spans in self.hours.groups()]
+        zone = ("hours timezone", self.hours.timezone or "this machine's local time", source)
+        return [*(rows or [("hours", "closed", source)]), zone]
 
 
 def mask_secret(secret: str | None) -> str:

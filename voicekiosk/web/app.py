@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import UTC, datetime
 
 import httpx
 from aiohttp import web
@@ -22,6 +23,7 @@ from voicekiosk.web.appkeys import (
     ACCESS,
     CA,
     CALLS,
+    CLOCK,
     CONTROL,
     ENGINE,
     EVENTS,
@@ -39,6 +41,7 @@ from voicekiosk.web.events import EventHub
 from voicekiosk.web.hosts import KnownHosts, hosts_middleware
 from voicekiosk.web.limits import LIMITS, Limits, websocket_limit
 from voicekiosk.web.middleware import content_security_policy, errors_middleware, origin_middleware, security_headers
+from voicekiosk.web.opening import routes as hours_routes
 from voicekiosk.web.routes import MAX_SDP_BYTES, routes
 from voicekiosk.web.static_files import StaticFiles
 from voicekiosk.web.triggers import routes as trigger_routes
@@ -52,6 +55,7 @@ def create_app(
     ca: CaInfo | None = None,
     limits: Limits = LIMITS,
     sideband_backoff: Sequence[float] = BACKOFF,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> web.Application:
     """Build the voicekiosk web app.
 
@@ -62,6 +66,7 @@ def create_app(
       orphan_grace: seconds a call may go without a page before it is hung up.
       limits: the WebSocket caps (the connection caps are the server's).
       sideband_backoff: seconds before each reopening of a call's sideband, then it gives up.
+      clock: now, aware (tests: a venue's morning); the opening hours go by it.
 
     Raises:
       ConfigError: a tool's secret is missing from the environment.
@@ -84,6 +89,7 @@ def create_app(
     app[ACCESS] = access
     app[HOSTS] = hosts
     app[CA] = ca
+    app[CLOCK] = clock
     toolbox = open_toolbox(settings.tools, settings.data_dir)  # secrets read now: one missing stops start-up
 
     async def upstream_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -135,6 +141,7 @@ def create_app(
     setup_templates(app)
     app.router.add_routes(routes)
     app.router.add_routes(trigger_routes)
+    app.router.add_routes(hours_routes)
     app[STATIC] = StaticFiles(asset_dir("static"))
     app.router.add_get("/static/{name}", app[STATIC].handle)
     app.router.add_get("/static/i18n/{name}", StaticFiles(table_dir()).handle)  # languages.py's tables

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+
 from aiohttp import web
 
 from voicekiosk.settings import Settings
@@ -28,4 +31,5 @@ CA: web.AppKey[CaInfo | None] = web.AppKey("ca")  # the local CA, None without o
 TOOLS: web.AppKey[ToolRunner | None] = web.AppKey("tools")  # None: no tools configured
 CONTROL: web.AppKey[CallControl | None] = web.AppKey("control")  # None: no sidebands (no tools, or not --sdp server)
 HOSTS: web.AppKey[KnownHosts] = web.AppKey("hosts", KnownHosts)  # the names and LAN addresses it answers on
+CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")  # now (aware): the opening hours' authority
 MCP: web.AppKey[McpServers | None] = web.AppKey("mcp")  # the local [[mcp]] servers, None without any

@@ -46,7 +46,7 @@ def content_security_policy(settings: Settings, *, inline_scripts: Sequence[str]
 
 
 def error_response(error: ApiError) -> web.Response:
-    body = {"error": {"code": error.code, "message": error.message}}
+    body = {"error": {**error.details, "code": error.code, "message": error.message}}
     return web.json_response(body, status=error.status, headers=error.headers)
 
 

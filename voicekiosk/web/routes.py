@@ -21,6 +21,7 @@ from voicekiosk.upstream.realtime import transcription
 from voicekiosk.web.appkeys import ACCESS, CA, CALLS, ENGINE, EVENTS, HOSTS, MINTER, SETTINGS, STATIC
 from voicekiosk.web.hosts import host_of
 from voicekiosk.web.middleware import content_security_policy
+from voicekiosk.web.opening import hours_state, refuse_if_closed
 
 log = logging.getLogger("voicekiosk.server")
 MAX_SDP_BYTES = 64 * 1024
@@ -52,6 +53,8 @@ def page_config(request: web.Request) -> dict[str, Any]:
         "idle_timeout": settings.idle_timeout,
         "dim_after": settings.dim_after,
         "kiosk": False,  # the page's kiosk behaviours (static/kiosk.js): opened with ?kiosk
+        "hours": hours_state(request),  # null: always open; else refreshed from hours_url (static/hours.js)
+        "hours_url": "/api/hours",
         "api_key": bool(settings.api_key),
         "demo": settings.demo,
         "call_url": "/api/call",
@@ -203,7 +206,9 @@ def _float(raw: str | None) -> float | None:
 
 
 def admit_session(request: web.Request) -> None:
-    """Refuse a new session over the per-client rate (429); lines are held by ``CallRegistry.line``."""
+    """Refuse a new session outside the opening hours (403) or over the per-client rate (429); lines
+    are held by ``CallRegistry.line``."""
+    refuse_if_closed(request)
     request.app[ACCESS].check_rate(client_of(request))
 
 

@@ -19,6 +19,7 @@ from voicekiosk.errors import ApiError
 from voicekiosk.logsafe import CONTROL_CHARS
 from voicekiosk.web.access import is_local
 from voicekiosk.web.appkeys import ACCESS, EVENTS
+from voicekiosk.web.opening import refuse_if_closed
 
 log = logging.getLogger("voicekiosk.server")
 MAX_ANNOUNCEMENT = 500  # characters: a sentence or three for the agent to say
@@ -65,6 +66,8 @@ def _send(request: web.Request, event: dict[str, str], what: str) -> web.Respons
         # --open lets any device talk, but a kiosk in a public place must not say or do what any
         # phone on the LAN tells it: with no token to ask for, triggers come from this machine only.
         raise ApiError(403, "local_only", "With --open, triggers are accepted from this machine only.")
+    if what != "stop":
+        refuse_if_closed(request)  # a closed kiosk is not woken: it would only be refused its call
     hub = request.app[EVENTS]
     if not hub.pages:
         raise ApiError(409, "no_page", "No kiosk page is connected to this server.")
