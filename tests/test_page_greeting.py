@@ -77,7 +77,7 @@ async def test_a_tap_is_greeted_before_the_visitor_speaks(chromium, serve_page, 
     context = await chromium.new_context()
     page, watch = await open_page(context, await serve_page())
     await wait_for(lambda: page.evaluate("Boolean(window.voicekiosk)"), what="the page's code")
-    await page.click("#start")
+    await page.click("#attract")  # a visitor taps the waiting screen
     await wait_state(page, *CALL_UP)
     [call] = answerer.calls.values()
     await wait_for(lambda: greeted(call), what="the greeting request")

@@ -141,7 +141,7 @@ async def test_live_a_language_picked_before_the_call_is_told_then_a_tap_appends
     assert (await shows(page))[1:] == ("idle", "Listo", "Empezar")
     assert await page.text_content("#hint") == table("es")["hint.start"]
 
-    await page.click("#start")
+    await page.click("#attract")  # a visitor picks a language on the attract screen, then taps it
     await wait_state(page, *CALL_UP)
     [session] = live.calls.values()
     await wait_for(lambda: sent(session, "session.commentary.append"), what="the greeting")
