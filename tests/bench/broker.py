@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import os
 import ssl
@@ -10,6 +11,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import contextmanager
@@ -37,6 +39,10 @@ def process(args: list[str], env: dict[str, str] | None = None, *, ready: str | 
             if ready not in line:
                 raise RuntimeError(f"{args[2:4]} did not start: {line}")
             proc.ready_words = line.split()  # type: ignore[attr-defined]  # what the ready line said
+        # Read what it prints as a terminal would: a pipe nobody reads fills up (64 KiB), and then
+        # the child blocks on its next log line (a served call per line: the tools bench's 316th).
+        proc.tail = collections.deque(maxlen=200)  # type: ignore[attr-defined]  # its last lines
+        threading.Thread(target=_drain, args=(proc,), daemon=True).start()
         yield proc
     finally:
         proc.terminate()
@@ -45,6 +51,12 @@ def process(args: list[str], env: dict[str, str] | None = None, *, ready: str | 
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def _drain(proc: subprocess.Popen[str]) -> None:
+    """Keep ``proc``'s last lines of output until it ends."""
+    for line in proc.stdout or ():
+        proc.tail.append(line)  # type: ignore[attr-defined]
 
 
 def fake_openai(*, agent: bool = False):
