@@ -55,7 +55,10 @@ MEASURE = """
     return r.width > 0 && r.height > 0 && el.checkVisibility({ visibilityProperty: true });
   };
   const name = (el) => el.id ? `#${el.id}` : `${el.tagName.toLowerCase()}.${el.className || ""}`;
-  const box = (el) => { const r = el.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom].map(Math.round); };
+  const box = (el) => {
+    const r = el.getBoundingClientRect();
+    return [r.left, r.top, r.right, r.bottom].map(Math.round);
+  };
   const panels = [...document.querySelectorAll(".captions, .shown")];
   const outside = [];
   for (const el of document.querySelectorAll("main, main *")) {
@@ -67,7 +70,8 @@ MEASURE = """
   const overlaps = [];
   parts.forEach((a, i) => parts.slice(i + 1).forEach((b) => {
     const r = a.getBoundingClientRect(), q = b.getBoundingClientRect();
-    const x = Math.min(r.right, q.right) - Math.max(r.left, q.left), y = Math.min(r.bottom, q.bottom) - Math.max(r.top, q.top);
+    const x = Math.min(r.right, q.right) - Math.max(r.left, q.left);
+    const y = Math.min(r.bottom, q.bottom) - Math.max(r.top, q.top);
     if (x > 0.5 && y > 0.5) overlaps.push([name(a), name(b)]);
   }));
   const wide = [root, ...document.querySelectorAll("main, .controls, .captions, .shown, .problem, .status")]
