@@ -10,27 +10,15 @@ from pathlib import Path
 import pytest
 
 from tests.browser import open_page
+from tests.venue import museum
 from voicekiosk.brand.config import Brand, check_contrast, pairings, parse_brand
 from voicekiosk.brand.contrast import ratio
 from voicekiosk.settings import Settings
 from voicekiosk.tls.context import prepare
 from voicekiosk.web.setup_site import SETUP_CSP, create_setup_app
 
-LOGO = b'<svg xmlns="http://www.w3.org/2000/svg" width="80" height="20"><rect width="80" height="20"/></svg>'
 # A request relayed by a proxy on this machine counts as from the network: it needs the token.
 RELAYED = {"X-Forwarded-For": "192.0.2.7"}
-
-
-def museum(tmp_path: Path) -> Brand:
-    (tmp_path / "logo.svg").write_bytes(LOGO)
-    table = {
-        "title": "City Museum",
-        "logo": "logo.svg",
-        "accent": "#1d4ed8",
-        "background": "#f8fafc",
-        "text": "#0f172a",
-    }
-    return parse_brand(table, tmp_path / "voicekiosk.toml")
 
 
 @pytest.mark.parametrize(
@@ -100,6 +88,6 @@ async def test_the_token_needed_page_shows_the_venue_s_colours_in_chromium(chrom
         """() => ({body: getComputedStyle(document.body).backgroundColor, text: getComputedStyle(document.body).color,
                    logo: document.querySelector('.brand-logo').naturalWidth})"""
     )
-    assert colours == {"body": "rgb(248, 250, 252)", "text": "rgb(15, 23, 42)", "logo": 80}
+    assert colours == {"body": "rgb(248, 250, 252)", "text": "rgb(15, 23, 42)", "logo": 120}
     assert [e for e in watch.errors if "401" not in e] == []  # the page itself is the 401
     await context.close()

@@ -7,15 +7,10 @@ from pathlib import Path
 import pytest
 
 from tests.browser import ARTIFACTS, open_page
-from voicekiosk.brand.config import parse_brand
+from tests.venue import museum
 from voicekiosk.brand.contrast import rgb
 
 pytestmark = pytest.mark.browser
-
-LOGO = (
-    b'<svg xmlns="http://www.w3.org/2000/svg" width="120" height="40">'
-    b'<rect width="120" height="40" fill="#1d4ed8"/></svg>'
-)
 
 
 def rgb_of(colour: str) -> str:
@@ -24,16 +19,7 @@ def rgb_of(colour: str) -> str:
 
 
 async def test_the_configured_title_logo_and_colours_are_applied(chromium, serve_app, tmp_path: Path):
-    (tmp_path / "logo.svg").write_bytes(LOGO)
-    table = {
-        "title": "City Museum",
-        "logo": "logo.svg",
-        "accent": "#1d4ed8",
-        "background": "#f8fafc",
-        "text": "#0f172a",
-        "font_scale": 1.25,
-    }
-    brand = parse_brand(table, tmp_path / "voicekiosk.toml")
+    brand = museum(tmp_path, font_scale=1.25)
     server = await serve_app(https=True, brand=brand)
     context = await chromium.new_context(viewport={"width": 390, "height": 844})
     page, watch = await open_page(context, str(server.make_url("/")))

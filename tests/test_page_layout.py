@@ -16,6 +16,7 @@ import pytest
 from tests.audio import ARTIFACTS, make_mic_wav
 from tests.browser import open_page, problem_title, wait_state
 from tests.helpers import REAL_KEY, free_port, png, wait_for
+from tests.venue import museum
 from voicekiosk.brand.contrast import ratio
 from voicekiosk.fake import FakeOpenAI
 from voicekiosk.fake.agent import AgentAnswerer
@@ -116,18 +117,22 @@ async def settled(page: Any) -> None:
     await page.evaluate("new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
 
 
-def check(size: str, state: str, found: dict[str, Any]) -> None:
+def check(size: str, state: str, found: dict[str, Any], *, overlaid: bool = False) -> None:
+    """``overlaid``: something the visitor opened lies over the page (the parts may overlap then)."""
     where = f"{size} {state}"
     assert found["outside"] == [], f"{where}: outside the viewport (left, top, right, bottom): {found['outside']}"
-    assert found["overlaps"] == [], f"{where}: parts of the page overlap: {found['overlaps']}"
+    overlaps = [] if overlaid else found["overlaps"]
+    assert overlaps == [], f"{where}: parts of the page overlap: {overlaps}"
     assert found["wide"] == [], f"{where}: scrolls sideways (scrollWidth, clientWidth): {found['wide']}"
     assert not found["pageScrolls"], f"{where}: the page scrolls"
     assert found["small"] == [], f"{where}: touch targets under {TOUCH}x{TOUCH} px: {found['small']}"
-    assert found["spills"] == [], f"{where}: content spills out of (scrollHeight, clientHeight): {found['spills']}"
+    spills = found["spills"]
+    assert spills == [], f"{where}: content spills out of (scrollHeight, clientHeight): {spills}"
 
 
+@pytest.mark.parametrize("venue", ["plain", "branded"])
 async def test_in_call_layouts_fit_and_the_captions_read_from_two_metres(
-    chromium, serve_app, https_settings, fake, tmp_path: Path
+    chromium, serve_app, https_settings, fake, tmp_path: Path, venue: str
 ):
     folder = tmp_path / "knowledge"
     folder.mkdir()
@@ -141,6 +146,7 @@ async def test_in_call_layouts_fit_and_the_captions_read_from_two_metres(
         http_port=http_port,
         tools=ToolsConfig(knowledge=folder, builtins=frozenset({"show"})),
         sideband_backoff=(0.05, 0.1),
+        brand=museum(tmp_path) if venue == "branded" else None,
     )
     context = await chromium.new_context(viewport=SIZES[0][1])
     page, watch = await open_page(context, str(server.make_url("/?autostart")))
@@ -149,13 +155,14 @@ async def test_in_call_layouts_fit_and_the_captions_read_from_two_metres(
     await wait_for(lambda: page.evaluate(said), timeout=20, what="the agent's answer after showing")
     await wait_state(page, "listening")
 
+    state = "call" if venue == "plain" else "call-branded"
     ARTIFACTS.mkdir(exist_ok=True)
     for size, viewport, least in SIZES:
         await page.set_viewport_size(viewport)
         await settled(page)
-        await page.screenshot(path=ARTIFACTS / f"layout-{size}-call.png")
+        await page.screenshot(path=ARTIFACTS / f"layout-{size}-{state}.png")
         found = await page.evaluate(MEASURE)
-        check(size, "call", found)
+        check(size, state, found)
         assert found["lines"] == 4, found  # two questions, two answers
         current, history = found["current"], found["history"]
         assert current and current["size"] >= least, f"{size}: the agent's current sentence is {current}"
@@ -165,14 +172,22 @@ async def test_in_call_layouts_fit_and_the_captions_read_from_two_metres(
             dim, bright = ratio(hex_of(older["color"]), panel), ratio(hex_of(current["color"]), panel)
             assert 4.5 <= dim < bright, f"{size}: history {older} not dimmer (yet readable) than {current}"
         assert found["newestInView"], f"{size}: the newest caption is scrolled out of view"
+        # "Talk from your phone", opened: its text fits too.
+        await page.click(".about summary")
+        await settled(page)
+        await page.screenshot(path=ARTIFACTS / f"layout-{size}-{state}-about.png")
+        check(size, f"{state}, 'Talk from your phone' open", await page.evaluate(MEASURE), overlaid=True)
+        await page.click(".about summary")
     assert watch.errors == [] and watch.foreign_urls() == []
     await context.close()
 
 
-async def test_a_problem_fits_every_size_with_its_link_and_retry_reachable(chromium, serve_app):
+@pytest.mark.parametrize("venue", ["plain", "branded"])
+async def test_a_problem_fits_every_size_with_its_link_and_retry_reachable(chromium, serve_app, tmp_path, venue):
     # Plain HTTP to a name that is not localhost (a phone that typed the address): the page
     # explains HTTPS and links the setup site.
-    server = await serve_app(san=("voicekiosk.test",), tls=True, http_port=free_port())
+    brand = museum(tmp_path) if venue == "branded" else None
+    server = await serve_app(san=("voicekiosk.test",), tls=True, http_port=free_port(), brand=brand)
     context = await chromium.new_context(viewport=SIZES[0][1])
     page, watch = await open_page(context, f"http://voicekiosk.test:{server.port}/")
     await wait_for(lambda: page.evaluate("Boolean(window.voicekiosk)"), what="the page code")
@@ -181,11 +196,13 @@ async def test_a_problem_fits_every_size_with_its_link_and_retry_reachable(chrom
     assert await problem_title(page) == "This page needs HTTPS for the microphone."
     assert await page.is_visible("#problem-link") and await page.is_visible("#retry")
 
+    state = "problem" if venue == "plain" else "problem-branded"
+    ARTIFACTS.mkdir(exist_ok=True)
     for size, viewport, _ in SIZES:
         await page.set_viewport_size(viewport)
         await settled(page)
-        await page.screenshot(path=ARTIFACTS / f"layout-{size}-problem.png")
-        check(size, "problem", await page.evaluate(MEASURE))
+        await page.screenshot(path=ARTIFACTS / f"layout-{size}-{state}.png")
+        check(size, state, await page.evaluate(MEASURE))
     assert watch.errors == []
     await context.close()
 
