@@ -17,7 +17,7 @@ from tests.audio import ARTIFACTS, make_mic_wav
 from tests.browser import open_page, problem_title, wait_state
 from tests.helpers import REAL_KEY, free_port, png, wait_for
 from tests.venue import museum
-from voicekiosk.brand.contrast import ratio
+from voicekiosk.brand.contrast import ratio, rgb
 from voicekiosk.fake import FakeOpenAI
 from voicekiosk.fake.agent import AgentAnswerer
 from voicekiosk.fake.voice import Script
@@ -105,6 +105,16 @@ MEASURE = """
 }
 """
 
+# The colour of the first opaque pixel of the agent's meter (null while it is blank).
+METER_COLOUR = """
+() => {
+  const canvas = document.getElementById("viz-agent");
+  const { data } = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height);
+  for (let i = 0; i < data.length; i += 4) if (data[i + 3] === 255) return [data[i], data[i + 1], data[i + 2]];
+  return null;
+}
+"""
+
 
 def hex_of(css: str) -> str:
     """``rgb(r, g, b)`` (as getComputedStyle gives it) as ``#rrggbb``."""
@@ -138,6 +148,7 @@ async def test_in_call_layouts_fit_and_the_captions_read_from_two_metres(
     folder.mkdir()
     (folder / "map.png").write_bytes(png(480, 320))
     fake.answerer.script.tool_calls[1] = ("show", SHOWN)
+    brand = museum(tmp_path) if venue == "branded" else None
     http_port = free_port()  # the setup site's link in "Talk from your phone" (nothing listens there)
     ca = prepare(dataclasses.replace(https_settings.settings, http_port=http_port)).ca
     server = await serve_app(
@@ -146,11 +157,14 @@ async def test_in_call_layouts_fit_and_the_captions_read_from_two_metres(
         http_port=http_port,
         tools=ToolsConfig(knowledge=folder, builtins=frozenset({"show"})),
         sideband_backoff=(0.05, 0.1),
-        brand=museum(tmp_path) if venue == "branded" else None,
+        brand=brand,
     )
-    context = await chromium.new_context(viewport=SIZES[0][1])
+    context = await chromium.new_context(viewport=SIZES[1][1])  # one where the meters show beside the rest
     page, watch = await open_page(context, str(server.make_url("/?autostart")))
     await page.wait_for_selector("#shown:not([hidden]) img.shown-image", timeout=30_000)
+    if brand is not None:  # the agent's meter is drawn in the brand's agent colour (3:1 on its background)
+        drawn = await wait_for(lambda: page.evaluate(METER_COLOUR), timeout=20, what="the agent's meter drawn")
+        assert drawn == list(rgb(brand.palette()["--agent"])), drawn
     said = "[...document.querySelectorAll('.line.agent')].some((l) => l.textContent.includes('On the screen now'))"
     await wait_for(lambda: page.evaluate(said), timeout=20, what="the agent's answer after showing")
     await wait_state(page, "listening")
