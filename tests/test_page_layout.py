@@ -136,8 +136,7 @@ def check(size: str, state: str, found: dict[str, Any], *, overlaid: bool = Fals
     assert found["wide"] == [], f"{where}: scrolls sideways (scrollWidth, clientWidth): {found['wide']}"
     assert not found["pageScrolls"], f"{where}: the page scrolls"
     assert found["small"] == [], f"{where}: touch targets under {TOUCH}x{TOUCH} px: {found['small']}"
-    spills = found["spills"]
-    assert spills == [], f"{where}: content spills out of (scrollHeight, clientHeight): {spills}"
+    assert found["spills"] == [], f"{where}: content spills out of (scrollHeight, clientHeight): {found['spills']}"
 
 
 @pytest.mark.parametrize("venue", ["plain", "branded"])
