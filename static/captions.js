@@ -1,5 +1,6 @@
 // The conversation as text: what you said (input transcription) and what the agent says
-// (streamed transcript deltas), keyed by item id because the two arrive in any order.
+// (streamed transcript deltas), keyed by item id because the two arrive in any order. The agent's
+// newest line is `current` (style.css shows it large, the lines before it smaller and dimmer).
 
 import { t } from "./i18n.js";
 
@@ -10,6 +11,12 @@ export class Captions {
     this.root = root;
     this.hint = hint;
     this.lines = new Map(); // item id -> element
+    this.current = null; // the agent's newest line
+    // The newest line stays in view unless the reader scrolled back; a resize (a rotated screen,
+    // the panel beside the captions appearing) rewraps the lines, so it follows then too.
+    this.pinned = true;
+    root.addEventListener("scroll", () => (this.pinned = this.#atEnd()), { passive: true });
+    new ResizeObserver(() => this.#follow()).observe(root);
   }
 
   /** You started speaking: hold your place in the conversation until the transcript arrives. */
@@ -32,6 +39,7 @@ export class Captions {
       line.classList.add("unclear");
       line.dataset.i18n = "caption.not_understood"; // i18n.js redraws it in another language
       line.textContent = t("caption.not_understood");
+      this.#follow();
     }
   }
 
@@ -51,6 +59,7 @@ export class Captions {
     if (typeof transcript === "string" && transcript && !line.classList.contains("cut")) {
       line.firstChild.nodeValue = transcript;
     }
+    this.#follow();
   }
 
   /** Mark the agent's line as interrupted where it stopped. */
@@ -61,6 +70,7 @@ export class Captions {
     line.removeAttribute("aria-busy");
     line.firstChild.nodeValue = line.firstChild.nodeValue.trimEnd();
     line.lastChild.hidden = false;
+    this.#follow();
   }
 
   text(itemId) {
@@ -82,6 +92,9 @@ export class Captions {
       mark.textContent = t("caption.interrupted");
       mark.hidden = true;
       line.append(mark);
+      this.current?.classList.remove("current");
+      line.classList.add("current");
+      this.current = line;
     }
     this.root.append(line);
     this.lines.set(itemId, line);
@@ -94,9 +107,12 @@ export class Captions {
     return line;
   }
 
-  #follow() {
-    // Keep the newest line in view unless the reader scrolled up to read back.
+  #atEnd() {
     const root = this.root;
-    if (root.scrollHeight - root.scrollTop - root.clientHeight < 120) root.scrollTop = root.scrollHeight;
+    return root.scrollHeight - root.scrollTop - root.clientHeight < 8;
+  }
+
+  #follow() {
+    if (this.pinned) this.root.scrollTop = this.root.scrollHeight;
   }
 }

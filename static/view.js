@@ -34,9 +34,12 @@ export class View {
       problemLink: $("problem-link"),
       audio: $("agent-audio"),
     };
+    // The meters in the page's colours for you and the agent (a [brand] moves them to keep 3:1 on its background).
+    const css = getComputedStyle(document.documentElement);
+    const colour = (name, fallback) => css.getPropertyValue(name).trim() || fallback;
     this.meters = new Visualizer({
-      you: { canvas: $("viz-you"), color: "#2dd4bf" },
-      agent: { canvas: $("viz-agent"), color: "#f59e0b" },
+      you: { canvas: $("viz-you"), color: colour("--you", "#2dd4bf") },
+      agent: { canvas: $("viz-agent"), color: colour("--agent", "#f59e0b") },
     });
     this.captions = new Captions($("captions"), $("hint"));
     this.shown = new Shown($("shown"));

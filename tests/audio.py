@@ -24,15 +24,15 @@ MIC_SCRIPT = [
 ]
 
 
-def make_mic_wav(path: Path = ARTIFACTS / "mic.wav") -> Path:
-    """Build (or reuse, if newer than this module) the fake-mic WAV: 48 kHz mono 16-bit."""
+def make_mic_wav(path: Path = ARTIFACTS / "mic.wav", script: list[tuple[float, str, float]] = MIC_SCRIPT) -> Path:
+    """Build (or reuse, if newer than this module) the fake-mic WAV of ``script``: 48 kHz mono 16-bit."""
     if path.exists() and path.stat().st_mtime >= Path(__file__).stat().st_mtime:
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     trim = ["silence", "1", "0.01", "0.1%"]  # leading silence; reversed, the trailing one
     with tempfile.TemporaryDirectory() as tmp:
         parts = []
-        for i, (before, words, after) in enumerate(MIC_SCRIPT):
+        for i, (before, words, after) in enumerate(script):
             raw, part = Path(tmp) / f"raw{i}.wav", Path(tmp) / f"part{i}.wav"
             subprocess.run(["espeak-ng", "-s", "185", "-w", str(raw), words], check=True)
             effects = [*trim, "reverse", *trim, "reverse", "pad", str(before), str(after)]

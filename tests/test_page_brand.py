@@ -7,27 +7,20 @@ from pathlib import Path
 import pytest
 
 from tests.browser import ARTIFACTS, open_page
-from voicekiosk.brand.config import parse_brand
+from tests.venue import museum
+from voicekiosk.brand.contrast import rgb
 
 pytestmark = pytest.mark.browser
 
-LOGO = (
-    b'<svg xmlns="http://www.w3.org/2000/svg" width="120" height="40">'
-    b'<rect width="120" height="40" fill="#1d4ed8"/></svg>'
-)
+
+def rgb_of(colour: str) -> str:
+    """``#rrggbb`` as getComputedStyle writes it."""
+    return "rgb({}, {}, {})".format(*rgb(colour))
 
 
 async def test_the_configured_title_logo_and_colours_are_applied(chromium, serve_app, tmp_path: Path):
-    (tmp_path / "logo.svg").write_bytes(LOGO)
-    table = {
-        "title": "City Museum",
-        "logo": "logo.svg",
-        "accent": "#1d4ed8",
-        "background": "#f8fafc",
-        "text": "#0f172a",
-        "font_scale": 1.25,
-    }
-    server = await serve_app(https=True, brand=parse_brand(table, tmp_path / "voicekiosk.toml"))
+    brand = museum(tmp_path, font_scale=1.25)
+    server = await serve_app(https=True, brand=brand)
     context = await chromium.new_context(viewport={"width": 390, "height": 844})
     page, watch = await open_page(context, str(server.make_url("/")))
     await page.wait_for_function("document.getElementById('brand-logo').complete")
@@ -39,6 +32,7 @@ async def test_the_configured_title_logo_and_colours_are_applied(chromium, serve
         """() => {
           const css = (sel, prop) => getComputedStyle(document.querySelector(sel))[prop];
           return {start: css('#start', 'backgroundColor'), label: css('#start', 'color'),
+                  mute: css('#mute', 'backgroundColor'), muteLabel: css('#mute', 'color'),
                   title: css('#brand-title', 'color'), body: css('body', 'backgroundColor'),
                   text: css('body', 'color'), root: parseFloat(css('html', 'fontSize'))};
         }"""
@@ -46,6 +40,9 @@ async def test_the_configured_title_logo_and_colours_are_applied(chromium, serve
     assert styles["start"] == styles["title"] == "rgb(29, 78, 216)"  # the accent
     assert styles["label"] == "rgb(255, 255, 255)"  # white reads on it
     assert styles["body"] == "rgb(248, 250, 252)" and styles["text"] == "rgb(15, 23, 42)"
+    props = brand.palette()  # Mute: a step from the venue's background towards its text, not the page's grey
+    assert styles["mute"] == rgb_of(props["--control"]) != "rgb(38, 48, 58)"
+    assert styles["muteLabel"] == rgb_of(props["--on-control"]) == styles["text"]
     assert styles["root"] == pytest.approx(1.25 * (0.012 * 390 + 12), abs=0.1)  # style.css's clamp(), scaled
 
     ARTIFACTS.mkdir(exist_ok=True)

@@ -51,6 +51,12 @@ class Brand:
             shades = (mix(bg, text, w / 20) for w in range(11, 21))  # the dimmest that still reads as text
             muted = next((m for m in shades if _legible(m, bg, panel)), text)
             props |= {"--bg": bg, "--panel": panel, "--text": text, "--muted": muted}
+            # The buttons that are not the accent (Mute, Retry): a step from the background towards the
+            # text, as far as their label still reads; pressed (muted), the page's red, labelled to read.
+            grounds = (mix(bg, text, w / 100) for w in range(15, -1, -3))
+            props["--control"] = next((g for g in grounds if ratio(text, g) >= AA_TEXT), bg)
+            pressed = _visible(STATES["--bad"], text, bg, panel)
+            props |= {"--on-control": text, "--pressed": pressed, "--on-pressed": readable_on(pressed)}
         if self.background:  # the meters and state dots keep 3:1 on it: each moved towards the text until they do
             props |= {name: _visible(colour, text, bg, panel) for name, colour in STATES.items()}
         if self.accent:
@@ -145,24 +151,35 @@ def image_type(body: bytes) -> str | None:
     return None
 
 
+Pairing = tuple[str, str, str, str, float]  # (what, colour, on what, colour, least ratio)
+
+
+def pairings(brand: Brand) -> list[Pairing]:
+    """Every pair of colours on the page a brand changes, with the WCAG AA ratio it needs: 4.5:1 for
+    text (the page's, the muted history, the button labels), 3:1 for the accent (buttons, the title)
+    and the state colours (meters, dots). Those palette() derives are guards: it moves them until
+    they pass."""
+    bg, text = brand.colour("background"), brand.colour("text")
+    props = brand.palette()
+    pairs: list[Pairing] = []
+    if brand.background or brand.text:
+        pairs += [("text", text, "background", bg, AA_TEXT), ("text", text, "panel", props["--panel"], AA_TEXT)]
+        pairs.append(("button label", props["--on-control"], "button", props["--control"], AA_TEXT))
+        pairs.append(("pressed button label", props["--on-pressed"], "pressed button", props["--pressed"], AA_TEXT))
+    if brand.accent or brand.background:
+        pairs.append(("accent", brand.colour("accent"), "background", bg, AA_UI))
+    if brand.background:
+        pairs += [(f"state colour {name}", props[name], "background", bg, AA_UI) for name in STATES]
+    return pairs
+
+
 def check_contrast(brand: Brand) -> None:
-    """WCAG AA for the configured colours against the page's background and text: 4.5:1 for text,
-    3:1 for the accent (buttons, the title) and the state colours (meters, dots).
+    """WCAG AA for every pairing of the brand's colours (``pairings``).
 
     Raises:
       ConfigError: naming the two colours and the ratio found.
     """
-    bg, text = brand.colour("background"), brand.colour("text")
-    pairs: list[tuple[str, str, str, str, float]] = []
-    if brand.background or brand.text:
-        pairs.append(("text", text, "background", bg, AA_TEXT))
-        pairs.append(("text", text, "panel", brand.palette()["--panel"], AA_TEXT))
-    if brand.accent or brand.background:
-        pairs.append(("accent", brand.colour("accent"), "background", bg, AA_UI))
-    if brand.background:  # a guard: palette() moves these until they pass
-        props = brand.palette()
-        pairs += [(f"state colour {name}", props[name], "background", bg, AA_UI) for name in STATES]
-    for fg_name, fg, bg_name, ground, minimum in pairs:
+    for fg_name, fg, bg_name, ground, minimum in pairings(brand):
         found = ratio(fg, ground)
         if found < minimum:
             raise ConfigError(

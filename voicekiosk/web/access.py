@@ -29,7 +29,7 @@ from voicekiosk.settings import Settings
 log = logging.getLogger("voicekiosk.access")
 COOKIE = "voicekiosk_access"
 TOKEN_FILE = "access-token"
-PUBLIC_PREFIXES = ("/static/", "/healthz")
+PUBLIC_PREFIXES = ("/static/", "/brand/", "/healthz")  # /brand/: the venue's look, on the "token needed" page too
 # A request relayed by a proxy on this machine comes from loopback, whoever sent it.
 PROXY_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Real-IP")
 

@@ -10,6 +10,8 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
+from voicekiosk.web.appkeys import SETTINGS
+
 _PACKAGE = Path(__file__).resolve().parent.parent
 
 
@@ -23,9 +25,11 @@ def asset_dir(name: str) -> Path:
 
 
 def setup_templates(app: web.Application) -> None:
-    """Render ``templates/`` for ``app``, every value escaped."""
-    aiohttp_jinja2.setup(
+    """Render ``templates/`` for ``app``, every value escaped; every page gets the venue's ``brand``
+    (None without a ``[brand]``): its stylesheet, title and logo."""
+    env = aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(asset_dir("templates")),
         autoescape=jinja2.select_autoescape(default=True),
     )
+    env.globals["brand"] = app[SETTINGS].brand

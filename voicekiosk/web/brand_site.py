@@ -10,6 +10,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from voicekiosk.brand.config import Brand
+from voicekiosk.brand.contrast import luminance
 from voicekiosk.web.static_files import etag, from_memory
 
 CSS_URL = "/brand/brand.css"
@@ -20,7 +21,10 @@ LOGO_CSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
 
 def stylesheet(brand: Brand) -> str:
     """The brand's CSS: custom properties the page's style.css uses, and the font scale."""
-    props = "".join(f"  {name}: {value};\n" for name, value in brand.palette().items())
+    palette = brand.palette()
+    props = "".join(f"  {name}: {value};\n" for name, value in palette.items())
+    if "--bg" in palette and luminance(palette["--bg"]) > 0.5:
+        props += "  color-scheme: light;\n"  # scroll bars and form controls drawn for a light page
     if brand.font_scale != 1.0:
         props += f"  --font-scale: {brand.font_scale:g};\n"
     return f":root {{\n{props}}}\n" if props else ""

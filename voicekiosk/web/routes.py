@@ -96,7 +96,6 @@ async def index(request: web.Request) -> web.Response:
         "config": config,
         "boot_js": Markup(boot.body.decode()),
         "ca": request.app[CA],
-        "brand": request.app[SETTINGS].brand,
         "phone_setup_url": phone_setup_url(request),
         "lang": config["language"],
         "languages": config["languages"],

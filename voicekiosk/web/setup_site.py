@@ -16,6 +16,7 @@ from voicekiosk.settings import Settings
 from voicekiosk.tls.profile import CaInfo, apple_profile
 from voicekiosk.web.appkeys import CA, SETTINGS
 from voicekiosk.web.assets import asset_dir, setup_templates
+from voicekiosk.web.brand_site import add_brand_routes
 from voicekiosk.web.hosts import KnownHosts, host_of, hosts_middleware
 from voicekiosk.web.middleware import errors_middleware, security_headers
 from voicekiosk.web.static_files import StaticFiles
@@ -107,5 +108,6 @@ def create_setup_app(settings: Settings, ca: CaInfo) -> web.Application:
     app.router.add_get("/ca.crt", ca_der)
     app.router.add_get("/voicekiosk.mobileconfig", profile)
     app.router.add_get("/static/{name}", StaticFiles(asset_dir("static")).handle)
+    add_brand_routes(app, settings.brand)
     app.router.add_route("*", "/{tail:.*}", to_https)
     return app
