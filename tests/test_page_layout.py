@@ -204,7 +204,7 @@ async def test_a_problem_fits_every_size_with_its_link_and_retry_reachable(chrom
     context = await chromium.new_context(viewport=SIZES[0][1])
     page, watch = await open_page(context, f"http://voicekiosk.test:{server.port}/")
     await wait_for(lambda: page.evaluate("Boolean(window.voicekiosk)"), what="the page code")
-    await page.click("#start")
+    await page.click("#attract")  # a visitor taps the waiting screen
     await wait_state(page, "error")
     assert await problem_title(page) == "This page needs HTTPS for the microphone."
     assert await page.is_visible("#problem-link") and await page.is_visible("#retry")
