@@ -197,7 +197,7 @@ async def attract_cpu(browser: Any, stack: Stack, seconds: float = 10.0) -> floa
     page = await context.new_page()
     await page.goto(stack.urls["realtime"].replace("?autostart", ""))
     # Loaded and settled: the invitation has turned over once (attract.js CYCLE_MS after its start).
-    turned = "document.querySelector('.invitation.current')?.dataset.i18n === 'attract.say'"
+    turned = "document.querySelector('.invitation.current') !== document.querySelector('.invitation')"
     await wait_for(lambda: page.evaluate(turned), timeout=15, what="the attract screen's second invitation")
     used = await main_thread_cpu(context, page, seconds)
     await context.close()
