@@ -9,19 +9,13 @@ const INVITING = new Set(["idle", "paused"]);
 const CYCLE_MS = 3500; // each invitation stays this long
 
 /**
- * What to say, in order: the config's `invitations` (every configured language), each either a
- * string or `{lang, tap, say}` (or `{lang, text}`); unusable entries are skipped.
- * @param {unknown} invitations
- * @returns {{text: string, lang?: string}[]}
+ * What to say, in order: the config's `invitations`, a `{lang, tap, say}` for each configured
+ * language (languages.py invitations()).
+ * @param {{lang: string, tap: string, say: string}[] | undefined} invitations
+ * @returns {{text: string, lang: string}[]}
  */
 export function phrases(invitations) {
-  if (!Array.isArray(invitations)) return [];
-  return invitations.flatMap((item) => {
-    if (typeof item === "string") return item.trim() ? [{ text: item }] : [];
-    if (!item || typeof item !== "object") return [];
-    const lang = typeof item.lang === "string" ? item.lang : undefined;
-    return [item.tap, item.say, item.text].filter((t) => typeof t === "string" && t.trim()).map((text) => ({ text, lang }));
-  });
+  return (invitations ?? []).flatMap(({ lang, tap, say }) => [tap, say].map((text) => ({ text, lang })));
 }
 
 /** The attract screen (the template's #attract), shown while the page waits for a visitor. */
@@ -88,9 +82,5 @@ export class Attract {
 }
 
 function phrase({ text, lang }) {
-  const span = document.createElement("span");
-  span.className = "invitation";
-  span.textContent = text;
-  if (lang) span.lang = lang;
-  return span;
+  return Object.assign(document.createElement("span"), { className: "invitation", textContent: text, lang });
 }

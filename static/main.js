@@ -24,13 +24,17 @@ const retry = () => session.start({ greet: false });
 // A language's button: the call is told at once, the page's words follow (a fetch the first time).
 const language = (code) => {
   session.setLanguage(code);
+  code ??= boot.config.language;
   useLanguage(code).catch((error) => reporter.send({ type: "error", message: `language ${code}: ${error}` }));
 };
 // A tap on the attract screen is a visitor, as a tap on Start is: greeted.
 const invite = () => session.start();
 view.bind({ start: () => session.toggle(), mute: () => session.toggleMute(), retry, language, invite });
 const kiosk = new Kiosk(boot.config, document.getElementById("veil"));
-view.attract.listen((shown) => kiosk.idle(shown));
+view.attract.listen((shown) => {
+  kiosk.idle(shown);
+  if (shown && session.language) language(null); // the visitor has gone: the next one starts in the default
+});
 window.voicekiosk = session; // for the curious (and for tests): the page's state, read-only by convention
 boot.forget();
 // Only a tap is a visitor to greet: a kiosk that starts by itself greets an empty room.

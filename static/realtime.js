@@ -97,8 +97,7 @@ export class RealtimeEngine {
     this.opening = { call, language, greet: greet && Boolean(this.greeting) };
   }
 
-  /** The call's channel is open: the language (if picked) goes first, then the greeting (if any),
-   * as a response's instructions. */
+  /** The call's channel is open: the language (if picked) goes first, then the greeting (if any). */
   opened(call) {
     const { language, greet } = this.opening?.call === call ? this.opening : {};
     this.opening = null;
@@ -113,23 +112,28 @@ export class RealtimeEngine {
     this.#sayNext();
   }
 
+  /** What to say goes in as a system message and a plain response follows: a response's own
+   * `instructions` would replace the session's (the persona, the language, the tools' rules). */
   #sayNext() {
     if (this.responding || !this.waiting.length) return;
     const { call, instructions } = this.waiting.shift();
-    this.responding = call.send({ type: "response.create", response: { instructions } });
+    call.send(systemMessage(instructions));
+    this.responding = call.send({ type: "response.create" });
   }
 
   /** The visitor picked a language: the transcription expects it (a session.update of that part
    * only), and the agent is told in a system message, as the instructions (the server's, whole in
    * an update) are not the page's to rewrite. */
-  language(call, { transcription, say }) {
+  language(call, choice) {
+    if (this.opening?.call === call) {
+      this.opening.language = choice; // the channel is not open yet: said first when it is
+      return;
+    }
+    const { transcription, say } = choice;
     if (transcription) {
       call.send({ type: "session.update", session: { type: "realtime", audio: { input: { transcription } } } });
     }
-    call.send({
-      type: "conversation.item.create",
-      item: { type: "message", role: "system", content: [{ type: "input_text", text: say }] },
-    });
+    call.send(systemMessage(say));
   }
 
   /** @returns {Problem | null} the session cannot go on after this event */
@@ -185,4 +189,9 @@ export class RealtimeEngine {
 function isFatal(error) {
   if (!error) return false;
   return FATAL_CODES.has(error.code) || /maximum duration/i.test(error.message || "");
+}
+
+/** A system message for the conversation: the agent takes it as a rule from the operator. */
+function systemMessage(text) {
+  return { type: "conversation.item.create", item: { type: "message", role: "system", content: [{ type: "input_text", text }] } };
 }

@@ -94,8 +94,8 @@ export class Session {
     this.view.playAgent();
   }
 
-  /** Hang up and wait, `state` ("idle", or "closed" outside the opening hours). */
-  stop(state = "idle") {
+  /** Hang up and wait, `state`: "idle", or "closed" outside the opening hours. */
+  stop(state = this.hours.closed ? "closed" : "idle") {
     this.wanted = false;
     this.#clearTimers();
     this.#endCall();
@@ -111,10 +111,12 @@ export class Session {
     else this.start();
   }
 
-  /** The visitor picked a language: the call (if up; else each call once up) is told, no reconnect. */
+  /** The visitor picked a language (null: the default again): the call under way, if any, and each
+   * call after it are told; nothing reconnects. */
   setLanguage(code) {
+    if (code === (this.language?.code ?? null)) return; // no news: nothing to send again
     this.language = this.config.languages?.find((language) => language.code === code) ?? null;
-    if (this.language && this.call?.connectedAt) this.engine.language(this.call, this.language);
+    if (this.language && this.call) this.engine.language(this.call, this.language);
   }
 
   toggleMute() {
@@ -290,11 +292,8 @@ export class Session {
     this.reporter.send({ type: "state", state });
   }
 
+  /** Every timer and interval (they share one list of ids: clearTimeout ends either). */
   #clearTimers() {
-    clearTimeout(this.timers.retry);
-    clearInterval(this.timers.countdown);
-    clearTimeout(this.timers.idle);
-    clearInterval(this.timers.wake);
-    clearTimeout(this.timers.stable);
+    for (const id of Object.values(this.timers)) clearTimeout(id);
   }
 }

@@ -14,7 +14,7 @@ import pytest
 from tests.test_cli import invoke
 from voicekiosk.fake.client_events import CLIENT_EVENTS
 from voicekiosk.fake.schema import Refusal
-from voicekiosk.languages import INVITATIONS, shipped, table
+from voicekiosk.languages import shipped, table
 from voicekiosk.settings import Settings, load_settings
 from voicekiosk.upstream.live import live_session
 from voicekiosk.upstream.realtime import session_config
@@ -77,7 +77,6 @@ def test_every_key_the_page_uses_is_in_english():
 
 def test_the_attract_screens_two_invitations_exist():
     assert EN["attract.tap"] == "Tap to talk" and EN["attract.say"] == "Say hello"
-    assert INVITATIONS == ("attract.tap", "attract.say")
 
 
 class _Text(HTMLParser):
@@ -131,7 +130,10 @@ async def test_the_first_paint_is_in_the_default_language(make_client, code):
     assert 'lang="en" data-language="en" aria-pressed="false">English<' in html
     config = json.loads(re.search(r'id="vk-config">(.*?)</script>', html, re.S).group(1))  # type: ignore[union-attr]
     assert config["language"] == code and config["strings"] == words
-    assert config["invitations"] == [words["attract.tap"], words["attract.say"], EN["attract.tap"], EN["attract.say"]]
+    assert config["invitations"] == [
+        {"lang": code, "tap": words["attract.tap"], "say": words["attract.say"]},
+        {"lang": "en", "tap": EN["attract.tap"], "say": EN["attract.say"]},
+    ]
     assert [language["name"] for language in config["languages"]] == [words["language.name"], "English"]
 
 
@@ -140,7 +142,7 @@ async def test_one_language_shows_no_buttons_and_the_page_config_invites_in_it(m
     html = await (await client.get("/")).text()
     assert '<html lang="en">' in html and "data-language=" not in html
     config = await (await client.get("/api/config")).json()
-    assert config["invitations"] == ["Tap to talk", "Say hello"]
+    assert config["invitations"] == [{"lang": "en", "tap": "Tap to talk", "say": "Say hello"}]
 
 
 async def test_the_other_tables_are_static_files_with_validators(make_client):

@@ -6,7 +6,6 @@ and an idle screen dims under a veil that a tap lifts. Screenshots of each layou
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from voicekiosk.fake import FakeOpenAI
 from voicekiosk.fake.agent import AgentAnswerer
 from voicekiosk.fake.live_agent import LiveAnswerer
 from voicekiosk.fake.voice import Script
+from voicekiosk.languages import table
 
 pytestmark = pytest.mark.browser
 
@@ -26,12 +26,6 @@ HEARD = ["Hello there, I would like to visit the museum today.", "Sorry, what ti
 CALL_UP = ("listening", "user-speaking", "thinking", "agent-speaking")
 GREETING = "Welcome the visitor to the museum in one short sentence."
 LAYOUTS = {"pi": (800, 480), "laptop": (1280, 800), "portrait": (1080, 1920), "phone": (390, 844)}
-# What the page config's `invitations` may hold (attract.js phrases()): per language, or plain text.
-INVITATIONS = [
-    {"lang": "en", "tap": "Tap to talk", "say": "Say hello"},
-    {"lang": "de", "tap": "Zum Sprechen hier antippen", "say": "Sagen Sie Hallo"},
-    "Touchez pour parler",
-]
 LOGO = (
     b'<svg xmlns="http://www.w3.org/2000/svg" width="240" height="80">'
     b'<rect width="240" height="80" rx="12" fill="#1d4ed8"/></svg>'
@@ -240,22 +234,13 @@ async def test_the_attract_screen_fits_every_layout_with_the_venue_and_every_lan
 ) -> None:
     (tmp_path / "logo.svg").write_bytes(LOGO)
     brand = parse_brand({"title": "City Museum", "logo": "logo.svg"}, tmp_path / "voicekiosk.toml")
-    url = await serve_page(brand=brand)
+    url = await serve_page(brand=brand, languages=("en", "de", "fr"))
     context = await chromium.new_context()
-    # The page config's `invitations` (served by the languages part of the page, not yet here),
-    # put in the config boot.js hands the page's code.
-    await context.add_init_script(WITH_INVITATIONS % json.dumps(INVITATIONS))
     page, watch = await open_page(context, url)
     await page_code(page)
     await page.wait_for_function("document.querySelector('.attract-logo').complete")
     listed = await page.evaluate("[...document.querySelectorAll('.invitation')].map((e) => [e.textContent, e.lang])")
-    assert listed == [
-        ["Tap to talk", "en"],
-        ["Say hello", "en"],
-        ["Zum Sprechen hier antippen", "de"],
-        ["Sagen Sie Hallo", "de"],
-        ["Touchez pour parler", ""],
-    ]
+    assert listed == [[table(code)[key], code] for code in ("en", "de", "fr") for key in ("attract.tap", "attract.say")]
     ARTIFACTS.mkdir(exist_ok=True)
     for name, (width, height) in LAYOUTS.items():
         await page.set_viewport_size({"width": width, "height": height})
@@ -287,17 +272,6 @@ async def test_with_reduced_motion_nothing_moves(chromium, serve_page) -> None:
     await context.close()
 
 
-WITH_INVITATIONS = """
-let boot;
-Object.defineProperty(window, "voicekioskBoot", {
-  configurable: true,
-  get: () => boot,
-  set(value) {
-    value.config.invitations = %s;
-    boot = value;
-  },
-});
-"""
 # What lies outside the viewport or overflows its box, on the attract screen (layout only).
 FIT = """() => {
   const [w, h] = [innerWidth, innerHeight];

@@ -1,6 +1,6 @@
 """The greeting on the Realtime engine, in a real Chromium over real TLS against the fake's peer:
-a visitor's tap, and a voice that wakes a paused kiosk, each open the call with a ``response.create``
-whose instructions are the greeting, the first thing on the channel and before anything the
+a visitor's tap, and a voice that wakes a paused kiosk, each open the call with the greeting as a
+system message and a plain ``response.create``, the first things on the channel and before anything the
 visitor says; the fake speaks it and the page captions it. A kiosk that starts by itself, and a
 reconnect, are not greeted.
 
@@ -56,9 +56,15 @@ def channel(call: AgentCall) -> list[dict[str, Any]]:
 
 
 def greeted(call: AgentCall) -> bool:
-    """The page's first word on the channel asked for the greeting, as a response's instructions."""
-    sent = channel(call)
-    return bool(sent) and sent[0] == {"type": "response.create", "response": {"instructions": GREETING}}
+    """The page's first words on the channel asked for the greeting: a system message, then a plain
+    response (its own instructions would replace the session's: the persona, the tools' rules)."""
+    return channel(call)[:2] == [system_message(GREETING), {"type": "response.create"}]
+
+
+def system_message(text: str) -> dict[str, Any]:
+    """A system message item, as the page sends one."""
+    item = {"type": "message", "role": "system", "content": [{"type": "input_text", "text": text}]}
+    return {"type": "conversation.item.create", "item": item}
 
 
 def first_of(call: AgentCall, kinds: tuple[str, ...]) -> int:

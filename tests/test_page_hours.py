@@ -97,3 +97,19 @@ async def test_at_closing_time_the_call_finishes_then_it_shows_closed_not_paused
     assert len(answerer.calls) == 1
     assert watch.errors == []
     await context.close()
+
+
+async def test_a_stop_after_closing_time_shows_closed_not_the_invitation(chromium, kiosk, answerer) -> None:
+    url = await kiosk(monday(16, 59, 57), idle_timeout=0)
+    context = await chromium.new_context()
+    page, watch = await open_page(context, url)
+    await wait_state(page, *CALL_UP)
+    # 17:00 passes in the call (the page asks the server just after the change): it goes on.
+    await wait_for(lambda: page.evaluate("window.voicekiosk.hours.closed"), timeout=15, what="closing time")
+    assert await page.get_attribute("main", "data-state") in CALL_UP
+    await page.click("#start")  # the visitor taps Stop: no "Tap to talk" after closing time
+    await wait_state(page, "closed")
+    assert not await page.is_visible("#attract")
+    await wait_for(lambda: [c.closed for c in answerer.calls.values()] == [True], what="the call hung up upstream")
+    assert watch.errors == []
+    await context.close()

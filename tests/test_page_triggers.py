@@ -1,7 +1,7 @@
 """Triggers from outside on a real kiosk page (real Chromium, real TLS, the fake's peers, loopback):
 ``/api/start`` wakes an idle page, ``/api/stop`` pauses a talking one (and the fake sees the
-hang-up), ``/api/announce`` wakes a paused one and the agent is told the text (Realtime: a
-``response.create`` with it in the instructions; Live: ``session.commentary.append``)."""
+hang-up), ``/api/announce`` wakes a paused one and the agent is told the text (Realtime: a system
+message with it, then a ``response.create``; Live: ``session.commentary.append``)."""
 
 from __future__ import annotations
 
@@ -97,9 +97,9 @@ async def test_announce_wakes_a_paused_realtime_kiosk_and_the_agent_is_told(chro
     await wait_state(page, *CALL_UP)
 
     def instructions() -> list[str]:
-        return [
-            e["response"]["instructions"] for c in answerer.calls.values() for e in told(c.commands, "response.create")
-        ]
+        """What the page told the agent in system messages (the announcement; a plain response follows)."""
+        items = [e["item"] for c in answerer.calls.values() for e in told(c.commands, "conversation.item.create")]
+        return [item["content"][0]["text"] for item in items if item.get("role") == "system"]
 
     await wait_for(instructions, what="the announcement on the data channel")
     [said] = instructions()

@@ -69,10 +69,6 @@ class Hours:
             "next": upcoming,
         }
 
-    def opens(self, now: datetime | None = None) -> datetime | None:
-        """When it next opens (None: open now, or never again)."""
-        return None if self.is_open(now) else self.next_change(now)
-
     def groups(self) -> list[tuple[str, str]]:
         """(days, spans) as people read them: ``("Mon-Fri", "9:00-17:00")``; runs of days alike merged."""
         out: list[tuple[str, str]] = []

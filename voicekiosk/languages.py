@@ -14,7 +14,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-INVITATIONS = ("attract.tap", "attract.say")  # what the attract screen cycles through, per language
 
 
 def table_dir() -> Path:
@@ -64,9 +63,10 @@ def page_languages(codes: Sequence[str]) -> list[dict[str, str]]:
     return [{"code": code, "name": translate(code, "language.name")} for code in codes]
 
 
-def invitations(codes: Sequence[str]) -> list[str]:
-    """ "Tap to talk", "Say hello" in each language, in order (the attract screen's)."""
-    return [translate(code, key) for code in codes for key in INVITATIONS]
+def invitations(codes: Sequence[str]) -> list[dict[str, str]]:
+    """The attract screen's invitations, a ``{lang, tap, say}`` for each language in order (its
+    ``lang`` lets a screen reader say it in that language's voice)."""
+    return [{"lang": code, "tap": translate(code, "attract.tap"), "say": translate(code, "attract.say")} for code in codes]
 
 
 def english_name(code: str) -> str:

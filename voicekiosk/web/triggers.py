@@ -18,7 +18,7 @@ from aiohttp import web
 from voicekiosk.errors import ApiError
 from voicekiosk.logsafe import CONTROL_CHARS
 from voicekiosk.web.access import is_local
-from voicekiosk.web.appkeys import ACCESS, EVENTS
+from voicekiosk.web.appkeys import ACCESS, CALLS, EVENTS
 from voicekiosk.web.opening import refuse_if_closed
 
 log = logging.getLogger("voicekiosk.server")
@@ -66,7 +66,7 @@ def _send(request: web.Request, event: dict[str, str], what: str) -> web.Respons
         # --open lets any device talk, but a kiosk in a public place must not say or do what any
         # phone on the LAN tells it: with no token to ask for, triggers come from this machine only.
         raise ApiError(403, "local_only", "With --open, triggers are accepted from this machine only.")
-    if what != "stop":
+    if what == "start" or (what == "announce" and not len(request.app[CALLS])):
         refuse_if_closed(request)  # a closed kiosk is not woken: it would only be refused its call
     hub = request.app[EVENTS]
     if not hub.pages:
