@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 
-
 def table_dir() -> Path:
     from voicekiosk.web.assets import asset_dir  # the wheel's static/ or the checkout's
 
@@ -66,7 +65,9 @@ def page_languages(codes: Sequence[str]) -> list[dict[str, str]]:
 def invitations(codes: Sequence[str]) -> list[dict[str, str]]:
     """The attract screen's invitations, a ``{lang, tap, say}`` for each language in order (its
     ``lang`` lets a screen reader say it in that language's voice)."""
-    return [{"lang": code, "tap": translate(code, "attract.tap"), "say": translate(code, "attract.say")} for code in codes]
+    return [
+        {"lang": code, "tap": translate(code, "attract.tap"), "say": translate(code, "attract.say")} for code in codes
+    ]
 
 
 def english_name(code: str) -> str:
