@@ -33,7 +33,8 @@
  * @typedef {object} Language one of config.languages (routes.py page_config)
  * @property {string} code e.g. "fr"
  * @property {string} name its name in its own words ("Français")
- * @property {string} say what the agent is told ("The visitor chose Français: speak French from now on.")
+ * @property {string} [say] Realtime: what the page tells the agent ("The visitor chose Français: speak
+ *   French from now on."); Live: the server tells it (POST call_url/{id}/language), never the page
  * @property {object} [transcription] Realtime's audio.input.transcription with this language's hint
  *
  * @typedef {object} Farewell

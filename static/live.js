@@ -25,18 +25,22 @@ const ANSWER_WAIT_MS = 2_000;
 // Client delegation (no backend model configured): nothing else answers a delegation and the
 // model would wait for ever (§3.4), so the page has it say that this cannot be done here.
 const DECLINE = "Tell the visitor, in one short sentence, that you cannot do that from this kiosk.";
+// The greeting waits this long at most for the server to confirm a language picked before the call.
+const LANGUAGE_WAIT_MS = 3_000;
 
 /** Reads each server event of the current call; says which state the turn moves to. */
 export class LiveEngine {
   /**
    * @param {import("./view.js").View} view its captions, meters and detail line
    * @param {import("./reporter.js").Reporter} reporter
-   * @param {{greeting?: string}} config the page config: what a visitor's call opens with
+   * @param {{greeting?: string, call_url?: string}} config the page config: what a visitor's call
+   *   opens with, where its calls are (a language is told to the server there)
    */
   constructor(view, reporter, config) {
     this.view = view;
     this.reporter = reporter;
     this.greeting = typeof config.greeting === "string" ? config.greeting.trim() : "";
+    this.callUrl = config.call_url || "/api/call";
     this.turns = new Turns(view.captions, (role, text) => this.#report({ type: "transcript", role, text }));
     this.speaking = new Speaking(view.meters, () => this.#poll());
     this.#forget();
@@ -60,7 +64,7 @@ export class LiveEngine {
     this.reset();
     this.call = call;
     this.greet = greet;
-    if (language) this.rules.push(language.say); // appended once the session starts, before the greeting
+    if (language) this.picked = language.code; // told once the session starts, before the greeting
     this.turn = turn;
     this.heard = heard;
   }
@@ -100,23 +104,39 @@ export class LiveEngine {
     }
   }
 
-  /** The agent speaks next, as commentary: once the session has started (commands before it are refused). */
+  /** The agent speaks next, as commentary: once the session has started (commands before it are
+   * refused) and the greeting has gone. */
   say(call, instructions) {
     if (call !== this.call) return;
-    if (this.started) this.#comment(instructions);
+    if (this.greeted) this.#comment(instructions);
     else this.said.push(instructions);
   }
 
-  /** The visitor picked a language: a standing rule (instructions are immutable, appends are
-   * not; Live takes no transcription hint), once the session has started. */
-  language(call, { say }) {
+  /** The visitor picked a language: the server appends its standing rule for it (the page's
+   * channel may not; Live takes no transcription hint), once the session has started. */
+  language(call, { code }) {
     if (call !== this.call) return;
-    if (this.started) this.#rule(say);
-    else this.rules.push(say);
+    if (this.started) this.#tell(code);
+    else this.picked = code;
   }
 
-  #rule(content) {
-    this.call.send({ type: "session.instructions.append", delegation_id: null, content });
+  /** POST the pick to the server, which tells the session; settles (never rejects) when it answered
+   * or after LANGUAGE_WAIT_MS. */
+  async #tell(code) {
+    const { callId } = this.call;
+    if (!callId) return; // no id, no server-side call: nothing can be told
+    const url = `${this.callUrl}/${encodeURIComponent(callId)}/language`;
+    try {
+      const response = await fetch(url, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ code }),
+        signal: AbortSignal.timeout(LANGUAGE_WAIT_MS),
+      });
+      if (!response.ok) this.reporter.send({ type: "error", message: `language ${code}: HTTP ${response.status}` });
+    } catch (error) {
+      this.reporter.send({ type: "error", message: `language ${code}: ${error?.name || "failed"}` });
+    }
   }
 
   #comment(content) {
@@ -160,10 +180,11 @@ export class LiveEngine {
     this.heard = null;
     this.greet = false;
     this.started = false;
-    /** @type {string[]} what to say once the session starts (say()) */
+    this.greeted = false; // the session started and its greeting (if any) went: say() speaks at once
+    /** @type {string[]} what to say once the greeting has gone (say()) */
     this.said = [];
-    /** @type {string[]} rules to append once the session starts (language()) */
-    this.rules = [];
+    /** @type {string | null} the language picked before the session started, told first */
+    this.picked = null;
     this.closed = false;
     this.thinkingSince = 0; // an answer is due since then (performance.now()): a delegation, your turn
     this.thinkingUntil = 0; // and at the latest until then
@@ -180,12 +201,21 @@ export class LiveEngine {
     // By the page's clock: one that is off only moves the rotation (or leaves it to expiry).
     const left = Number(session?.expires_at) * 1000 - Date.now();
     if (left > ROTATE_LEAD_MS) this.rotateAfter = performance.now() + left - ROTATE_LEAD_MS;
-    for (const rule of this.rules.splice(0)) this.#rule(rule); // before the greeting: it speaks the language
+    const { call, picked } = this;
+    this.picked = null;
+    // The language first, so the greeting is in it: the greeting waits for the server's answer.
+    if (picked) this.#tell(picked).then(() => this.#greet(call));
+    else this.#greet(call);
+    this.speaking.start();
+    return this.#show();
+  }
+
+  #greet(call) {
+    if (call !== this.call || this.greeted) return;
+    this.greeted = true;
     if (this.greet && this.greeting) this.#comment(this.greeting);
     for (const instructions of this.said.splice(0)) this.#comment(instructions);
     this.greet = false;
-    this.speaking.start();
-    return this.#show();
   }
 
   #delegated(delegation) {

@@ -16,7 +16,7 @@ from voicekiosk.fake.client_events import CLIENT_EVENTS
 from voicekiosk.fake.schema import Refusal
 from voicekiosk.languages import shipped, table
 from voicekiosk.settings import Settings, load_settings
-from voicekiosk.upstream.live import live_session
+from voicekiosk.upstream.live import PAGE_EVENTS, live_session
 from voicekiosk.upstream.realtime import session_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -174,11 +174,12 @@ def test_the_agent_is_told_to_answer_in_the_visitors_language_on_both_engines():
     assert realtime["instructions"].startswith("Be kind.\n\n" + line)
     live = live_session(Settings(languages=many.languages, instructions="Be kind.", engine="live"))
     assert live["instructions"].startswith("Be kind.\n\n" + line)
-    # The page may then append the visitor's choice (only then: otherwise the page cannot add rules).
-    assert "session.instructions.append" in live["client"]["data_channel"]["allowed_client_events"]
+    # Whatever the languages, the page's channel appends no rules (the server tells the visitor's
+    # choice: test_call_language.py): commentary and close only.
+    assert live["client"]["data_channel"]["allowed_client_events"] == list(PAGE_EVENTS)
     one = Settings(instructions="Be kind.", engine="live")
     assert live_session(one)["instructions"] == "Be kind."
-    assert "session.instructions.append" not in live_session(one)["client"]["data_channel"]["allowed_client_events"]
+    assert live_session(one)["client"]["data_channel"]["allowed_client_events"] == list(PAGE_EVENTS)
     assert session_config(Settings(instructions="Be kind."))["instructions"] == "Be kind."
 
 

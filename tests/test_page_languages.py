@@ -70,7 +70,12 @@ def sent(call: Any, kind: str) -> list[dict[str, Any]]:
 
 
 def told(code: str) -> str:
-    return chosen_language(code, table(code)["language.name"])
+    return chosen_language(code)
+
+
+def rules(call: Any) -> list[tuple[str, str]]:
+    """The instructions appends that reached a Live session: which way ("channel", "sideband"), what."""
+    return [(way, e["content"]) for way, e in call.commands if e["type"] == "session.instructions.append"]
 
 
 async def test_realtime_a_tap_switches_the_words_and_updates_the_session_without_reconnecting(
@@ -132,6 +137,8 @@ async def test_realtime_a_tap_switches_the_words_and_updates_the_session_without
 async def test_live_a_language_picked_before_the_call_is_told_then_a_tap_appends_another(
     chromium, serve_app, live, fake
 ):
+    """The page names the language to the server, which appends its own rule over the sideband (the
+    page's channel may not append rules): before the greeting for a pick made before the call."""
     server = await serve_app(https=True, engine="live", model="gpt-live-1.1", greeting=GREETING, languages=LANGUAGES)
     context = await chromium.new_context()
     page, watch = await open_page(context, str(server.make_url("/")))
@@ -145,22 +152,26 @@ async def test_live_a_language_picked_before_the_call_is_told_then_a_tap_appends
     await wait_state(page, *CALL_UP)
     [session] = live.calls.values()
     await wait_for(lambda: sent(session, "session.commentary.append"), what="the greeting")
-    # The rule first, so the greeting is in Spanish; both after session.started (the fake refuses earlier).
-    rule = {"type": "session.instructions.append", "delegation_id": None, "content": told("es")}
-    assert sent(session, "session.instructions.append") == [rule]
-    kinds = [kind for _, way, kind in session.events if way == "in"]
-    assert kinds.index("session.instructions.append") < kinds.index("session.commentary.append")
+    # The server's rule first, on its attach, so the greeting is in Spanish; after session.started.
+    assert rules(session) == [("sideband", told("es"))]
+    ways = [(way, event["type"]) for way, event in session.commands]
+    greeting = ways.index(("channel", "session.commentary.append"))
+    assert ways.index(("sideband", "session.instructions.append")) < greeting
+    assert len(fake.recorded("live_attach")) == 1
     assert await speaks(page, "es") and (await shows(page))[3] == "Detener"
 
     await page.click("button[data-language=fr]")
     await wait_for(lambda: speaks(page, "fr"), what="the page in French")
-    await wait_for(lambda: len(sent(session, "session.instructions.append")) == 2, what="the second rule")
-    assert sent(session, "session.instructions.append")[-1]["content"] == told("fr")
+    await wait_for(lambda: len(rules(session)) == 2, what="the second rule")
+    assert rules(session) == [("sideband", told("es")), ("sideband", told("fr"))]
     await wait_for(
         lambda: [kind for _, way, kind in session.events if way == "out"].count("session.instructions.appended") == 2,
         what="both rules acknowledged",
     )
     assert ("out", "error") not in [(way, kind) for _, way, kind in session.events]
+    # Nothing restarted, the page's channel never appended a rule, and the session goes on.
     assert await page.evaluate("window.__probe.pcs.length") == 1 and len(live.calls) == 1
+    assert sent(session, "session.instructions.append") == [] and not session.closed
+    assert await wait_state(page, *CALL_UP)
     assert watch.errors == []
     await context.close()

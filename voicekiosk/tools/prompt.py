@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from voicekiosk.languages import english_name
+from voicekiosk.languages import english_name, translate
 
 ONE_MOMENT = (
     "Before you use a tool that may take a moment, tell the visitor in a few words that you are "
@@ -49,6 +49,6 @@ def with_languages(instructions: str, codes: Sequence[str]) -> str:
     )
 
 
-def chosen_language(code: str, own_name: str) -> str:
-    """What the agent is told when the visitor taps a language button during a call."""
-    return f"The visitor chose {own_name}: speak {english_name(code)} from now on."
+def chosen_language(code: str) -> str:
+    """What the agent is told when the visitor picks language ``code`` (one of ``shipped()``)."""
+    return f"The visitor chose {translate(code, 'language.name')}: speak {english_name(code)} from now on."

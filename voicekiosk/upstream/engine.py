@@ -1,4 +1,5 @@
-"""What the server needs of a voice engine (Realtime, Live): make a call from a page's offer, end it."""
+"""What the server needs of a voice engine (Realtime, Live): make a call from a page's offer, give it
+standing rules, end it."""
 
 from __future__ import annotations
 
@@ -53,6 +54,16 @@ class Engine(Protocol):
 
         Raises:
           UpstreamError: OpenAI could not be told.
+        """
+        ...
+
+    async def instruct(self, call_id: str, rule: str) -> None:
+        """Append ``rule``, the server's own words (never a page's), to a started call's standing
+        instructions, confirmed by OpenAI.
+
+        Raises:
+          ApiError: this engine's page tells its session itself (409 ``not_supported``), the call
+            is gone (404), or OpenAI refused it, too slowly confirmed it or could not be told.
         """
         ...
 

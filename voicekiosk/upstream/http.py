@@ -209,7 +209,11 @@ def _upstream_code(response: Answer) -> str | None:
         error = response.json().get("error")
     except (ValueError, AttributeError, RecursionError):
         return None
-    code = error.get("code") if isinstance(error, dict) else None
+    return safe_code(error.get("code") if isinstance(error, dict) else None)
+
+
+def safe_code(code: Any) -> str | None:
+    """An error code OpenAI sent, if it looks like one (so it may be logged and answered as is)."""
     return code if isinstance(code, str) and re.fullmatch(r"[a-z0-9_.-]{1,64}", code) else None
 
 

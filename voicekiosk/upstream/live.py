@@ -1,15 +1,15 @@
 """The GPT-Live engine (``openai-live.md`` §1, §3, §4): a WebRTC session from the page's offer (with
-the server's tools, Responses delegation), ended from the server over the session's sideband
-WebSocket with ``session.close``."""
+the server's tools, Responses delegation), ended and given standing rules (a visitor's language)
+from the server over the session's sideband WebSocket (``live_commands.py``)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
-import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import aiohttp
@@ -30,17 +30,18 @@ from voicekiosk.upstream.http import (
     websocket_client,
     websocket_url,
 )
-from voicekiosk.upstream.prices import Minutes, billed_seconds, per_minute
+from voicekiosk.upstream.live_commands import Stream, append_instructions, close_session, queued, socket_stream
+from voicekiosk.upstream.prices import Minutes, per_minute
 from voicekiosk.upstream.sideband import Sideband
 
 log = logging.getLogger("voicekiosk.upstream")
 
 
 # What the page may send on its channel (§1.2 ``client.data_channel``): the greeting and a polite
-# "cannot do that here" (commentary), ending the call, and, when the kiosk offers languages, the
-# visitor's choice of one (an instructions append). Not backend commands or session updates.
+# "cannot do that here" (commentary), and ending the call. Not backend commands, session updates
+# or instructions appends (trusted standing rules: a visitor's language is the server's to append,
+# ``LiveEngine.instruct``).
 PAGE_EVENTS = ("session.commentary.append", "session.close")
-LANGUAGE_EVENTS = ("session.instructions.append",)
 
 
 def live_session(settings: Settings, tools: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
@@ -50,12 +51,11 @@ def live_session(settings: Settings, tools: Sequence[dict[str, Any]] = ()) -> di
     tools the hosted ones of ``[live.delegation]`` and these, and the voice prompt says when to
     delegate (§3.6)."""
     names = [tool["name"] for tool in tools]
-    languages = list(LANGUAGE_EVENTS) if len(settings.languages) > 1 else []
     session: dict[str, Any] = {
         "model": settings.model,
         "instructions": with_tools(with_languages(settings.instructions, settings.languages), names, delegated=True),
         "audio": {"output": {"voice": settings.voice}},
-        "client": {"data_channel": {"allowed_client_events": list(PAGE_EVENTS) + languages}},
+        "client": {"data_channel": {"allowed_client_events": list(PAGE_EVENTS)}},
     }
     model = settings.delegation_model if tools or settings.live_delegation_model else None
     if model:
@@ -134,21 +134,14 @@ class LiveEngine:
         ``upstream_timeout``. A session already gone (404, or the socket ends) is fine. Unconfirmed,
         the REST hangup is tried once more (its own ``upstream_timeout``).
         """
-        if not CALL_ID.fullmatch(call_id):
-            raise UpstreamError(404, "unknown_call", "That is not a session id OpenAI could have given.")
+        _check_id(call_id)
         started = time.perf_counter()
         sideband = self._sidebands(call_id) if self._sidebands is not None else None
         try:
-            async with asyncio.timeout(self.settings.upstream_timeout):
-                if sideband is not None:
-                    async with sideband.tap() as queue:
-                        seconds = await self._close_session(sideband.send, _queued(queue), call_id)
-                else:
-                    socket = await self._attach(call_id)
-                    if socket is None:
-                        return Ended()
-                    async with socket:
-                        seconds = await self._close_session(_sender(socket), _received(socket), call_id)
+            async with asyncio.timeout(self.settings.upstream_timeout), self._stream(call_id, sideband) as stream:
+                if stream is None:
+                    return Ended()
+                seconds = await close_session(stream, call_id)
         except (TimeoutError, UpstreamError, ConnectionError) as exc:
             # Not confirmed: e.g. a session no page ever joined, which refuses session.close until
             # it starts, or a sideband that would not open. Last resort: the REST hangup,
@@ -159,6 +152,37 @@ class LiveEngine:
                 raise
             raise UpstreamError(504, "upstream_timeout", "OpenAI did not confirm the hang-up in time.") from None
         return Ended((time.perf_counter() - started) * 1000, seconds)
+
+    async def instruct(self, call_id: str, rule: str) -> None:
+        """Append ``rule`` to a started session's instructions (§2.4, trusted standing rules) from
+        the server: on the sideband it keeps for tools if that is open, else on a fresh attach
+        (closed again after, the session going on); confirmed within ``upstream_timeout``."""
+        _check_id(call_id)
+        sideband = self._sidebands(call_id) if self._sidebands is not None else None
+        try:
+            async with asyncio.timeout(self.settings.upstream_timeout):
+                async with self._stream(call_id, sideband if sideband and sideband.is_open else None) as stream:
+                    if stream is None:
+                        raise UpstreamError(404, "unknown_call", "OpenAI has no such session (any more).")
+                    await append_instructions(stream, rule)
+        except TimeoutError:
+            raise UpstreamError(504, "upstream_timeout", "OpenAI did not confirm the instructions in time.") from None
+        except (ConnectionError, aiohttp.ClientError) as exc:
+            raise unreachable("instructions", exc) from None
+
+    @contextlib.asynccontextmanager
+    async def _stream(self, call_id: str, sideband: Sideband | None) -> AsyncIterator[Stream | None]:
+        """``sideband`` if given, else a fresh attach (None: OpenAI has no such session)."""
+        if sideband is not None:
+            async with sideband.tap() as queue:
+                yield sideband.send, queued(queue)
+            return
+        socket = await self._attach(call_id)
+        if socket is None:
+            yield None
+            return
+        async with socket:  # graceful_close=true: a clean close of ours, the session going on
+            yield socket_stream(socket)
 
     async def _hang_up_by_rest(self, session_id: str) -> bool:
         """``POST /live/sessions/{id}/hangup``: whether OpenAI took it (it may refuse a WebRTC one)."""
@@ -183,33 +207,9 @@ class LiveEngine:
             if exc.status == 404:
                 return None
             answer = Answer(exc.status, httpx.Headers(dict(exc.headers or {})), b"", complete=True)
-            raise status_error(answer, "hang-up") from None
+            raise status_error(answer, "sideband") from None
         except (aiohttp.ClientError, OSError) as exc:
-            raise unreachable("hang-up", exc) from None
-
-    async def _close_session(
-        self, send: Callable[[dict[str, Any]], Awaitable[None]], events: AsyncIterator[dict[str, Any]], session_id: str
-    ) -> float | None:
-        """Send ``session.close`` until ``session.closed`` (or the socket's end); the seconds it
-        billed, if it said. A close refused before ``session.started`` (the page is still
-        connecting) is sent again once it comes."""
-        event_id = "close_" + secrets.token_hex(8)
-        close = {"type": "session.close", "event_id": event_id}
-        await send(close)
-        refused = False
-        async for event in events:
-            kind = event.get("type")
-            if kind == "session.closed":
-                seconds = billed(event)
-                log.info("session %s closed: %s", session_id, _reason(event))
-                return seconds
-            if kind == "session.started" and refused:
-                refused = False
-                await send(close)
-            elif kind == "error" and _refers_to(event, event_id):
-                refused = True
-        log.info("session %s: its sideband closed without session.closed", session_id)
-        return None
+            raise unreachable("sideband", exc) from None
 
     def _client(self) -> aiohttp.ClientSession:
         if self._sockets is None:
@@ -236,44 +236,6 @@ def _created(response: Answer) -> tuple[str | None, str | None]:
     )
 
 
-def billed(event: dict[str, Any]) -> float | None:
-    """``usage.seconds`` of a ``session.closed`` or ``session.usage.updated`` (cumulative), if sane."""
-    usage = event.get("usage")
-    return billed_seconds(usage.get("seconds")) if isinstance(usage, dict) else None
-
-
-def _reason(event: dict[str, Any]) -> str:
-    reason = event.get("reason")
-    return reason if isinstance(reason, str) and reason.isidentifier() else "?"
-
-
-def _event(message: aiohttp.WSMessage) -> dict[str, Any]:
-    if message.type is not aiohttp.WSMsgType.TEXT:
-        return {}
-    try:
-        event = json.loads(message.data)
-    except (ValueError, RecursionError):
-        return {}
-    return event if isinstance(event, dict) else {}
-
-
-async def _received(socket: aiohttp.ClientWebSocketResponse) -> AsyncIterator[dict[str, Any]]:
-    async for message in socket:
-        yield _event(message)
-
-
-async def _queued(queue: asyncio.Queue[dict[str, Any] | None]) -> AsyncIterator[dict[str, Any]]:
-    while (event := await queue.get()) is not None:
-        yield event
-
-
-def _sender(socket: aiohttp.ClientWebSocketResponse) -> Callable[[dict[str, Any]], Awaitable[None]]:
-    async def send(event: dict[str, Any]) -> None:
-        await socket.send_str(json.dumps(event))
-
-    return send
-
-
-def _refers_to(event: dict[str, Any], event_id: str) -> bool:
-    error = event.get("error")
-    return isinstance(error, dict) and error.get("client_event_id") == event_id
+def _check_id(call_id: str) -> None:
+    if not CALL_ID.fullmatch(call_id):
+        raise UpstreamError(404, "unknown_call", "That is not a session id OpenAI could have given.")

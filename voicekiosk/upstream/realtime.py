@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from voicekiosk.errors import UpstreamError
+from voicekiosk.errors import ApiError, UpstreamError
 from voicekiosk.settings import Settings
 from voicekiosk.tools.prompt import with_languages, with_tools
 from voicekiosk.upstream.engine import CALL_ID, Call, Ended, end_unusable
@@ -98,6 +98,11 @@ class RealtimeBroker:
             f'--{self._boundary}\r\nContent-Disposition: form-data; name="session"\r\n'
             f"Content-Type: application/json\r\n\r\n{json.dumps(self._session)}\r\n--{self._boundary}--\r\n"
         ).encode()
+
+    async def instruct(self, call_id: str, rule: str) -> None:
+        """The page tells a Realtime session the visitor's language on its own channel (a system
+        message); the server has no channel of its own to a call without tools."""
+        raise ApiError(409, "not_supported", "On the Realtime engine the page tells its session itself.")
 
     def minutes(self, billed_seconds: float | None, *, estimated: bool = False) -> None:
         """Realtime bills tokens, not minutes."""

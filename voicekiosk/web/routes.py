@@ -22,6 +22,7 @@ from voicekiosk.web.appkeys import ACCESS, CA, CALLS, ENGINE, EVENTS, HOSTS, MIN
 from voicekiosk.web.hosts import host_of
 from voicekiosk.web.middleware import content_security_policy
 from voicekiosk.web.opening import hours_state, refuse_if_closed
+from voicekiosk.web.triggers import json_object
 
 log = logging.getLogger("voicekiosk.server")
 MAX_SDP_BYTES = 64 * 1024
@@ -67,9 +68,11 @@ def page_config(request: web.Request) -> dict[str, Any]:
 
 
 def language_choice(settings: Settings, language: dict[str, str]) -> dict[str, Any]:
-    """A language the visitor may pick: its code and name, and what the page tells the session then."""
-    choice: dict[str, Any] = language | {"say": chosen_language(language["code"], language["name"])}
+    """A language the visitor may pick: its code and name; on Realtime also what the page tells the
+    session then (on Live the server tells it: ``call_language``)."""
+    choice: dict[str, Any] = dict(language)
     if settings.engine == "realtime":
+        choice["say"] = chosen_language(language["code"])
         choice["transcription"] = transcription(settings, language["code"])
     return choice
 
@@ -195,6 +198,30 @@ async def hang_up(request: web.Request) -> web.Response:
     seconds = billed_seconds(_float(request.query.get("seconds")))
     await request.app[CALLS].hang_up(call_id, reason=f"by {client_of(request)}", page_seconds=seconds)
     return web.json_response({"call_id": call_id, "status": "ended"})
+
+
+@routes.post("/api/call/{call_id}/language")
+async def call_language(request: web.Request) -> web.Response:
+    """The visitor picked ``{"code": ...}``, one of ``languages``: the server appends its own
+    sentence for it to the call's instructions (the page's channel may not append rules). Only the
+    device that made the call may."""
+    call_id = request.match_info["call_id"]
+    record = request.app[CALLS].get(call_id)
+    if record is None:
+        raise ApiError(404, "unknown_call", "No such call on this server (it may have ended already).")
+    if net.device_of(record.client) != net.device_of(client_of(request)):
+        raise ApiError(403, "not_your_call", "Only the device that made this call may change its language.")
+    code = (await json_object(request)).get("code")
+    offered = request.app[SETTINGS].languages
+    if not isinstance(code, str) or code not in offered:
+        raise ApiError(400, "unknown_language", f'Send {{"code": ...}}, one of: {", ".join(offered)}.')
+    try:
+        await request.app[ENGINE].instruct(call_id, chosen_language(code))
+    except UpstreamError as exc:
+        _log_failure(request, "language", exc)
+        raise
+    log.info("call %s: the visitor chose %s", call_id, code)
+    return web.json_response({"call_id": call_id, "language": code})
 
 
 def _float(raw: str | None) -> float | None:

@@ -30,21 +30,21 @@ routes = web.RouteTableDef()
 @routes.post("/api/announce")
 async def announce(request: web.Request) -> web.Response:
     """The agent says ``{"text": ...}`` on every kiosk (waking an idle one first)."""
-    text = announcement(await _json(request))
+    text = announcement(await json_object(request))
     return _send(request, {"type": "announce", "text": text}, "announce")
 
 
 @routes.post("/api/start")
 async def start(request: web.Request) -> web.Response:
     """Every idle or paused kiosk starts a call, as a visitor's tap does (greeted if configured)."""
-    await _json(request, optional=True)
+    await json_object(request, optional=True)
     return _send(request, {"type": "start"}, "start")
 
 
 @routes.post("/api/stop")
 async def stop(request: web.Request) -> web.Response:
     """Every kiosk hangs its call up and waits, paused (a tap or a voice wakes it)."""
-    await _json(request, optional=True)
+    await json_object(request, optional=True)
     return _send(request, {"type": "stop"}, "stop")
 
 
@@ -79,7 +79,7 @@ def _send(request: web.Request, event: dict[str, str], what: str) -> web.Respons
     return web.json_response({"status": "sent", "pages": reached}, status=202)
 
 
-async def _json(request: web.Request, *, optional: bool = False) -> dict[str, Any]:
+async def json_object(request: web.Request, *, optional: bool = False) -> dict[str, Any]:
     """The body as a JSON object (``optional``: an empty body is ``{}``)."""
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise ApiError(413, "too_large", "The body is larger than 4 KB.")
