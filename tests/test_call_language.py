@@ -52,6 +52,17 @@ async def test_an_unknown_call_is_404_and_another_device_s_call_is_403(make_clie
     assert not fake.recorded("live_attach")
 
 
+async def test_one_change_at_a_time_per_call(make_client: Any, fake: FakeOpenAI) -> None:
+    """Each append opens a connection to OpenAI: while one runs, another for the call is refused."""
+    client = await make_client(**LIVE)
+    response = await post_call(client)
+    call_id = response.headers["Location"].rsplit("/", 1)[-1]
+    client.server.app[CALLS].get(call_id).instructing = True  # one under way
+    status, answer = await tell(client, call_id, {"code": "fr"})
+    assert (status, answer["error"]["code"]) == (409, "busy")
+    assert not fake.recorded("live_attach")
+
+
 async def test_cross_site_requests_are_refused(make_client: Any) -> None:
     client = await make_client(**LIVE)
     response = await post_call(client)

@@ -55,6 +55,7 @@ class CallRecord:
     billed_seconds: float | None = None  # per-minute engines: the latest cumulative count
     counted_here: bool = False  # its sideband hears OpenAI's usage: pages' reports are not needed
     ending_asked: bool = False  # the agent ended the conversation: a hang-up is pending
+    instructing: bool = False  # a rule (the visitor's language) is being appended: one at a time
 
     @property
     def seconds(self) -> float:

@@ -215,11 +215,16 @@ async def call_language(request: web.Request) -> web.Response:
     offered = request.app[SETTINGS].languages
     if not isinstance(code, str) or code not in offered:
         raise ApiError(400, "unknown_language", f'Send {{"code": ...}}, one of: {", ".join(offered)}.')
+    if record.instructing:  # each append opens a connection upstream: a page may not pile them up
+        raise ApiError(409, "busy", "The call's language is being changed already: try again in a moment.")
+    record.instructing = True
     try:
         await request.app[ENGINE].instruct(call_id, chosen_language(code))
     except UpstreamError as exc:
         _log_failure(request, "language", exc)
         raise
+    finally:
+        record.instructing = False
     log.info("call %s: the visitor chose %s", call_id, code)
     return web.json_response({"call_id": call_id, "language": code})
 
