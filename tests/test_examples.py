@@ -41,6 +41,9 @@ async def test_the_museum_example_answers_calls_staff_and_shows_the_map(
     assert settings.runs_tools
     assert settings.brand is not None and settings.brand.title == "City Museum"
     assert settings.brand.logo is not None and settings.brand.logo.content_type == "image/svg+xml"
+    # A walk-up kiosk: greeted, in four languages, open as its knowledge folder says.
+    assert settings.greeting and settings.languages == ("en", "fr", "de", "es") and settings.dim_after == 15
+    assert settings.hours is not None and [len(day) for day in settings.hours.week] == [0, 1, 1, 1, 1, 1, 1]
     toolbox = open_toolbox(settings.tools, settings.data_dir)
     runner = toolbox.runner()
     assert runner is not None
