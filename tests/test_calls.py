@@ -102,4 +102,43 @@ async def test_a_hang_up_under_way_at_shutdown_is_finished_not_cut_short(make_cl
     await wait_for(lambda: calls.get(call) is None, timeout=5, what="the orphan's hang-up to start")
     await client.close()
     assert hung_up(fake) == [call]
-    assert f"hang-up {call} no page took it" in caplog.text
+    assert f"hang-up {call} as no page holds it" in caplog.text
+
+
+class Ledger:
+    """A ``CallObserver`` that writes down what it is told."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str, str]] = []
+
+    def call_started(self, record) -> None:
+        self.events.append(("started", record.call_id, ""))
+
+    def call_ended(self, record, reason) -> None:
+        self.events.append(("ended", record.call_id, reason))
+
+
+async def test_observers_hear_each_call_start_once_and_end_once_with_why(make_client, fake):
+    client = await make_client(orphan_grace=0.2)
+    calls = client.server.app[CALLS]
+    ledger = Ledger()
+    calls.observe(ledger)
+    orphan = call_id(await post_call(client))
+    await wait_for(lambda: ("ended", orphan, "orphan") in ledger.events, timeout=5, what="the orphan's end")
+    kept = call_id(await post_call(client))
+    ws = await client.ws_connect("/api/events")
+    await ws.send_json({"type": "call", "call_id": kept})
+    await wait_for(lambda: calls.get(kept).owners == 1, timeout=5, what="the claim")
+    assert (await client.delete(f"/api/call/{kept}")).status == 200
+    await ws.close()
+    fake.latency = 0.0
+    ended = call_id(await post_call(client))
+    await client.close()  # the last one ends at shutdown
+    assert ledger.events == [
+        ("started", orphan, ""),
+        ("ended", orphan, "orphan"),
+        ("started", kept, ""),
+        ("ended", kept, "page"),
+        ("started", ended, ""),
+        ("ended", ended, "shutdown"),
+    ]

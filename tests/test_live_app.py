@@ -67,7 +67,7 @@ async def test_a_session_no_page_claims_is_closed_upstream_and_its_cost_logged(
         what="the hang-up line",
     )
     # OpenAI's count is under the 15 s start charge, which is what a session costs at least.
-    assert re.search(r"no page took it after \d+ s, 15 s billed \(0\.2 min ≈ \$0\.013\)", line), line
+    assert re.search(r"as no page holds it after \d+ s, 15 s billed \(0\.2 min ≈ \$0\.013\)", line), line
     assert len(client.server.app[CALLS]) == 0
 
 

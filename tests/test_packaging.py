@@ -38,7 +38,7 @@ def test_the_wheel_ships_templates_static_and_the_voice_clips(tmp_path: Path):
         for path in (ROOT / folder).rglob("*"):
             if path.is_file():
                 assert f"voicekiosk/{folder}/{path.relative_to(ROOT / folder).as_posix()}" in names
-    assert {"voicekiosk/fake/clips/welcome.wav", "voicekiosk/cli.py"} <= names
+    assert {"voicekiosk/fake/clips/welcome.wav", "voicekiosk/cli/__init__.py"} <= names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "voicekiosk = voicekiosk.cli:cli" in zipfile.ZipFile(wheel).read(entry_points).decode()
     license_file = next(n for n in names if n.endswith(".dist-info/licenses/LICENSE"))
@@ -59,4 +59,10 @@ def test_the_sdist_carries_the_license_and_everything_the_wheel_is_built_from(tm
         names = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
         license_text = archive.extractfile(f"{sdist.name.removesuffix('.tar.gz')}/LICENSE").read().decode()  # type: ignore[union-attr]
     assert "Permission is hereby granted" in license_text and "Copyright (c)" in license_text
-    assert {"templates/index.html", "static/boot.js", "voicekiosk/cli.py", "README.md", "pyproject.toml"} <= names
+    assert {
+        "templates/index.html",
+        "static/boot.js",
+        "voicekiosk/cli/__init__.py",
+        "README.md",
+        "pyproject.toml",
+    } <= names

@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Coroutine, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from voicekiosk import net
 from voicekiosk.errors import ApiError, UpstreamError
@@ -30,6 +30,21 @@ STALE_AFTER = 60.0  # seconds past the engine's ``max_session`` after which a ca
 PAGE_CALLS_PER_DEVICE = 1
 SWEEP_EVERY = 60.0
 
+# Why a call ended, as the call record and the metrics name it; ``ENDINGS``: as a log line says it.
+EndReason = Literal["page", "idle", "agent", "budget", "limit", "orphan", "replaced", "stale", "upstream", "shutdown"]
+ENDINGS: dict[EndReason, str] = {
+    "page": "by its page",
+    "idle": "by its page (nobody spoke)",
+    "agent": "after the agent ended the conversation",
+    "budget": "as the day's budget is spent",
+    "limit": "at the longest a call may last",
+    "orphan": "as no page holds it",
+    "replaced": "as its device started another",
+    "stale": "as older than any session can be",
+    "upstream": "as OpenAI ended it",
+    "shutdown": "at shutdown",
+}
+
 
 class CallWatcher(Protocol):
     """What follows the calls this server made (the sidebands of ``control.CallControl``)."""
@@ -41,6 +56,17 @@ class CallWatcher(Protocol):
         ...
 
     def ended(self, call_id: str) -> None: ...
+
+
+class CallObserver(Protocol):
+    """What keeps account of calls (the call record, the metrics): told of each call this server
+    knows, once when it starts and once when it ends, on the event loop. Must not raise or block."""
+
+    def call_started(self, record: CallRecord) -> None: ...
+
+    def call_ended(self, record: CallRecord, reason: EndReason) -> None:
+        """``record`` holds the call's final counts (OpenAI's, if the hang-up heard them)."""
+        ...
 
 
 @dataclass
@@ -92,6 +118,15 @@ class CallRegistry:
         self._pending = 0  # calls being set up upstream right now
         self._tasks: set[asyncio.Task[None]] = set()
         self._hangups: set[asyncio.Future[None]] = set()  # hang-ups under way: close() lets them finish
+        self._observers: list[CallObserver] = []
+
+    def observe(self, observer: CallObserver) -> None:
+        """Tell ``observer`` of every call that starts or ends from now on."""
+        self._observers.append(observer)
+
+    def calls(self) -> list[CallRecord]:
+        """The calls running now, oldest first."""
+        return sorted(self._calls.values(), key=lambda record: record.started)
 
     def start(self) -> None:
         self._spawn(self._sweep())
@@ -128,16 +163,23 @@ class CallRegistry:
         record = self._calls.get(call_id)
         if record is None:
             record = self._calls[call_id] = CallRecord(call_id, client, by_page=by_page)
-            self.hang_up_after(call_id, self.orphan_grace, "no page took it", unless_owned=True)
+            self.hang_up_after(call_id, self.orphan_grace, "orphan", unless_owned=True)
             if self._watcher is not None and not by_page:
                 self._watcher.started(call_id)
+            for observer in self._observers:
+                observer.call_started(record)
         return record
 
-    def _forget(self, call_id: str) -> CallRecord | None:
+    def _forget(self, call_id: str, reason: EndReason) -> CallRecord | None:
         record = self._calls.pop(call_id, None)
         if record is not None:
             self._unwatch(record)
+            self._ended(record, reason)
         return record
+
+    def _ended(self, record: CallRecord, reason: EndReason) -> None:
+        for observer in self._observers:
+            observer.call_ended(record, reason)
 
     def _unwatch(self, record: CallRecord) -> None:
         if self._watcher is not None and not record.by_page:
@@ -160,8 +202,8 @@ class CallRegistry:
         """Hang up the device's oldest self-registered calls beyond ``PAGE_CALLS_PER_DEVICE - 1``."""
         own = [r for r in self._calls.values() if r.by_page and net.device_of(r.client) == device]
         for record in sorted(own, key=lambda r: r.started)[: max(0, len(own) - PAGE_CALLS_PER_DEVICE + 1)]:
-            self._forget(record.call_id)  # its line is free at once
-            self._spawn(self._hang_up_quietly(record.call_id, "its device started another"))
+            self._forget(record.call_id, "replaced")  # its line is free at once
+            self._spawn(self._hang_up_quietly(record.call_id, "replaced"))
 
     def release(self, call_id: str) -> None:
         """A page let go of its call without hanging up: give it ``orphan_grace`` to return."""
@@ -169,7 +211,7 @@ class CallRegistry:
         if record is not None:
             record.owners = max(0, record.owners - 1)
             if record.owners == 0:
-                self.hang_up_after(call_id, self.orphan_grace, "its page went away", unless_owned=True)
+                self.hang_up_after(call_id, self.orphan_grace, "orphan", unless_owned=True)
 
     def note_usage(self, call_id: str, usage: Mapping[str, Any]) -> None:
         """What OpenAI counted for a call, heard on its sideband (the server's own view, which
@@ -195,8 +237,11 @@ class CallRegistry:
         """What ``seconds`` of a call cost, if the engine bills by the minute."""
         return self._engine.minutes(seconds, estimated=estimated)
 
-    async def hang_up(self, call_id: str, *, reason: str, page_seconds: float | None = None) -> None:
-        """Forget the call and tell OpenAI to end it; ``page_seconds``: the page's last count.
+    async def hang_up(
+        self, call_id: str, *, reason: EndReason, by: str = "", page_seconds: float | None = None
+    ) -> None:
+        """Forget the call and tell OpenAI to end it; ``by``: who asked (a page's address, for the
+        log); ``page_seconds``: the page's last count.
 
         Raises:
           UpstreamError: OpenAI could not be told (logged here already).
@@ -209,16 +254,18 @@ class CallRegistry:
         try:
             ended = await self._engine.hang_up(call_id)  # on the call's sideband, if it has one open
         except UpstreamError as exc:
-            log.warning("hang-up %s %s failed: %s", call_id, reason, exc.code)
-            raise
-        finally:
+            log.warning("hang-up %s %s failed: %s", call_id, _why(reason, by), exc.code)
             if record is not None:
                 self._unwatch(record)
+                self._ended(record, reason)
+            raise
         duration = ""
         if record:
+            self._unwatch(record)
             minutes = self._billed(record, ended.billed_seconds)
             duration = f" after {record.seconds:.0f} s" + (f", {minutes}" if minutes else "")
-        log.info("hang-up %s %s%s (%.0f ms upstream)", call_id, reason, duration, ended.ms)
+            self._ended(record, reason)
+        log.info("hang-up %s %s%s (%.0f ms upstream)", call_id, _why(reason, by), duration, ended.ms)
 
     def _billed(self, record: CallRecord, final: float | None) -> Minutes | None:
         """What a per-minute call was billed: OpenAI's final count if the hang-up saw it (it wins
@@ -229,7 +276,7 @@ class CallRegistry:
             return self.minutes(final)
         return self.minutes(max(record.billed_seconds or 0.0, record.seconds), estimated=True)
 
-    def hang_up_after(self, call_id: str, delay: float, reason: str, *, unless_owned: bool = False) -> None:
+    def hang_up_after(self, call_id: str, delay: float, reason: EndReason, *, unless_owned: bool = False) -> None:
         """Hang ``call_id`` up in ``delay`` seconds if it still runs then (``unless_owned``: and no
         page holds it)."""
         self._spawn(self._hang_up_later(call_id, delay, reason, unless_owned))
@@ -241,7 +288,7 @@ class CallRegistry:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await asyncio.gather(*self._hangups, return_exceptions=True)
-        calls = [self.hang_up(call_id, reason="at shutdown") for call_id in list(self._calls)]
+        calls = [self.hang_up(call_id, reason="shutdown") for call_id in list(self._calls)]
         await asyncio.gather(*calls, return_exceptions=True)
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
@@ -249,7 +296,7 @@ class CallRegistry:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _hang_up_quietly(self, call_id: str, reason: str) -> None:
+    async def _hang_up_quietly(self, call_id: str, reason: EndReason) -> None:
         """Hang up (failures are logged by ``hang_up``). Shielded: once the call is forgotten here it
         must reach OpenAI even if the task that asked is cancelled (``close`` waits for it)."""
         hangup = asyncio.ensure_future(self.hang_up(call_id, reason=reason))
@@ -258,7 +305,7 @@ class CallRegistry:
         with contextlib.suppress(UpstreamError):
             await asyncio.shield(hangup)
 
-    async def _hang_up_later(self, call_id: str, delay: float, reason: str, unless_owned: bool) -> None:
+    async def _hang_up_later(self, call_id: str, delay: float, reason: EndReason, unless_owned: bool) -> None:
         await asyncio.sleep(delay)
         record = self._calls.get(call_id)
         if record is None or (unless_owned and record.owners > 0):
@@ -271,7 +318,11 @@ class CallRegistry:
             max_age = self._engine.max_session + STALE_AFTER
             for record in [r for r in self._calls.values() if r.seconds > max_age]:
                 # OpenAI should have ended it; if it has not, it must not run on unowned.
-                await self._hang_up_quietly(record.call_id, "older than any session can be")
+                await self._hang_up_quietly(record.call_id, "stale")
+
+
+def _why(reason: EndReason, by: str) -> str:
+    return f"by {by}" + (" (nobody spoke)" if reason == "idle" else "") if by else ENDINGS[reason]
 
 
 def _count(value: Any) -> int:

@@ -56,4 +56,4 @@ class PageCallers:
         if calls is None or record is None or record.ending_asked:
             return
         record.ending_asked = True
-        calls.hang_up_after(call_id, delay, "after the agent ended the conversation")
+        calls.hang_up_after(call_id, delay, "agent")

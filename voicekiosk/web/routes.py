@@ -196,7 +196,7 @@ async def hang_up(request: web.Request) -> web.Response:
         raise ApiError(404, "unknown_call", "No such call on this server (it may have ended already).")
     # The page's last count of billed seconds, if it has one (its final usage came just now).
     seconds = billed_seconds(_float(request.query.get("seconds")))
-    await request.app[CALLS].hang_up(call_id, reason=f"by {client_of(request)}", page_seconds=seconds)
+    await request.app[CALLS].hang_up(call_id, reason="page", by=client_of(request), page_seconds=seconds)
     return web.json_response({"call_id": call_id, "status": "ended"})
 
 
