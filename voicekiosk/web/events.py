@@ -1,5 +1,8 @@
 """``/api/events``: what pages report (transcripts, turns, usage), shown live in the terminal, and
-what the server tells the page that holds a call (``push``: a tool runs, show this, end the call)."""
+what the server tells the page that holds a call (``push``: a tool runs, show this, end the call).
+
+The kiosk's own page (``?kiosk``, from this machine) beats on it every few seconds from its main
+thread: ``kiosk_heard`` is when it last spoke, and ``voicekiosk kiosk`` restarts a silent one."""
 
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ from voicekiosk.logsafe import from_page
 from voicekiosk.upstream.calls import CallRegistry
 from voicekiosk.upstream.engine import CALL_ID
 from voicekiosk.upstream.prices import billed_seconds
+from voicekiosk.web.access import from_this_machine
 from voicekiosk.web.push import PagePush
 
 log = logging.getLogger("voicekiosk.session")
@@ -40,6 +44,7 @@ class EventHub:
         self.browser_sdp = browser_sdp
         self._pages: set[PagePush] = set()  # every page's socket and push queue, holding a call or not
         self._holders: dict[str, PagePush] = {}  # call id -> the page that claimed it last
+        self.kiosk_heard: float | None = None  # when the kiosk's page last spoke (monotonic)
 
     def push(self, call_id: str, event: Mapping[str, Any]) -> bool:
         """Send ``event`` (with the call's id) to the page that holds ``call_id``; False when no
@@ -64,11 +69,14 @@ class EventHub:
         page = PagePush(ws)
         claims = _Claims(self.calls, client, page, self._holders)
         bucket = _Bucket(RATE_PER_SECOND)
+        kiosk = "kiosk" in request.query and from_this_machine(request)
         self._pages.add(page)
         try:
             async for msg in ws:
                 if msg.type != WSMsgType.TEXT or not bucket.take():
                     continue
+                if kiosk:  # whatever it says: a page whose main thread hangs says nothing
+                    self.kiosk_heard = time.monotonic()
                 try:
                     event = json.loads(msg.data)
                     if isinstance(event, dict):
