@@ -37,12 +37,16 @@ export class Reporter {
     if (this.started) return;
     this.started = true;
     this.#open();
-    if (this.kiosk) setInterval(() => this.#beat(), BEAT_MS);
+    if (!this.kiosk) return;
+    setInterval(() => this.#beat(), BEAT_MS);
+    document.addEventListener("visibilitychange", () => this.#beat());
   }
 
-  /** "Still here", from the main thread, only while connected (a missed beat is not queued). */
+  /** "Still here", from the main thread, only while connected (a missed beat is not queued).
+   * Hidden, a page's timers may be held to one a minute: it says so, and is given longer. */
   #beat() {
-    if (this.socket?.readyState === WebSocket.OPEN) this.socket.send(JSON.stringify({ type: "alive" }));
+    const beat = { type: "alive", hidden: document.hidden };
+    if (this.socket?.readyState === WebSocket.OPEN) this.socket.send(JSON.stringify(beat));
   }
 
   send(event) {

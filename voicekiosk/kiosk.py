@@ -223,10 +223,9 @@ async def run_kiosk(
     server = Server(settings, console)
     await server.startup()
     assert server.app is not None
-    events = server.app[EVENTS]
     supervisor = BrowserSupervisor(
         command(server.files),
-        heard=lambda: events.kiosk_heard,
+        heard=server.app[EVENTS].kiosk_heard,
         silent_after=silent_after,
         first_word_within=max(FIRST_WORD_WITHIN, silent_after),
     )
