@@ -5,6 +5,7 @@ command says clearly when it cannot install."""
 from __future__ import annotations
 
 import os
+import pwd
 import re
 import shlex
 import shutil
@@ -15,6 +16,8 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import REAL_KEY, ROOT
+from voicekiosk.errors import StartupError
+from voicekiosk.service.install import prepare_data_dir
 from voicekiosk.service.unit import UnitSpec, render
 
 # What each section of our units may hold, and which keys may repeat.
@@ -269,6 +272,21 @@ def test_a_system_unit_needs_root(tmp_path: Path):
         result = cli(tmp_path, *args, path=path, **env)
     assert result.returncode == 1 and "--system writes /etc/systemd/system: run it with sudo" in result.stderr
     assert not (tmp_path / "data").exists()
+
+
+def test_a_system_units_data_directory_is_made_for_its_user(tmp_path: Path):
+    """As root: the folders made on the way belong to the service's user, not root."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root, as `sudo voicekiosk install-service --system` has")
+    daemon = pwd.getpwnam("daemon")
+    data = tmp_path / "home/.local/share/voicekiosk"
+    prepare_data_dir(data, daemon)
+    for folder in (tmp_path / "home/.local", tmp_path / "home/.local/share", data):
+        assert folder.stat().st_uid == daemon.pw_uid
+    assert data.stat().st_mode & 0o777 == 0o700 and tmp_path.stat().st_uid == 0
+    prepare_data_dir(data, daemon)  # there already, and its: fine
+    with pytest.raises(StartupError, match=r"is not daemon's, who runs the service: `chown -R daemon "):
+        prepare_data_dir(tmp_path, daemon)
 
 
 def test_the_readme_shows_the_unit_install_service_writes():

@@ -94,7 +94,7 @@ def install(plan: Plan) -> None:
     check_systemd(plan)
     spec = plan.spec
     owner = pwd.getpwnam(spec.user) if spec.user else None
-    _data_dir(spec.data_dir, owner)
+    prepare_data_dir(spec.data_dir, owner)
     if plan.key is not None:
         datadir.write_atomic(spec.key_file, plan.key.encode() + b"\n", 0o600)
         if owner:
@@ -168,7 +168,10 @@ def _key_source(settings: Settings, data_dir: Path, system: bool) -> tuple[Path,
         return data_dir / KEY_FILE, settings.api_key
     if settings.api_key_file is not None and settings.api_key:
         path = settings.api_key_file.expanduser().absolute()
-        mode = stat.S_IMODE(path.stat().st_mode)
+        try:
+            mode = stat.S_IMODE(path.stat().st_mode)
+        except OSError as exc:
+            raise StartupError(f"api_key_file: cannot check {path}: {exc.strerror or exc}") from None
         if mode & 0o077:
             raise StartupError(f"{path} can be read by other users (mode {mode:o}): run `chmod 600 {path}`")
         return path, None
@@ -187,15 +190,25 @@ def _unit_dir(system: bool, environ: Mapping[str, str]) -> Path:
     return Path(config) / "systemd/user"
 
 
-def _data_dir(path: Path, owner: pwd.struct_passwd | None) -> None:
-    """The data directory, made if missing (0700), and the service user's."""
+def prepare_data_dir(path: Path, owner: pwd.struct_passwd | None) -> None:
+    """The data directory, made if missing (0700), and the service user's: made by root for a
+    system unit, it and any folder made on the way are given to ``owner``.
+
+    Raises:
+      StartupError: it cannot be made, or it is someone else's.
+    """
     if owner is None:
         datadir.ensure_dir(path)
         return
-    if not path.exists():
-        datadir.ensure_dir(path)
-        os.chown(path, owner.pw_uid, owner.pw_gid)
-    elif path.stat().st_uid != owner.pw_uid:
+    try:
+        for folder in reversed([p for p in (path, *path.parents) if not p.exists()]):
+            folder.mkdir(mode=0o700 if folder == path else 0o755)
+            os.chown(folder, owner.pw_uid, owner.pw_gid)
+        path.chmod(0o700)  # mkdir's mode is filtered by the umask
+        ours = path.stat().st_uid == owner.pw_uid
+    except OSError as exc:
+        raise StartupError(f"--data-dir: cannot create {path}: {exc.strerror or exc}") from None
+    if not ours:
         raise StartupError(f"{path} is not {owner.pw_name}'s, who runs the service: `chown -R {owner.pw_name} {path}`")
 
 
