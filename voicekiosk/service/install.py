@@ -95,14 +95,14 @@ def install(plan: Plan) -> None:
     spec = plan.spec
     owner = pwd.getpwnam(spec.user) if spec.user else None
     prepare_data_dir(spec.data_dir, owner)
-    if plan.key is not None:
-        datadir.write_atomic(spec.key_file, plan.key.encode() + b"\n", 0o600)
-        if owner:
-            os.chown(spec.key_file, owner.pw_uid, owner.pw_gid)
     try:
+        if plan.key is not None:
+            datadir.write_atomic(spec.key_file, plan.key.encode() + b"\n", 0o600)
+            if owner:
+                os.chown(spec.key_file, owner.pw_uid, owner.pw_gid)
         plan.path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise StartupError(f"cannot create {plan.path.parent}: {exc.strerror or exc}") from None
+        raise StartupError(f"cannot write {exc.filename}: {exc.strerror or exc}") from None
     datadir.write_atomic(plan.path, plan.text.encode(), 0o644)
     _systemctl(plan, "daemon-reload")
     _systemctl(plan, "enable", "--now", spec.name)
