@@ -26,7 +26,7 @@ KEYS = {
     "Service": {
         "Type", "NotifyAccess", "WatchdogSec", "ExecStart", "WorkingDirectory", "Restart", "RestartSec",
         "RestartPreventExitStatus", "KillMode", "TimeoutStopSec", "Environment", "LoadCredential", "User",
-        "NoNewPrivileges", "ProtectSystem", "ProtectHome", "ReadWritePaths", "PrivateTmp",
+        "NoNewPrivileges", "ProtectSystem", "ProtectHome", "ReadWritePaths", "PrivateTmp", "SyslogIdentifier",
     },
     "Install": {"WantedBy"},
 }  # fmt: skip

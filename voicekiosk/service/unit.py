@@ -87,6 +87,7 @@ def render(spec: UnitSpec) -> str:
         "KillMode=mixed",
         "TimeoutStopSec=30",
         "Environment=PYTHONUNBUFFERED=1",
+        "SyslogIdentifier=voicekiosk",  # not "python", in the journal
         *_key(spec),
         *_hardening(spec),
         *(f"Environment={name}={_value(value, name)}" for name, value in spec.display.items()),
