@@ -157,7 +157,18 @@ class Access:
 
 def is_local(request: web.Request) -> bool:
     """From this machine itself: loopback, and not relayed by a proxy (see README, "Behind a reverse proxy")."""
-    return net.is_loopback(request.remote) and not any(name in request.headers for name in PROXY_HEADERS)
+    return net.is_loopback(request.remote) and not _relayed(request)
+
+
+def from_this_machine(request: web.Request) -> bool:
+    """As ``is_local``, or from one of this machine's own addresses (a kiosk opened at ``--host``):
+    the connection's two ends are the same address."""
+    own = request.transport.get_extra_info("sockname") if request.transport else None
+    return is_local(request) or (isinstance(own, tuple) and request.remote == own[0] and not _relayed(request))
+
+
+def _relayed(request: web.Request) -> bool:
+    return any(name in request.headers for name in PROXY_HEADERS)
 
 
 def _bearer(request: web.Request) -> str | None:

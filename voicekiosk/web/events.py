@@ -1,5 +1,8 @@
 """``/api/events``: what pages report (transcripts, turns, usage), shown live in the terminal, and
-what the server tells the page that holds a call (``push``: a tool runs, show this, end the call)."""
+what the server tells the page that holds a call (``push``: a tool runs, show this, end the call).
+
+The kiosk's own page (``?kiosk``, from this machine) beats on it every few seconds from its main
+thread: ``kiosk_heard`` is when it last spoke, and ``voicekiosk kiosk`` restarts a silent one."""
 
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ from voicekiosk.logsafe import from_page
 from voicekiosk.upstream.calls import CallRegistry
 from voicekiosk.upstream.engine import CALL_ID
 from voicekiosk.upstream.prices import billed_seconds
+from voicekiosk.web.access import from_this_machine
 from voicekiosk.web.push import PagePush
 
 log = logging.getLogger("voicekiosk.session")
@@ -23,6 +27,7 @@ MAX_MESSAGE = 16 * 1024
 MAX_TEXT = 2000
 RATE_PER_SECOND = 40  # a page sends a few events a second; more is a bug or abuse
 MAX_CLAIMS = 4  # calls one page may claim over its life on one socket (one at a time)
+HIDDEN_GRACE = 120.0  # seconds more for a kiosk page that said it is hidden (its timers: once a minute)
 
 
 class EventHub:
@@ -40,6 +45,8 @@ class EventHub:
         self.browser_sdp = browser_sdp
         self._pages: set[PagePush] = set()  # every page's socket and push queue, holding a call or not
         self._holders: dict[str, PagePush] = {}  # call id -> the page that claimed it last
+        self._kiosk_heard: float | None = None  # when the kiosk's page last spoke (monotonic)
+        self._kiosk_hidden = False  # it said it was hidden
 
     def push(self, call_id: str, event: Mapping[str, Any]) -> bool:
         """Send ``event`` (with the call's id) to the page that holds ``call_id``; False when no
@@ -51,6 +58,12 @@ class EventHub:
         """Send ``event`` to every page connected now (``/api/start`` and the like); how many took
         it. Bounded: the sockets are capped (``limits.py``), each page's queue too (``push.py``)."""
         return sum(page.push(event) for page in list(self._pages))
+
+    def kiosk_heard(self) -> float | None:
+        """When the kiosk's page last spoke (monotonic; None: never). A page that said it is
+        hidden may have its timers held to one a minute: its word counts ``HIDDEN_GRACE`` longer."""
+        last = self._kiosk_heard
+        return last + HIDDEN_GRACE if last is not None and self._kiosk_hidden else last
 
     @property
     def pages(self) -> int:
@@ -64,14 +77,19 @@ class EventHub:
         page = PagePush(ws)
         claims = _Claims(self.calls, client, page, self._holders)
         bucket = _Bucket(RATE_PER_SECOND)
+        kiosk = "kiosk" in request.query and from_this_machine(request)
         self._pages.add(page)
         try:
             async for msg in ws:
                 if msg.type != WSMsgType.TEXT or not bucket.take():
                     continue
+                if kiosk:  # whatever it says: a page whose main thread hangs says nothing
+                    self._kiosk_heard = time.monotonic()
                 try:
                     event = json.loads(msg.data)
                     if isinstance(event, dict):
+                        if kiosk and event.get("type") == "alive":
+                            self._kiosk_hidden = event.get("hidden") is True
                         self._on_event(event, client, claims)
                 except (ValueError, TypeError, OverflowError, RecursionError):
                     continue  # whatever a page sends, it is only news
