@@ -152,3 +152,13 @@ async def test_tool_calls_are_counted_by_outcome(settings):
     assert not (await runner.call("made_up", "{}")).ok
     counts = metrics.counts(metrics.tool_calls)
     assert counts == {("echo", "ok"): 1, ("echo", "failed"): 1, (UNKNOWN_TOOL, "failed"): 1}
+
+
+async def test_live_sessions_are_timed_as_their_own_endpoint(make_client, fake):
+    client = await make_client(engine="live", model="gpt-live-1.1")
+    fake.add_fault("live_sessions", status=503, code="overloaded", times=1)
+    assert (await post_call(client)).status == 502
+    samples = await scrape(client)
+    assert value(samples, "voicekiosk_upstream_request_duration_seconds_count", endpoint="live session") == 1
+    assert value(samples, "voicekiosk_upstream_errors_total", endpoint="live session", code="upstream_error") == 1
+    assert value(samples, "voicekiosk_build_info", version=__version__, engine="live", model="gpt-live-1.1") == 1
