@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import logging
+import textwrap
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
-from tests.helpers import call_id, post_call, wait_for
+from tests.helpers import LAN, call_id, in_own_namespace, last_json, post_call, wait_for
 from voicekiosk.cli import cli
 from voicekiosk.web.access import COOKIE, load_token
 from voicekiosk.web.admin_access import ADMIN_COOKIE
@@ -193,3 +195,70 @@ async def test_another_device_cannot_hang_up_without_the_admin_token(client, set
     allowed = {**ELSEWHERE, "Cookie": f"{ADMIN_COOKIE}={token}", "Accept": "application/json"}
     assert (await client.post(f"/admin/calls/{call}/hangup", data=form, headers=allowed)).status == 200
     assert len(fake.recorded("hangup")) == 1
+
+
+async def test_an_open_server_still_keeps_them_to_the_admin(make_client):
+    client = await make_client(open=True)  # anyone may talk: still nobody else may watch
+    assert (await client.get("/api/config", headers=ELSEWHERE)).status == 200
+    assert (await client.get("/metrics", headers=ELSEWHERE)).status == 401
+    assert (await client.get("/admin", headers=ELSEWHERE)).status == 401
+
+
+# -- from a real LAN address, in a network namespace of the test's own ------------------------
+
+LAN_SCRIPT = textwrap.dedent(
+    """
+    import asyncio, io, json, ssl, sys
+    from pathlib import Path
+    import httpx
+    from rich.console import Console
+    from tests.helpers import LAN, add_lan, loopback_up
+    from voicekiosk.server import Server
+    from voicekiosk.settings import Settings
+    from voicekiosk.web.access import load_token
+
+    loopback_up()
+    add_lan()
+
+    async def main():
+        data = Path(sys.argv[1])
+        settings = Settings(data_dir=data, api_key=None, host="0.0.0.0", port=18443, http_port=0)
+        server = Server(settings, Console(file=io.StringIO()))
+        await asyncio.wait_for(server.startup(), 30)
+        ctx = ssl.create_default_context(cafile=str(data / "ca.pem"))
+        base = f"https://{LAN}:18443"
+        out = {}
+        try:
+            async with httpx.AsyncClient(verify=ctx) as lan:
+                out["none"] = (await lan.get(base + "/metrics")).status_code
+                await lan.get(base + "/?token=" + load_token(data))  # the access token's cookie
+                out["access_page"] = (await lan.get(base + "/")).status_code
+                out["access_metrics"] = (await lan.get(base + "/metrics")).status_code
+                out["access_admin"] = (await lan.get(base + "/admin")).status_code
+                admin = load_token(data, admin=True)  # as `voicekiosk token --admin` makes it
+                bearer = {"Authorization": "Bearer " + admin}
+                out["bearer_metrics"] = (await lan.get(base + "/metrics", headers=bearer)).status_code
+                granted = await lan.get(base + "/admin?admin=" + admin, follow_redirects=True)
+                out["admin"] = [granted.status_code, str(granted.url), "voicekiosk status" in granted.text]
+                out["status"] = (await lan.get(base + "/admin/status")).status_code
+            async with httpx.AsyncClient(verify=ctx) as local:
+                out["loopback"] = (await local.get("https://127.0.0.1:18443/metrics")).status_code
+        finally:
+            await asyncio.wait_for(server.shutdown(), 30)
+        print(json.dumps(out))
+
+    asyncio.run(main())
+    """
+)
+
+
+@pytest.mark.slow
+def test_from_a_lan_address_only_the_admin_token_opens_them(tmp_path: Path):
+    out = last_json(in_own_namespace("-c", LAN_SCRIPT, str(tmp_path), timeout=60))
+    assert out["none"] == 401
+    assert out["access_page"] == 200  # the access token lets the device talk ...
+    assert out["access_metrics"] == 401 and out["access_admin"] == 401  # ... and no more
+    assert out["bearer_metrics"] == 200
+    assert out["admin"] == [200, f"https://{LAN}:18443/admin", True]  # via the redirect: the token left the URL
+    assert out["status"] == 200  # the cookie works from then on
+    assert out["loopback"] == 200
