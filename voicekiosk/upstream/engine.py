@@ -6,11 +6,13 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from voicekiosk.errors import UpstreamError
-from voicekiosk.upstream.http import UpstreamClient
 from voicekiosk.upstream.prices import Minutes
+
+if TYPE_CHECKING:
+    from voicekiosk.upstream.http import UpstreamClient
 
 log = logging.getLogger("voicekiosk.upstream")
 
