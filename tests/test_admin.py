@@ -3,8 +3,10 @@ token alone), the status page's content (escaped, no inline script), and its Han
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -12,13 +14,16 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from tests.desk import ARGUMENTS
 from tests.helpers import LAN, call_id, in_own_namespace, last_json, post_call, wait_for
 from voicekiosk.cli import cli
+from voicekiosk.tools.spec import McpSpec
 from voicekiosk.web.access import COOKIE, load_token
 from voicekiosk.web.admin_access import ADMIN_COOKIE
-from voicekiosk.web.appkeys import ADMIN, CALLS, METRICS, SETTINGS
+from voicekiosk.web.appkeys import ADMIN, CALLS, METRICS, SETTINGS, TOOLS
 from voicekiosk.web.middleware import content_security_policy
 
+MCP_DESK = str(Path(__file__).with_name("mcp_desk.py"))
 ELSEWHERE = {"X-Forwarded-For": "192.0.2.7"}  # relayed by a proxy here: as from another device
 
 
@@ -212,7 +217,8 @@ LAN_SCRIPT = textwrap.dedent(
     from pathlib import Path
     import httpx
     from rich.console import Console
-    from tests.helpers import LAN, add_lan, loopback_up
+    from tests.desk import ARGUMENTS
+from tests.helpers import LAN, add_lan, loopback_up
     from voicekiosk.server import Server
     from voicekiosk.settings import Settings
     from voicekiosk.web.access import load_token
@@ -262,3 +268,27 @@ def test_from_a_lan_address_only_the_admin_token_opens_them(tmp_path: Path):
     assert out["admin"] == [200, f"https://{LAN}:18443/admin", True]  # via the redirect: the token left the URL
     assert out["status"] == 200  # the cookie works from then on
     assert out["loopback"] == 200
+
+
+async def test_the_tools_and_mcp_servers_with_their_calls_so_far(make_client, tools, fake):
+    mcp = McpSpec(name="desk", command=(sys.executable, MCP_DESK), allowed_tools=("light_on",), timeout=5)
+    client = await make_client(tools=dataclasses.replace(tools, mcp=(mcp,)))
+    runner = client.app[TOOLS]
+    assert (await runner.call("book_tour", json.dumps(ARGUMENTS))).ok  # the real webhook, through the runner
+    assert not (await runner.call("book_tour", "{}")).ok
+    assert not (await runner.call("made_up", "{}")).ok
+    rows = (await (await client.get("/admin/status")).json())["tools"]
+    assert ["book_tour", "webhook", "ready", "1", "1"] in rows
+    assert ["light_on", "mcp desk", "ready", "0", "0"] in rows
+    assert ["(unknown)", "asked for by the model", "-", "0", "1"] in rows
+
+
+async def test_a_hang_up_openai_refuses_is_answered_and_shown_among_the_problems(client, fake):
+    call = call_id(await post_call(client))
+    fake.add_fault("hangup", status=500, times=1)
+    form, json_please = {"form_token": client.app[ADMIN].form_token}, {"Accept": "application/json"}
+    failed = await client.post(f"/admin/calls/{call}/hangup", data=form, headers=json_please)
+    assert failed.status == 502 and (await failed.json())["error"]["code"] == "upstream_error"
+    status = await (await client.get("/admin/status")).json()
+    assert status["calls"] == []  # forgotten here (its line is free); the failure is the operator's to see
+    assert any(f"hang-up {call} by the admin page" in p[2] and "upstream_error" in p[2] for p in status["problems"])
