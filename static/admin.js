@@ -7,6 +7,7 @@ const main = document.querySelector("main.admin");
 const STATUS_URL = main.dataset.statusUrl;
 const REFRESH_MS = Number(main.dataset.refreshMs) || 2000;
 const updated = document.getElementById("updated");
+const notice = document.getElementById("notice"); // a failed hang-up, until the next one works
 const callsTable = document.getElementById("calls");
 const formToken = callsTable.dataset.formToken;
 const shown = new Map(); // section -> the JSON last placed: unchanged sections are left alone
@@ -115,9 +116,10 @@ document.addEventListener("submit", async (event) => {
       const answer = await response.json().catch(() => null);
       throw new Error(answer?.error?.message || `the server answered ${response.status}`);
     }
+    notice.hidden = true;
   } catch (error) {
-    updated.textContent = `Hang-up failed: ${error.message}`;
-    updated.classList.add("stale");
+    notice.textContent = `Hang-up failed: ${error.message}`;
+    notice.hidden = false;
   }
   shown.delete("calls");
   refresh();

@@ -55,5 +55,20 @@ async def test_the_status_page_shows_the_live_call_and_hangs_it_up(chromium, ser
     await context.close()
 
 
+async def test_a_hang_up_openai_refuses_is_said_on_the_status_page(chromium, serve_app, fake):
+    server = await serve_app(https=True)
+    context = await chromium.new_context()
+    kiosk, _ = await open_page(context, str(server.make_url("/?autostart")))
+    await wait_state(kiosk, *TALKING)
+    admin, admin_watch = await open_page(context, str(server.make_url("/admin")), probe=False)
+    fake.add_fault("hangup", status=500, times=1)
+    await admin.get_by_role("button", name="Hang up").click()
+    notice = admin.locator("#notice")
+    await notice.wait_for(state="visible", timeout=10_000)
+    assert await notice.text_content() == "Hang-up failed: OpenAI had an error. Try again shortly."
+    assert [e for e in admin_watch.errors if "502" not in e] == []  # the failed POST itself is logged
+    await context.close()
+
+
 async def _cell(row, index: int) -> str:
     return str(await row.locator("td").nth(index).text_content() or "").strip()
