@@ -217,8 +217,7 @@ LAN_SCRIPT = textwrap.dedent(
     from pathlib import Path
     import httpx
     from rich.console import Console
-    from tests.desk import ARGUMENTS
-from tests.helpers import LAN, add_lan, loopback_up
+    from tests.helpers import LAN, add_lan, loopback_up
     from voicekiosk.server import Server
     from voicekiosk.settings import Settings
     from voicekiosk.web.access import load_token

@@ -81,9 +81,8 @@ def totals(app: web.Application) -> list[list[str]]:
     metrics = app[METRICS]
     started = metrics.counts(metrics.started).get((), 0)
     rows = [["today", "not recorded (no call record)"], ["calls since start", f"{started:.0f}"]]
-    for (reason,), ended in metrics.counts(metrics.ended).items():
-        if ended:
-            rows.append([f"ended {ENDINGS.get(reason, reason)}", f"{ended:.0f}"])  # type: ignore[call-overload]
+    ended = metrics.counts(metrics.ended)
+    rows += [[f"ended {text}", f"{ended[(reason,)]:.0f}"] for reason, text in ENDINGS.items() if ended.get((reason,))]
     return rows
 
 
