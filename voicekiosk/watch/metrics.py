@@ -65,6 +65,10 @@ class Metrics:
         for reason in ENDINGS:
             self.ended.labels(reason)  # every series from 0: rate() needs it before the first
         self.active = Gauge("voicekiosk_calls_active", "Calls running now.", registry=registry)
+        # A kiosk whose page is not connected is a dark screen: read from the page sockets (``watch_pages``).
+        self.pages = Gauge(
+            "voicekiosk_pages_connected", "Pages connected to their events socket now.", registry=registry
+        )
         self.duration = Histogram(
             "voicekiosk_call_duration_seconds", "How long ended calls lasted.", buckets=CALL_SECONDS, registry=registry
         )
@@ -106,6 +110,10 @@ class Metrics:
         )
         registry.register(_CertificateDays(expiry))
         ProcessCollector(registry=registry)  # memory, file descriptors, CPU, start time
+
+    def watch_pages(self, connected: Callable[[], int]) -> None:
+        """Read the pages connected now from ``connected`` at each scrape."""
+        self.pages.set_function(connected)
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric, now."""

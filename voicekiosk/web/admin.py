@@ -52,6 +52,7 @@ async def _watch_ctx(app: web.Application) -> AsyncIterator[None]:
     metrics = app[METRICS]
     app[CALLS].observe(metrics)
     app[ENGINE].upstream.observe(metrics)
+    metrics.watch_pages(lambda: app[EVENTS].pages)
     if (runner := app[TOOLS]) is not None:
         runner.observe(metrics)
     app[PROBLEMS].attach()
