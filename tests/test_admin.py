@@ -213,7 +213,7 @@ async def test_an_open_server_still_keeps_them_to_the_admin(make_client):
 
 LAN_SCRIPT = textwrap.dedent(
     """
-    import asyncio, io, json, ssl, sys
+    import asyncio, io, json, re, ssl, sys
     from pathlib import Path
     import httpx
     from rich.console import Console
@@ -242,7 +242,10 @@ LAN_SCRIPT = textwrap.dedent(
                 out["access_admin"] = (await lan.get(base + "/admin")).status_code
                 admin = load_token(data, admin=True)  # as `voicekiosk token --admin` makes it
                 bearer = {"Authorization": "Bearer " + admin}
-                out["bearer_metrics"] = (await lan.get(base + "/metrics", headers=bearer)).status_code
+                scraped = await lan.get(base + "/metrics", headers=bearer)
+                out["bearer_metrics"] = scraped.status_code
+                days = re.findall(r'certificate_days_left[{]certificate="([a-z]+)"', scraped.text)
+                out["certificates"] = sorted(set(days))
                 granted = await lan.get(base + "/admin?admin=" + admin, follow_redirects=True)
                 out["admin"] = [granted.status_code, str(granted.url), "voicekiosk status" in granted.text]
                 out["status"] = (await lan.get(base + "/admin/status")).status_code
@@ -264,6 +267,7 @@ def test_from_a_lan_address_only_the_admin_token_opens_them(tmp_path: Path):
     assert out["access_page"] == 200  # the access token lets the device talk ...
     assert out["access_metrics"] == 401 and out["access_admin"] == 401  # ... and no more
     assert out["bearer_metrics"] == 200
+    assert out["certificates"] == ["ca", "server"]  # the real server's CA and the certificate it serves
     assert out["admin"] == [200, f"https://{LAN}:18443/admin", True]  # via the redirect: the token left the URL
     assert out["status"] == 200  # the cookie works from then on
     assert out["loopback"] == 200
