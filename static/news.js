@@ -1,6 +1,6 @@
 // What the server says about the current call (over the reporter's socket), whatever the engine:
 // a tool is running ("working on it"), something to show beside the captions (until the
-// conversation moves on), the end of the conversation (after the agent's goodbye).
+// conversation moves on), the end of the conversation (after the agent's goodbye, or at once).
 
 // The server asked to end the call (the agent's end_conversation): its goodbye gets this long at
 // most (the server hangs the call up itself a little later, whatever the page does).
@@ -32,6 +32,8 @@ export class CallNews {
     else if (event.type === "show") {
       this.shown.show(event);
       this.shownAnswered = false;
+    } else if (event.type === "end" && event.now) {
+      this.session.rest("detail.paused"); // ended by staff (the status page): no goodbye, no calling again
     } else if (event.type === "end" && !this.ending) {
       // The goodbye is the agent's next speech: what it says now may be a "one moment" said before
       // the tool ran (GOODBYE_MAX_MS bounds a goodbye that runs on from it unbroken).

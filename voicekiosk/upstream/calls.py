@@ -31,7 +31,9 @@ PAGE_CALLS_PER_DEVICE = 1
 SWEEP_EVERY = 60.0
 
 # Why a call ended, as the call record and the metrics name it; ``ENDINGS``: as a log line says it.
-EndReason = Literal["page", "idle", "agent", "budget", "limit", "orphan", "replaced", "stale", "upstream", "shutdown"]
+EndReason = Literal[
+    "page", "idle", "agent", "budget", "limit", "orphan", "replaced", "stale", "upstream", "shutdown", "admin"
+]
 ENDINGS: dict[EndReason, str] = {
     "page": "by its page",
     "idle": "by its page (nobody spoke)",
@@ -43,6 +45,7 @@ ENDINGS: dict[EndReason, str] = {
     "stale": "as older than any session can be",
     "upstream": "as OpenAI ended it",
     "shutdown": "at shutdown",
+    "admin": "from the admin page",
 }
 
 

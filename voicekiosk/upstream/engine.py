@@ -6,10 +6,13 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from voicekiosk.errors import UpstreamError
 from voicekiosk.upstream.prices import Minutes
+
+if TYPE_CHECKING:
+    from voicekiosk.upstream.http import UpstreamClient
 
 log = logging.getLogger("voicekiosk.upstream")
 
@@ -40,6 +43,7 @@ class Engine(Protocol):
 
     name: str  # "realtime" | "live": for logs
     max_session: float  # seconds after which OpenAI has ended any session
+    upstream: UpstreamClient  # its REST requests go through it (the metrics observe it)
 
     async def create_call(self, offer_sdp: str) -> Call:
         """Post the page's offer, byte-exact, once (a create is billed: never retried).

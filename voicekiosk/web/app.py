@@ -19,8 +19,11 @@ from voicekiosk.upstream.control import CallControl
 from voicekiosk.upstream.engines import open_engine, sideband_dialect
 from voicekiosk.upstream.sideband import BACKOFF
 from voicekiosk.web.access import Access, load_token
+from voicekiosk.web.admin import add_watch
+from voicekiosk.web.admin_access import AdminAccess
 from voicekiosk.web.appkeys import (
     ACCESS,
+    ADMIN,
     CA,
     CALLS,
     CLOCK,
@@ -73,6 +76,7 @@ def create_app(
     """
     register_secret(settings.api_key)
     access = Access(settings, None if settings.open else load_token(settings.data_dir))
+    admin = AdminAccess(settings.data_dir)
     hosts = KnownHosts(settings)
     app = web.Application(
         client_max_size=MAX_SDP_BYTES,
@@ -81,12 +85,14 @@ def create_app(
             errors_middleware,
             hosts_middleware(hosts),
             access.middleware(),
+            admin.middleware(),
             origin_middleware,
             websocket_limit(limits),
         ],
     )
     app[SETTINGS] = settings
     app[ACCESS] = access
+    app[ADMIN] = admin
     app[HOSTS] = hosts
     app[CA] = ca
     app[CLOCK] = clock
@@ -138,6 +144,7 @@ def create_app(
     app.on_shutdown.append(close_sockets)
     app.cleanup_ctx.append(mcp_ctx)
     app.cleanup_ctx.append(upstream_ctx)
+    add_watch(app, ca)  # /admin and /metrics
     setup_templates(app)
     app.router.add_routes(routes)
     app.router.add_routes(trigger_routes)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -28,6 +29,7 @@ MAX_TEXT = 2000
 RATE_PER_SECOND = 40  # a page sends a few events a second; more is a bug or abuse
 MAX_CLAIMS = 4  # calls one page may claim over its life on one socket (one at a time)
 HIDDEN_GRACE = 120.0  # seconds more for a kiosk page that said it is hidden (its timers: once a minute)
+PAGE_STATE = re.compile(r"[a-z][a-z-]{0,23}")  # what a page says it is doing: "listening", "agent-speaking"
 
 
 class EventHub:
@@ -47,6 +49,7 @@ class EventHub:
         self._holders: dict[str, PagePush] = {}  # call id -> the page that claimed it last
         self._kiosk_heard: float | None = None  # when the kiosk's page last spoke (monotonic)
         self._kiosk_hidden = False  # it said it was hidden
+        self._states: dict[PagePush, str] = {}  # what each page said it is doing, last
 
     def push(self, call_id: str, event: Mapping[str, Any]) -> bool:
         """Send ``event`` (with the call's id) to the page that holds ``call_id``; False when no
@@ -64,6 +67,12 @@ class EventHub:
         hidden may have its timers held to one a minute: its word counts ``HIDDEN_GRACE`` longer."""
         last = self._kiosk_heard
         return last + HIDDEN_GRACE if last is not None and self._kiosk_hidden else last
+
+    def state_of(self, call_id: str) -> str | None:
+        """What the page that holds ``call_id`` last said it is doing (None: no page holds it, or
+        it has not said)."""
+        page = self._holders.get(call_id)
+        return self._states.get(page) if page is not None else None
 
     @property
     def pages(self) -> int:
@@ -95,6 +104,7 @@ class EventHub:
                     continue  # whatever a page sends, it is only news
         finally:
             self._pages.discard(page)
+            self._states.pop(page, None)
             claims.release()
             await page.close()
         return ws
@@ -119,7 +129,10 @@ class EventHub:
             if ms is not None:
                 log.debug("%s: agent answered %.0f ms after you stopped", client, ms, extra=from_page(client))
         elif kind == "state":
-            log.debug("%s: %s", client, _text(event.get("state"), 40), extra=from_page(client))
+            state = _text(event.get("state"), 40)
+            if PAGE_STATE.fullmatch(state):
+                self._states[claims.page] = state
+            log.debug("%s: %s", client, state, extra=from_page(client))
         elif kind == "error":
             log.warning("%s page error: %s", client, _text(event.get("message"), 300), extra=from_page(client))
 
