@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from voicekiosk.errors import UpstreamError
-from voicekiosk.upstream.prices import Minutes
+from voicekiosk.ledger.prices import Minutes
 
 log = logging.getLogger("voicekiosk.upstream")
 

@@ -13,6 +13,7 @@ from voicekiosk.redact import register_secret
 from voicekiosk.settings import Settings
 from voicekiosk.tls.profile import CaInfo
 from voicekiosk.tools.mcp_remote import remote_mcp_declarations
+from voicekiosk.tools.runner import ToolRunner
 from voicekiosk.tools.toolbox import mcp_servers, open_toolbox
 from voicekiosk.upstream.calls import ORPHAN_GRACE, CallRegistry
 from voicekiosk.upstream.control import CallControl
@@ -97,15 +98,10 @@ def create_app(
         app[TOOLS] = runner = toolbox.runner(mcp.tools if mcp is not None else ())
         callers = PageCallers()  # each call's tools act on its page through the hub (attached below)
         control = None
-        if runner and settings.runs_tools:
+        if settings.runs_tools:  # a sideband on every call this server makes: tools, and OpenAI's count
             dialect = sideband_dialect(settings)
             control = CallControl(
-                settings,
-                runner,
-                backoff=sideband_backoff,
-                dialect=dialect,
-                callers=callers,
-                usage=lambda call_id, usage: app[CALLS].note_usage(call_id, usage),  # CALLS: made below
+                settings, runner or ToolRunner(()), backoff=sideband_backoff, dialect=dialect, callers=callers
             )
         app[CONTROL] = control
         await toolbox.start()
@@ -123,6 +119,8 @@ def create_app(
             watcher=control,
         )
         app[CALLS].start()
+        if control is not None:
+            control.notes = app[CALLS]
         app[EVENTS] = EventHub(app[CALLS], browser_sdp=settings.sdp == "browser")
         callers.attach(app[EVENTS], app[CALLS])
         yield

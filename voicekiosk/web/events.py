@@ -12,10 +12,11 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from voicekiosk.ledger.prices import START_CHARGE_S, billed_seconds
+from voicekiosk.ledger.tokens import Tokens
 from voicekiosk.logsafe import from_page
 from voicekiosk.upstream.calls import CallRegistry
 from voicekiosk.upstream.engine import CALL_ID
-from voicekiosk.upstream.prices import billed_seconds
 from voicekiosk.web.push import PagePush
 
 log = logging.getLogger("voicekiosk.session")
@@ -23,6 +24,9 @@ MAX_MESSAGE = 16 * 1024
 MAX_TEXT = 2000
 RATE_PER_SECOND = 40  # a page sends a few events a second; more is a bug or abuse
 MAX_CLAIMS = 4  # calls one page may claim over its life on one socket (one at a time)
+# Tokens a call may have used per second of its age, as far as a page's report goes: a response
+# counts its whole context again, so a long answer in a long call is a few thousand a second.
+PAGE_TOKENS_PER_S = 5000
 
 
 class EventHub:
@@ -125,19 +129,29 @@ class EventHub:
             if record is None or seconds is None:
                 return
             minutes = self.calls.minutes(record.count_billed(seconds))
+            record.counted_by_page = True
             if minutes is not None:
                 log.info("usage %s: %s so far (page's report)", call_id, minutes, extra=from_page(client))
             return
-        tokens_in = int(_number(usage.get("input_tokens")) or 0)
-        tokens_out = int(_number(usage.get("output_tokens")) or 0)
-        total = ""
-        if record:
-            record.input_tokens += tokens_in
-            record.output_tokens += tokens_out
-            total = f" (call so far: {record.input_tokens} in, {record.output_tokens} out)"
+        if record is None:
+            log.info(
+                "usage %s: a page's report of a call it does not hold (not counted)",
+                call_id or "?",
+                extra=from_page(client),
+            )
+            return
+        # Bounded: a page cannot make a call look dearer than a call of its age can be.
+        added = Tokens()
+        added.add(usage)
+        if record.tokens.total + added.total > PAGE_TOKENS_PER_S * (record.seconds + START_CHARGE_S):
+            log.warning("usage %s: a page's report beyond what the call can have used (not counted)", call_id)
+            return
+        record.tokens.merge(added)
+        record.counted_by_page = True
         log.info(
-            "usage %s: %d tokens in, %d out%s", call_id or "?", tokens_in, tokens_out, total, extra=from_page(client)
-        )
+            "usage %s: %d tokens in, %d out (call so far: %d in, %d out; page's report)", call_id,
+            added.input, added.output, record.input_tokens, record.output_tokens, extra=from_page(client),
+        )  # fmt: skip
 
 
 class _Claims:

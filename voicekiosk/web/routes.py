@@ -13,10 +13,10 @@ from markupsafe import Markup
 from voicekiosk import __version__, net
 from voicekiosk.errors import ApiError, UpstreamError
 from voicekiosk.languages import invitations, page_languages, table, translate
+from voicekiosk.ledger.prices import billed_seconds
 from voicekiosk.redact import redact
 from voicekiosk.settings import Settings
 from voicekiosk.tools.prompt import chosen_language
-from voicekiosk.upstream.prices import billed_seconds
 from voicekiosk.upstream.realtime import transcription
 from voicekiosk.web.appkeys import ACCESS, CA, CALLS, ENGINE, EVENTS, HOSTS, MINTER, SETTINGS, STATIC
 from voicekiosk.web.hosts import host_of
