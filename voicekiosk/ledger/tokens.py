@@ -31,7 +31,8 @@ class Tokens:
 
     @property
     def input(self) -> int:
-        return sum(getattr(self, kind) for kind in TOKEN_KINDS if not kind.endswith("_out")) + self.other_in
+        cached = self.text_cached + self.audio_cached + self.image_cached
+        return self.text_in + self.audio_in + self.image_in + cached + self.other_in
 
     @property
     def output(self) -> int:

@@ -9,6 +9,7 @@ import httpx
 from aiohttp import web
 
 from voicekiosk.languages import table_dir
+from voicekiosk.ledger.book import open_book
 from voicekiosk.redact import register_secret
 from voicekiosk.settings import Settings
 from voicekiosk.tls.profile import CaInfo
@@ -29,6 +30,7 @@ from voicekiosk.web.appkeys import (
     ENGINE,
     EVENTS,
     HOSTS,
+    LEDGER,
     MCP,
     MINTER,
     SETTINGS,
@@ -121,10 +123,13 @@ def create_app(
         app[CALLS].start()
         if control is not None:
             control.notes = app[CALLS]
+        app[LEDGER] = open_book(settings)
+        app[LEDGER].attach(app[CALLS])
         app[EVENTS] = EventHub(app[CALLS], browser_sdp=settings.sdp == "browser")
         callers.attach(app[EVENTS], app[CALLS])
         yield
-        await app[CALLS].close()
+        await app[CALLS].close()  # every call ended: each row written
+        app[LEDGER].close()
         if control is not None:
             await control.aclose()
         await app[ENGINE].aclose()

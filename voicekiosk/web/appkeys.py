@@ -7,6 +7,7 @@ from datetime import datetime
 
 from aiohttp import web
 
+from voicekiosk.ledger.book import CallBook
 from voicekiosk.settings import Settings
 from voicekiosk.tls.profile import CaInfo
 from voicekiosk.tools.mcp_local import McpServers
@@ -33,3 +34,4 @@ CONTROL: web.AppKey[CallControl | None] = web.AppKey("control")  # None: no side
 HOSTS: web.AppKey[KnownHosts] = web.AppKey("hosts", KnownHosts)  # the names and LAN addresses it answers on
 CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")  # now (aware): the opening hours' authority
 MCP: web.AppKey[McpServers | None] = web.AppKey("mcp")  # the local [[mcp]] servers, None without any
+LEDGER: web.AppKey[CallBook] = web.AppKey("ledger", CallBook)  # the call record: today's totals, the budget
