@@ -9,7 +9,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -40,13 +40,23 @@ class Today:
         return self.budget is not None and self.cost >= self.budget
 
 
+def venue_zone(settings: Settings) -> ZoneInfo | None:
+    """The venue's timezone: the opening hours' if they name one; None: this machine's local time."""
+    zone = settings.hours.timezone if settings.hours is not None else None
+    return ZoneInfo(zone) if zone else None
+
+
+def venue_today(settings: Settings) -> date:
+    """Today's date at the venue."""
+    return datetime.now(venue_zone(settings)).date()
+
+
 class CallBook:
     """The call record of one server: ``attach`` it to the registry; ``close`` it at the end."""
 
     def __init__(self, store: Store, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
         self.store, self.settings, self.clock = store, settings, clock
-        zone = settings.hours.timezone if settings.hours is not None else None
-        self._zone = ZoneInfo(zone) if zone else None  # None: this machine's local time
+        self._zone = venue_zone(settings)
         self._calls: CallRegistry | None = None
         self._started: dict[str, float] = {}  # running calls' Unix start times
         self._day = ""  # the day ``_ended`` sums: reloaded from the file when the date changes
