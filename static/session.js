@@ -226,6 +226,7 @@ export class Session {
     if (!this.wanted) return;
     if (problem.code === "closed") this.hours.refused(); // the server's clock says so
     if (this.hours.closed) return this.stop("closed"); // no reconnecting after closing time
+    if (problem.code === "budget_spent") return this.#closedForToday(); // the server's budget says so
     this.view.showMeters(this.mic, this.call && this.remote);
     if (this.unjoined >= UNJOINED_LIMIT && explain(problem).retry) {
       problem = new Problem("no_media", { retryAfterMs: UNJOINED_RETRY_MS });
@@ -284,6 +285,12 @@ export class Session {
       if (loudSince && performance.now() - loudSince > WAKE_MS) this.start();
     }, 100);
     this.wanted = false;
+  }
+
+  /** The day's budget is spent: closed, and no retrying (a tap on Start asks the server again). */
+  #closedForToday() {
+    this.stop("closed");
+    this.view.showDetailKey("detail.budget_spent");
   }
 
   #setState(state) {

@@ -63,8 +63,9 @@ class Dialect(Protocol):
         ...
 
     def tell(self, rule: str) -> list[dict[str, Any]] | None:
-        """The events that tell the model ``rule`` (the server's words) now and have it answer;
-        None: this engine takes rules through ``Engine.instruct`` instead."""
+        """The events that tell the model ``rule`` (the server's words) now, the last one having it
+        answer (to be sent once no response is under way); None: this engine takes rules through
+        ``Engine.instruct`` instead."""
         ...
 
 

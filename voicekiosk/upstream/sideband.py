@@ -77,6 +77,7 @@ class Sideband:
         self._taps: list[asyncio.Queue[dict[str, Any] | None]] = []
         self._ended = False  # the engine said the session is over: no reopening
         self.ending = False  # the call is being hung up: a drop is its end, not to be reopened
+        self.responding = False  # a response is under way (a new one would be refused meanwhile)
         self.opened = 0  # times a sideband was opened (1 + reopenings)
         self.closed = False
 
@@ -211,8 +212,10 @@ class Sideband:
         elif reading.kind == "ended":
             self._ended = True
         elif reading.kind in ("finished", "failed"):
+            self.responding = False
             self.calls.ended(reading.batch, reading.kind == "failed")
         elif reading.kind == "progress":
+            self.responding = True
             self.calls.going_on(reading.batch)
 
     # -- answers ------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
 import httpx
@@ -10,6 +10,7 @@ from aiohttp import web
 
 from voicekiosk.languages import table_dir
 from voicekiosk.ledger.book import open_book
+from voicekiosk.ledger.budget import Budget
 from voicekiosk.redact import register_secret
 from voicekiosk.settings import Settings
 from voicekiosk.tls.profile import CaInfo
@@ -23,6 +24,7 @@ from voicekiosk.upstream.sideband import BACKOFF
 from voicekiosk.web.access import Access, load_token
 from voicekiosk.web.appkeys import (
     ACCESS,
+    BUDGET,
     CA,
     CALLS,
     CLOCK,
@@ -59,6 +61,7 @@ def create_app(
     limits: Limits = LIMITS,
     sideband_backoff: Sequence[float] = BACKOFF,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    budget_timing: Mapping[str, float] | None = None,
 ) -> web.Application:
     """Build the voicekiosk web app.
 
@@ -70,6 +73,7 @@ def create_app(
       limits: the WebSocket caps (the connection caps are the server's).
       sideband_backoff: seconds before each reopening of a call's sideband, then it gives up.
       clock: now, aware (tests: a venue's morning); the opening hours go by it.
+      budget_timing: ``Budget``'s ``every`` and ``grace`` (tests: quicker).
 
     Raises:
       ConfigError: a tool's secret is missing from the environment.
@@ -125,9 +129,12 @@ def create_app(
             control.notes = app[CALLS]
         app[LEDGER] = open_book(settings)
         app[LEDGER].attach(app[CALLS])
+        app[BUDGET] = Budget(settings, app[LEDGER], app[CALLS], app[ENGINE], control, **(budget_timing or {}))
+        app[BUDGET].start()
         app[EVENTS] = EventHub(app[CALLS], browser_sdp=settings.sdp == "browser")
         callers.attach(app[EVENTS], app[CALLS])
         yield
+        await app[BUDGET].close()
         await app[CALLS].close()  # every call ended: each row written
         app[LEDGER].close()
         if control is not None:

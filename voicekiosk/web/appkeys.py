@@ -8,6 +8,7 @@ from datetime import datetime
 from aiohttp import web
 
 from voicekiosk.ledger.book import CallBook
+from voicekiosk.ledger.budget import Budget
 from voicekiosk.settings import Settings
 from voicekiosk.tls.profile import CaInfo
 from voicekiosk.tools.mcp_local import McpServers
@@ -35,3 +36,4 @@ HOSTS: web.AppKey[KnownHosts] = web.AppKey("hosts", KnownHosts)  # the names and
 CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")  # now (aware): the opening hours' authority
 MCP: web.AppKey[McpServers | None] = web.AppKey("mcp")  # the local [[mcp]] servers, None without any
 LEDGER: web.AppKey[CallBook] = web.AppKey("ledger", CallBook)  # the call record: today's totals, the budget
+BUDGET: web.AppKey[Budget] = web.AppKey("budget", Budget)  # the day's budget and the longest call

@@ -1,0 +1,123 @@
+"""The budget, enforced by the server against the strict fake on loopback: the day's spend (kept
+over a restart) refuses new calls and mints with 402 ``budget_spent``; a call that reaches its
+longest is told to wrap up on its sideband and hung up at the limit (the fake sees both); a call
+under way when the budget is spent is ended too."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import pytest
+
+from tests.helpers import post_call, wait_for
+from voicekiosk.fake import FakeOpenAI
+from voicekiosk.fake.agent import AgentAnswerer
+from voicekiosk.fake.call import AgentCall
+from voicekiosk.fake.wire import usage
+from voicekiosk.ledger.book import CallBook
+from voicekiosk.ledger.budget import WRAP_UP
+from voicekiosk.ledger.store import Store
+from voicekiosk.settings import Settings
+from voicekiosk.upstream.record import CallRecord
+from voicekiosk.web.appkeys import CALLS, LEDGER
+
+QUICK = {"every": 0.1, "grace": 0.5}  # the budget's look at the day, and the goodbye's time
+
+
+def spend_earlier(settings: Settings) -> float:
+    """A call that ended earlier today, as a server that has since restarted wrote it: its cost."""
+    book = CallBook(Store.open(settings.data_dir), settings)  # type: ignore[arg-type]
+    call = CallRecord("rtc_earlier", "192.0.2.7", started=time.monotonic() - 60)
+    call.tokens.add(usage(5.0, 30, 8.0, 3))
+    call.counted_here = True
+    book.call_started(call)
+    book.call_ended(call, "idle")
+    cost = book.today().cost
+    book.close()
+    return cost
+
+
+async def test_a_spent_budget_refuses_calls_mints_and_wakes_after_a_restart(
+    make_client: Any, settings: Settings, fake: FakeOpenAI, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings.data_dir.mkdir(mode=0o700)
+    cost = spend_earlier(settings)
+    assert cost > 0
+    client = await make_client(budget_per_day=cost / 2)
+    assert client.server.app[LEDGER].today().cost == pytest.approx(cost)  # the restart kept it
+    for _ in range(2):
+        response = await post_call(client)
+        error = (await response.json())["error"]
+        assert (response.status, error["code"]) == (402, "budget_spent")
+        assert error["message"].startswith(f"Today's budget (${cost / 2:.2f}) is spent")
+        assert error["budget"] == cost / 2 and error["spent"] == pytest.approx(cost, abs=1e-4)
+    assert not fake.recorded("calls")  # OpenAI never asked
+    assert caplog.text.count("budget: today's estimated spend") == 1  # the terminal says why, once
+    browser = await make_client(budget_per_day=cost / 2, sdp="browser")
+    response = await browser.post("/api/token")
+    assert response.status == 402 and not fake.recorded("client_secrets")
+    # With room left, calls are made.
+    roomy = await make_client(budget_per_day=cost * 2)
+    assert (await post_call(roomy)).status == 201
+
+
+@pytest.fixture
+def agent(fake: FakeOpenAI) -> AgentAnswerer:
+    fake.answerer = AgentAnswerer()
+    return fake.answerer
+
+
+def sideband_said(call: AgentCall) -> list[dict[str, Any]]:
+    return [event for source, event in call.commands if source == "sideband"]
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("no_leftover_tasks")
+async def test_a_long_call_is_told_to_wrap_up_then_hung_up_at_its_limit(
+    make_client: Any, fake: FakeOpenAI, agent: AgentAnswerer, page: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tests.rtc_client import join_through
+
+    caplog.set_level(logging.INFO, logger="voicekiosk")
+    client = await make_client(max_call_minutes=0.1)  # 6 s: told at 3 s
+    began = time.monotonic()
+    call_id = await join_through(client, page, "session.created")
+    call = agent.calls[call_id]
+    told = await wait_for(lambda: sideband_said(call), timeout=6, what="the wrap-up")
+    assert time.monotonic() - began < 5.5
+    message = {"type": "message", "role": "system", "content": [{"type": "input_text", "text": WRAP_UP}]}
+    assert told[0] == {"type": "conversation.item.create", "item": message}
+    await wait_for(
+        lambda: [e["type"] for e in sideband_said(call)][:2] == ["conversation.item.create", "response.create"]
+    )
+    await wait_for(lambda: fake.recorded("hangup"), timeout=6, what="the hang-up")
+    assert 5.5 < time.monotonic() - began < 9
+    assert client.server.app[CALLS].get(call_id) is None
+    store = client.server.app[LEDGER].store
+    await wait_for(lambda: store.query("SELECT reason FROM calls")[0]["reason"], what="the call's end written")
+    [row] = store.query("SELECT reason FROM calls")
+    assert row["reason"] == "limit" and f"call {call_id} told to wrap up" in caplog.text
+    assert "at the longest a call may last" in caplog.text
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("no_leftover_tasks")
+async def test_a_call_under_way_when_the_budget_is_spent_is_ended_and_the_next_refused(
+    make_client: Any, fake: FakeOpenAI, agent: AgentAnswerer, page: Any
+) -> None:
+    from tests.rtc_client import join_through
+
+    client = await make_client(budget_per_day=0.000_001, budget_timing=QUICK)
+    call_id = await join_through(client, page, "session.created")
+    call = agent.calls[call_id]
+    page.send({"type": "response.create"})  # the agent speaks: OpenAI's usage, on the sideband
+    await wait_for(lambda: fake.recorded("hangup"), timeout=10, what="the hang-up")
+    assert any(e["type"] == "conversation.item.create" for e in sideband_said(call))  # told to wrap up first
+    store = client.server.app[LEDGER].store
+    await wait_for(lambda: store.query("SELECT reason FROM calls")[0]["reason"], what="the call's end written")
+    [row] = store.query("SELECT reason, cost, usage_by FROM calls")
+    assert (row["reason"], row["usage_by"]) == ("budget", "server") and row["cost"] > 0.000_001
+    response = await post_call(client)
+    assert (response.status, (await response.json())["error"]["code"]) == (402, "budget_spent")
