@@ -121,3 +121,23 @@ async def test_a_call_under_way_when_the_budget_is_spent_is_ended_and_the_next_r
     assert (row["reason"], row["usage_by"]) == ("budget", "server") and row["cost"] > 0.000_001
     response = await post_call(client)
     assert (response.status, (await response.json())["error"]["code"]) == (402, "budget_spent")
+
+
+async def test_kept_transcripts_are_those_a_page_reports_for_the_call_it_holds(make_client: Any) -> None:
+    client = await make_client(keep_transcripts=True)
+    response = await post_call(client)
+    call_id = response.headers["Location"].rsplit("/", 1)[-1]
+    async with client.ws_connect("/api/events") as ws:
+        await ws.send_json({"type": "transcript", "role": "user", "text": "Before claiming: not kept."})
+        await ws.send_json({"type": "call", "call_id": call_id})
+        await ws.send_json({"type": "transcript", "role": "user", "text": "When do you open?"})
+        await ws.send_json({"type": "transcript", "role": "agent", "text": "At nine."})
+        store = client.server.app[LEDGER].store
+        rows = await wait_for(
+            lambda: (
+                len(store.query("SELECT * FROM transcripts")) == 2
+                and store.query("SELECT call_id, role, text FROM transcripts ORDER BY at, rowid")
+            ),
+            what="two transcripts kept",
+        )
+    assert [tuple(r) for r in rows] == [(call_id, "user", "When do you open?"), (call_id, "agent", "At nine.")]

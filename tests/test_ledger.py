@@ -167,3 +167,28 @@ def test_a_row_is_written_in_well_under_a_millisecond_on_the_loop(tmp_path: Path
     book.close()
     assert per_call_ms < 5, per_call_ms  # two writes a call; typically ~0.1 ms
     print(f"call record: {per_call_ms:.3f} ms per call (start + end)")
+
+
+def test_transcripts_are_kept_only_for_running_calls_and_go_after_their_days(tmp_path: Path) -> None:
+    now = [1_800_000_000.0]
+    settings = Settings(data_dir=tmp_path, keep_transcripts=True, transcript_days=30)
+    book = CallBook(Store.open(tmp_path), settings, clock=lambda: now[0])  # type: ignore[arg-type]
+    call = record("rtc_said")
+    book.call_started(call)
+    book.transcript("rtc_said", "user", "Hello there.")
+    book.transcript("rtc_unknown", "user", "Not a call of ours.")
+    assert [tuple(r) for r in book.store.query("SELECT call_id, role, text FROM transcripts")] == [
+        ("rtc_said", "user", "Hello there.")
+    ]
+    book.close()
+    now[0] += 31 * 86400  # a month on: the next start (or the next day) prunes it
+    book = CallBook(Store.open(tmp_path), settings, clock=lambda: now[0])  # type: ignore[arg-type]
+    assert book.store.query("SELECT * FROM transcripts") == []
+    book.close()
+
+
+def test_voicekiosk_config_shows_the_budget_and_the_longest_call() -> None:
+    rows = {name: value for name, value, _ in Settings().describe()}
+    assert rows["budget_per_day"] == "none (no limit)" and rows["max_call_minutes"] == "15.0"
+    rows = {name: value for name, value, _ in Settings(budget_per_day=5.0, max_call_minutes=3).describe()}
+    assert (rows["budget_per_day"], rows["max_call_minutes"]) == ("5.0", "3")

@@ -61,11 +61,10 @@ class CallBook:
         self._started: dict[str, float] = {}  # running calls' Unix start times
         self._day = ""  # the day ``_ended`` sums: reloaded from the file when the date changes
         self._ended = (0, 0.0, 0.0, 0)  # calls, seconds, cost, unknown: ended on ``_day``
+        self._today()
         crashed = store.mark_crashed()
         if crashed:
             log.warning("call record: %d call(s) left running by the last run are marked ended by a crash", crashed)
-        if settings.keep_transcripts:
-            store.prune_transcripts(self.clock() - settings.transcript_days * DAY)
 
     def attach(self, calls: CallRegistry) -> None:
         self._calls = calls
@@ -106,7 +105,12 @@ class CallBook:
         shown = "unknown" if cost is None else f"${cost:.4f}"
         log.info("call %s cost %s (estimated; usage counted by %s)", record.call_id, shown, record.usage_by)
 
-    def _write(self, write: Callable[[dict[str, Any]], None], row: dict[str, Any]) -> None:
+    def transcript(self, call_id: str, role: str, text: str) -> None:
+        """What was said in a running call (as its page reported it), kept ``transcript_days``."""
+        if call_id in self._started:
+            self._write(lambda _: self.store.add_transcript(call_id, self.clock(), role, text), {})
+
+    def _write(self, write: Callable[[dict[str, Any]], object], row: dict[str, Any]) -> None:
         """A row now, on the loop (a WAL write is well under a millisecond); a failure is logged,
         never raised into the registry."""
         try:
@@ -147,6 +151,8 @@ class CallBook:
         day = self.day()
         if day != self._day:
             self._day = day
+            # Once a day (and at start): transcripts past their days go, kept or not since.
+            self._write(lambda _: self.store.prune_transcripts(self.clock() - self.settings.transcript_days * DAY), {})
             [row] = self.store.query(
                 "SELECT COUNT(*), COALESCE(SUM(ended - started), 0), COALESCE(SUM(cost), 0),"
                 " SUM(cost IS NULL) FROM calls WHERE day = ? AND reason IS NOT NULL",

@@ -131,7 +131,8 @@ def create_app(
         app[LEDGER].attach(app[CALLS])
         app[BUDGET] = Budget(settings, app[LEDGER], app[CALLS], app[ENGINE], control, **(budget_timing or {}))
         app[BUDGET].start()
-        app[EVENTS] = EventHub(app[CALLS], browser_sdp=settings.sdp == "browser")
+        keep = app[LEDGER].transcript if settings.keep_transcripts else None
+        app[EVENTS] = EventHub(app[CALLS], browser_sdp=settings.sdp == "browser", keep=keep)
         callers.attach(app[EVENTS], app[CALLS])
         yield
         await app[BUDGET].close()

@@ -7,7 +7,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -39,9 +39,12 @@ class EventHub:
         new to the registry (``--sdp browser``).
     """
 
-    def __init__(self, calls: CallRegistry, *, browser_sdp: bool) -> None:
+    def __init__(
+        self, calls: CallRegistry, *, browser_sdp: bool, keep: Callable[[str, str, str], None] | None = None
+    ) -> None:
         self.calls = calls
         self.browser_sdp = browser_sdp
+        self.keep = keep  # (call id, role, text): each transcript of a held call, for the call record
         self._pages: set[PagePush] = set()  # every page's socket and push queue, holding a call or not
         self._holders: dict[str, PagePush] = {}  # call id -> the page that claimed it last
 
@@ -96,7 +99,7 @@ class EventHub:
         if kind == "call" and call:
             claims.claim(call, event.get("claim") if self.browser_sdp else None)
         elif kind == "transcript":
-            self._transcript(event, client)
+            self._transcript(event, client, claims.held)
         elif kind == "usage" and isinstance(event.get("usage"), dict):
             # Only about the call this socket holds: a page cannot bill another's.
             self._usage(call if call is not None and call == claims.held else None, event["usage"], client)
@@ -109,10 +112,12 @@ class EventHub:
         elif kind == "error":
             log.warning("%s page error: %s", client, _text(event.get("message"), 300), extra=from_page(client))
 
-    def _transcript(self, event: dict[str, Any], client: str) -> None:
+    def _transcript(self, event: dict[str, Any], client: str, call_id: str | None) -> None:
         text = _text(event.get("text"), MAX_TEXT)
         if not text:
             return
+        if self.keep is not None and call_id is not None:
+            self.keep(call_id, "user" if event.get("role") == "user" else "agent", text)
         # ``speaker`` lets the terminal colour the line (console.py); the text stays plain.
         if event.get("role") == "user":
             log.info("%s you: %s", client, text, extra=from_page(client, speaker="you"))
