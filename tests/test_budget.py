@@ -141,3 +141,29 @@ async def test_kept_transcripts_are_those_a_page_reports_for_the_call_it_holds(m
             what="two transcripts kept",
         )
     assert [tuple(r) for r in rows] == [(call_id, "user", "When do you open?"), (call_id, "agent", "At nine.")]
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("no_leftover_tasks")
+async def test_a_long_live_call_is_given_the_wrap_up_as_a_rule_then_closed_at_its_limit(
+    make_client: Any, fake: FakeOpenAI, page: Any
+) -> None:
+    from tests.rtc_client import join_through
+    from voicekiosk.fake.live_agent import LiveAnswerer
+
+    fake.live = live = LiveAnswerer()
+    fake.live_rules = live.rules
+    client = await make_client(engine="live", model="gpt-live-1.1", max_call_minutes=0.1)
+    call_id = await join_through(client, page, "session.started")
+    call = live.calls[call_id]
+    rules = await wait_for(
+        lambda: [e for _, e in call.commands if e["type"] == "session.instructions.append"], timeout=6, what="the rule"
+    )
+    assert rules[0]["content"] == WRAP_UP
+    await wait_for(lambda: call.closed, timeout=8, what="the session closed at the limit")
+    store = client.server.app[LEDGER].store
+    await wait_for(lambda: store.query("SELECT reason FROM calls")[0]["reason"], what="the call's end written")
+    [row] = store.query("SELECT reason, billed_seconds, cost, usage_by FROM calls")
+    assert (row["reason"], row["usage_by"]) == ("limit", "server") and row["cost"] == pytest.approx(
+        max(15.0, row["billed_seconds"]) / 60 * 0.05
+    )

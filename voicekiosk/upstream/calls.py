@@ -255,7 +255,7 @@ class CallRegistry:
         over any page's); else an upper bound, the larger of the call's age and the last count a
         page reported."""
         if final is not None:
-            record.billed_seconds = final
+            record.billed_seconds, record.counted_here = final, True
             return self.minutes(final)
         return self.minutes(max(record.billed_seconds or 0.0, record.seconds), estimated=True)
 
