@@ -54,6 +54,8 @@ async def test_a_spent_budget_refuses_calls_mints_and_wakes_after_a_restart(
         assert error["message"].startswith(f"Today's budget (${cost / 2:.2f}) is spent")
         assert error["budget"] == cost / 2 and error["spent"] == pytest.approx(cost, abs=1e-4)
     assert not fake.recorded("calls")  # OpenAI never asked
+    woken = await client.post("/api/start")  # nor is a kiosk woken to be refused
+    assert (woken.status, (await woken.json())["error"]["code"]) == (402, "budget_spent")
     assert caplog.text.count("budget: today's estimated spend") == 1  # the terminal says why, once
     browser = await make_client(budget_per_day=cost / 2, sdp="browser")
     response = await browser.post("/api/token")

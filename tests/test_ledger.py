@@ -192,3 +192,11 @@ def test_voicekiosk_config_shows_the_budget_and_the_longest_call() -> None:
     assert rows["budget_per_day"] == "none (no limit)" and rows["max_call_minutes"] == "15.0"
     rows = {name: value for name, value, _ in Settings(budget_per_day=5.0, max_call_minutes=3).describe()}
     assert (rows["budget_per_day"], rows["max_call_minutes"]) == ("5.0", "3")
+
+
+def test_a_budget_with_a_model_that_has_no_price_is_warned_of(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from voicekiosk.ledger.book import open_book
+
+    open_book(Settings(data_dir=tmp_path / "data", budget_per_day=1.0, transcription_model="whisper-9")).close()
+    assert "whisper-9 has no price" in caplog.text and "not held to the budget" in caplog.text
+    assert "gpt-realtime-2.1 has no price" not in caplog.text

@@ -61,10 +61,10 @@ class CallBook:
         self._started: dict[str, float] = {}  # running calls' Unix start times
         self._day = ""  # the day ``_ended`` sums: reloaded from the file when the date changes
         self._ended = (0, 0.0, 0.0, 0)  # calls, seconds, cost, unknown: ended on ``_day``
-        self._today()
         crashed = store.mark_crashed()
         if crashed:
             log.warning("call record: %d call(s) left running by the last run are marked ended by a crash", crashed)
+        self._today()  # today's sums so far, and old transcripts pruned
 
     def attach(self, calls: CallRegistry) -> None:
         self._calls = calls
@@ -172,9 +172,11 @@ def open_book(settings: Settings) -> CallBook:
     store = Store.open(settings.data_dir)
     assert store is not None  # created if missing
     book = CallBook(store, settings)
-    if settings.budget_per_day is not None and price_of(settings.model, settings.prices) is None:
-        log.warning(
-            "budget_per_day: %s has no price (add [prices.%r]): its calls' cost is unknown, so not held to the budget",
-            settings.model, settings.model,
-        )  # fmt: skip
+    models = [settings.model] + ([settings.transcription_model] if settings.engine == "realtime" else [])
+    for model in models:
+        if settings.budget_per_day is not None and price_of(model, settings.prices) is None:
+            log.warning(
+                "budget_per_day: %s has no price (add [prices.%r]): calls' cost is unknown, so not held to the budget",
+                model, model,
+            )  # fmt: skip
     return book
