@@ -169,3 +169,29 @@ async def test_a_long_live_call_is_given_the_wrap_up_as_a_rule_then_closed_at_it
     assert (row["reason"], row["usage_by"]) == ("limit", "server") and row["cost"] == pytest.approx(
         max(15.0, row["billed_seconds"]) / 60 * 0.05
     )
+
+
+async def test_in_browser_sdp_mode_a_page_s_usage_is_its_own_marked_and_bounded(
+    make_client: Any, fake_server: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The server has no sideband there: the row's usage is the page's report, and a report beyond
+    what a call of its age can have used is not counted (a page cannot run up the bill, or the budget)."""
+    from tests.test_claims import browser_call
+
+    client = await make_client(sdp="browser", rate=100)
+    made, ticket = await browser_call(client, fake_server)
+    calls = client.server.app[CALLS]
+    async with client.ws_connect("/api/events") as ws:
+        await ws.send_json({"type": "call", "call_id": made, "claim": ticket})
+        await wait_for(lambda: calls.get(made) is not None, what="the claim")
+        spent = usage(3.0, 12, 4.0, 1)
+        await ws.send_json({"type": "usage", "call_id": made, "usage": spent})
+        await ws.send_json({"type": "usage", "call_id": made, "usage": {**spent, "input_token_details": {
+            "text_tokens": 10**8, "audio_tokens": 0, "image_tokens": 0, "cached_tokens": 0}}})  # fmt: skip
+        await wait_for(lambda: "beyond what the call can have used (not counted)" in caplog.text, what="the refusal")
+        record = calls.get(made)
+        assert record.tokens.total == spent["total_tokens"]  # the first report only
+        assert record.usage_by == "page"
+        assert (await client.delete(f"/api/call/{made}")).status == 200
+    [row] = client.server.app[LEDGER].store.query("SELECT usage_by, text_in, cost FROM calls")
+    assert row["usage_by"] == "page" and row["text_in"] < 10**8 and row["cost"] > 0
