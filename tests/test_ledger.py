@@ -112,7 +112,8 @@ def test_a_call_is_a_row_from_its_start_and_a_restart_keeps_today_s_spend(tmp_pa
     book.call_started(call)
     [row] = book.store.query("SELECT * FROM calls")
     assert row["ended"] is None and row["reason"] is None and row["model"] == "gpt-realtime-2.1"
-    book.call_started(record("rtc_two"))  # still running when the server dies
+    running = record("rtc_two", usage_of=usage(2.0, 5, 2.0, 0))  # still running when the server dies
+    book.call_started(running)
     book.call_ended(call, "idle")
     [row] = book.store.query("SELECT * FROM calls WHERE call_id = 'rtc_one'")
     cost = call.tokens.cost(PRICES["gpt-realtime-2.1"])
@@ -120,15 +121,18 @@ def test_a_call_is_a_row_from_its_start_and_a_restart_keeps_today_s_spend(tmp_pa
     assert row["audio_out"] == call.tokens.audio_out and row["text_cached"] == call.tokens.text_cached
     assert row["ended"] - row["started"] == pytest.approx(30.0, abs=1)
     today = book.today()
-    assert (today.calls, today.cost, today.budget, today.spent) == (1, pytest.approx(cost), 1.0, False)
+    running_cost = running.tokens.cost(PRICES["gpt-realtime-2.1"])
+    assert (today.calls, today.cost, today.budget, today.spent) == (2, pytest.approx(cost + running_cost), 1.0, False)
+    book.flush()  # what the server does every FLUSH_EVERY s
     book.close()
 
     # The next start: the call left running was ended by the crash; today's spend is still there.
     book = CallBook(Store.open(tmp_path), settings)  # type: ignore[arg-type]
     [crashed] = book.store.query("SELECT * FROM calls WHERE call_id = 'rtc_two'")
     assert crashed["reason"] == "crash" and crashed["ended"] is None
+    assert crashed["cost"] == pytest.approx(running_cost)  # as last written while it ran
     today = book.today()
-    assert (today.calls, today.cost) == (2, pytest.approx(cost))  # the crashed call's cost is not known
+    assert (today.calls, today.cost) == (2, pytest.approx(cost + running_cost))
     book.close()
 
 

@@ -4,6 +4,8 @@ counts and estimated cost; ``today`` sums the venue's day for the budget, /admin
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 import sqlite3
 import time
@@ -22,6 +24,7 @@ from voicekiosk.upstream.record import CallRecord
 
 log = logging.getLogger("voicekiosk.ledger")
 DAY = 86400.0
+FLUSH_EVERY = 30.0  # seconds between writes of the running calls' counts
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,15 @@ class Today:
     @property
     def spent(self) -> bool:
         return self.budget is not None and self.cost >= self.budget
+
+
+def _counts(record: CallRecord) -> dict[str, Any]:
+    """A call's counts as its row's columns."""
+    row: dict[str, Any] = {name: getattr(record.tokens, name) for name in TOKEN_COLUMNS}
+    row |= {f"heard_{name}": getattr(record.heard, name) for name in TOKEN_COLUMNS}
+    row |= {"billed_seconds": record.billed_seconds, "usage_by": record.usage_by}
+    row |= {"tool_calls": record.tool_calls, "tool_errors": record.tool_errors}
+    return row | {"upstream_errors": record.upstream_errors}
 
 
 def venue_zone(settings: Settings) -> ZoneInfo | None:
@@ -57,21 +69,42 @@ class CallBook:
     def __init__(self, store: Store, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
         self.store, self.settings, self.clock = store, settings, clock
         self._zone = venue_zone(settings)
-        self._calls: CallRegistry | None = None
-        self._started: dict[str, float] = {}  # running calls' Unix start times
+        self._running: dict[str, tuple[CallRecord, float]] = {}  # the calls under way, and their Unix starts
         self._day = ""  # the day ``_ended`` sums: reloaded from the file when the date changes
         self._ended = (0, 0.0, 0.0, 0)  # calls, seconds, cost, unknown: ended on ``_day``
+        self._flusher: asyncio.Task[None] | None = None
         crashed = store.mark_crashed()
         if crashed:
             log.warning("call record: %d call(s) left running by the last run are marked ended by a crash", crashed)
         self._today()  # today's sums so far, and old transcripts pruned
 
     def attach(self, calls: CallRegistry) -> None:
-        self._calls = calls
         calls.observe(self)
+
+    def start(self, every: float = FLUSH_EVERY) -> None:
+        """Write the running calls' counts every ``every`` s: a crash then loses little of the day's spend."""
+        self._flusher = asyncio.get_running_loop().create_task(self._flush_every(every))
+
+    async def aclose(self) -> None:
+        if self._flusher is not None:
+            self._flusher.cancel()
+            await asyncio.gather(self._flusher, return_exceptions=True)
+        self.close()
 
     def close(self) -> None:
         self.store.close()
+
+    async def _flush_every(self, every: float) -> None:
+        while True:
+            await asyncio.sleep(every)
+            self.flush()
+
+    def flush(self) -> None:
+        """The running calls' counts and cost so far, into their rows (still not ended)."""
+        for record, _ in list(self._running.values()):
+            self._write(
+                functools.partial(self.store.update, record.call_id), _counts(record) | {"cost": self.cost(record)}
+            )
 
     def day(self, at: float | None = None) -> str:
         """The venue's date at ``at`` (Unix time; now by default): the hours' timezone, else local."""
@@ -81,7 +114,7 @@ class CallBook:
 
     def call_started(self, record: CallRecord) -> None:
         started = self.clock() - record.seconds
-        self._started[record.call_id] = started
+        self._running[record.call_id] = (record, started)
         row = {"call_id": record.call_id, "started": started, "day": self.day(started), "client": record.client}
         row |= {"engine": self.settings.engine, "model": self.settings.model}
         if self.settings.engine == "realtime":
@@ -89,15 +122,10 @@ class CallBook:
         self._write(self.store.insert, row)
 
     def call_ended(self, record: CallRecord, reason: EndReason) -> None:
-        started = self._started.pop(record.call_id, self.clock() - record.seconds)
+        started = self._running.pop(record.call_id, (record, self.clock() - record.seconds))[1]
         today = self._today()  # before the row is written: a new day's sums are read without it
         cost = self.cost(record, ended=True)
-        row: dict[str, Any] = {"ended": started + record.seconds, "reason": reason, "cost": cost}
-        row |= {name: getattr(record.tokens, name) for name in TOKEN_COLUMNS}
-        row |= {f"heard_{name}": getattr(record.heard, name) for name in TOKEN_COLUMNS}
-        row |= {"billed_seconds": record.billed_seconds, "usage_by": record.usage_by}
-        row |= {"tool_calls": record.tool_calls, "tool_errors": record.tool_errors}
-        row["upstream_errors"] = record.upstream_errors
+        row = {"ended": started + record.seconds, "reason": reason, "cost": cost} | _counts(record)
         self._write(lambda values: self.store.update(record.call_id, values), row)
         if self.day(started) == today:
             calls, seconds, spent, unknown = self._ended
@@ -107,7 +135,7 @@ class CallBook:
 
     def transcript(self, call_id: str, role: str, text: str) -> None:
         """What was said in a running call (as its page reported it), kept ``transcript_days``."""
-        if call_id in self._started:
+        if call_id in self._running:
             self._write(lambda _: self.store.add_transcript(call_id, self.clock(), role, text), {})
 
     def _write(self, write: Callable[[dict[str, Any]], object], row: dict[str, Any]) -> None:
@@ -138,7 +166,7 @@ class CallBook:
         """Today's calls, seconds and estimated cost, the running calls' so far included."""
         self._today()
         calls, seconds, spent, unknown = self._ended
-        running = self._calls.calls() if self._calls is not None else []
+        running = [record for record, _ in self._running.values()]
         for record in running:
             cost = self.cost(record)
             seconds += record.seconds

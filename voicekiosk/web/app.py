@@ -129,6 +129,7 @@ def create_app(
             control.notes = app[CALLS]
         app[LEDGER] = open_book(settings)
         app[LEDGER].attach(app[CALLS])
+        app[LEDGER].start()
         app[BUDGET] = Budget(settings, app[LEDGER], app[CALLS], app[ENGINE], control, **(budget_timing or {}))
         app[BUDGET].start()
         keep = app[LEDGER].transcript if settings.keep_transcripts else None
@@ -137,7 +138,7 @@ def create_app(
         yield
         await app[BUDGET].close()
         await app[CALLS].close()  # every call ended: each row written
-        app[LEDGER].close()
+        await app[LEDGER].aclose()
         if control is not None:
             await control.aclose()
         await app[ENGINE].aclose()
