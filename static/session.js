@@ -18,6 +18,7 @@ const WAKE_MS = 300;
 // billed (GPT-Live bills 15 s a session), so after UNJOINED_LIMIT in a row, try only this often.
 const UNJOINED_LIMIT = 3;
 const UNJOINED_RETRY_MS = 5 * 60_000;
+const BUDGET_RETRY_MS = 15 * 60_000; // closed for today: a kiosk that starts by itself asks again this often
 
 /** @typedef {import("./engine.js").Engine} Engine */
 
@@ -45,7 +46,7 @@ export class Session {
     this.state = "idle";
     /** @type {Problem | null} the last failure shown */
     this.problem = null;
-    this.timers = { retry: 0, countdown: 0, idle: 0, wake: 0, stable: 0 };
+    this.timers = { retry: 0, countdown: 0, idle: 0, wake: 0, stable: 0, reopen: 0 };
     this.greet = false; // the visitor started a conversation and has not been greeted in it yet
     this.unjoined = 0; // calls in a row that were made upstream but never connected
     /** @type {import("./engine.js").Language | null} the visitor's pick (config.languages) */
@@ -226,6 +227,7 @@ export class Session {
     if (!this.wanted) return;
     if (problem.code === "closed") this.hours.refused(); // the server's clock says so
     if (this.hours.closed) return this.stop("closed"); // no reconnecting after closing time
+    if (problem.code === "budget_spent") return this.#closedForToday(); // the server's budget says so
     this.view.showMeters(this.mic, this.call && this.remote);
     if (this.unjoined >= UNJOINED_LIMIT && explain(problem).retry) {
       problem = new Problem("no_media", { retryAfterMs: UNJOINED_RETRY_MS });
@@ -284,6 +286,15 @@ export class Session {
       if (loudSince && performance.now() - loudSince > WAKE_MS) this.start();
     }, 100);
     this.wanted = false;
+  }
+
+  /** The day's budget is spent: closed; a tap on Start asks the server again, and a kiosk that
+   * starts by itself asks now and then (the next day it is let in). */
+  #closedForToday() {
+    this.stop("closed");
+    this.view.showDetailKey("detail.budget_spent");
+    if (!this.config.autostart) return;
+    this.timers.reopen = setTimeout(() => this.state === "closed" && this.start({ greet: false }), BUDGET_RETRY_MS);
   }
 
   #setState(state) {

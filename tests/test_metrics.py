@@ -56,7 +56,16 @@ async def test_a_call_counts_as_started_active_then_ended_with_its_reason(make_c
     assert value(after, "voicekiosk_calls_ended_total", reason="page") == 1
     assert value(after, "voicekiosk_call_duration_seconds_count") == 1
     assert value(after, "voicekiosk_upstream_request_duration_seconds_count", endpoint="hang-up") == 1
-    assert value(after, "voicekiosk_calls_cost_unknown_total") == 1  # no call record yet: never a guess
+    assert value(after, "voicekiosk_calls_cost_unknown_total") == 0  # the default model has a price
+    assert value(after, "voicekiosk_estimated_cost_usd_total") == 0  # and it said nothing
+
+
+async def test_a_call_of_a_model_without_a_price_counts_as_unknown_never_a_guess(make_client):
+    client = await make_client(model="my-azure-deployment")
+    created = await post_call(client)
+    assert (await client.delete(created.headers["Location"])).status == 200
+    after = await scrape(client)
+    assert value(after, "voicekiosk_calls_cost_unknown_total") == 1
     assert value(after, "voicekiosk_estimated_cost_usd_total") == 0
 
 

@@ -13,7 +13,8 @@ import os
 import socket
 from collections.abc import Callable, MutableMapping
 
-from voicekiosk.upstream.calls import CallRecord, EndReason
+from voicekiosk.upstream.calls import EndReason
+from voicekiosk.upstream.record import CallRecord
 
 log = logging.getLogger("voicekiosk.service")
 VARIABLES = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")

@@ -10,15 +10,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Coroutine, Iterator, Mapping
-from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from voicekiosk import net
 from voicekiosk.errors import ApiError, UpstreamError
+from voicekiosk.ledger.prices import Minutes, billed_seconds
 from voicekiosk.upstream.engine import Engine
-from voicekiosk.upstream.prices import START_CHARGE_S, Minutes, billed_seconds
+from voicekiosk.upstream.record import CallRecord
 from voicekiosk.upstream.tickets import ClaimTickets
 
 log = logging.getLogger("voicekiosk.server")
@@ -70,32 +69,6 @@ class CallObserver(Protocol):
     def call_ended(self, record: CallRecord, reason: EndReason) -> None:
         """``record`` holds the call's final counts (OpenAI's, if the hang-up heard them)."""
         ...
-
-
-@dataclass
-class CallRecord:
-    call_id: str
-    client: str
-    started: float = field(default_factory=time.monotonic)
-    owners: int = 0  # pages that claim it right now
-    by_page: bool = False  # registered by the page that started it (browser-SDP mode)
-    input_tokens: int = 0
-    output_tokens: int = 0
-    billed_seconds: float | None = None  # per-minute engines: the latest cumulative count
-    counted_here: bool = False  # its sideband hears OpenAI's usage: pages' reports are not needed
-    ending_asked: bool = False  # the agent ended the conversation: a hang-up is pending
-    instructing: bool = False  # a rule (the visitor's language) is being appended: one at a time
-
-    @property
-    def seconds(self) -> float:
-        return time.monotonic() - self.started
-
-    def count_billed(self, seconds: float) -> float:
-        """A page's report of the cumulative count (never summed: the largest wins), capped by the
-        call's age plus the start charge: a page cannot make a call look dearer than it can be."""
-        seconds = min(seconds, self.seconds + START_CHARGE_S)
-        self.billed_seconds = max(self.billed_seconds or 0.0, seconds)
-        return self.billed_seconds
 
 
 class CallRegistry:
@@ -216,10 +189,10 @@ class CallRegistry:
             if record.owners == 0:
                 self.hang_up_after(call_id, self.orphan_grace, "orphan", unless_owned=True)
 
-    def note_usage(self, call_id: str, usage: Mapping[str, Any]) -> None:
+    def note_usage(self, call_id: str, usage: Mapping[str, Any], of: str = "model") -> None:
         """What OpenAI counted for a call, heard on its sideband (the server's own view, which
-        pages' reports then do not add to): a Realtime response's tokens, or a Live session's
-        cumulative seconds."""
+        pages' reports then do not add to): a Realtime response's tokens (``of="transcription"``:
+        a transcript's), or a Live session's cumulative seconds."""
         record = self._calls.get(call_id)
         if record is None:
             return
@@ -228,13 +201,22 @@ class CallRegistry:
             record.billed_seconds = max(record.billed_seconds or 0.0, seconds)  # OpenAI's: not capped
             log.info("usage %s: %s so far", call_id, self.minutes(record.billed_seconds))
             return
-        tokens_in, tokens_out = _count(usage.get("input_tokens")), _count(usage.get("output_tokens"))
-        record.input_tokens += tokens_in
-        record.output_tokens += tokens_out
+        added = (record.heard if of == "transcription" else record.tokens).add(usage)
         log.info(
-            "usage %s: %d tokens in, %d out (call so far: %d in, %d out)",
-            call_id, tokens_in, tokens_out, record.input_tokens, record.output_tokens,
+            "usage %s: %d tokens in, %d out%s (call so far: %d in, %d out)", call_id, added.input, added.output,
+            " transcribing" if of == "transcription" else "", record.input_tokens, record.output_tokens,
         )  # fmt: skip
+
+    def note_tool(self, call_id: str, ok: bool) -> None:
+        """A tool ran for the call on its sideband (``ok``: it answered)."""
+        if (record := self._calls.get(call_id)) is not None:
+            record.tool_calls += 1
+            record.tool_errors += not ok
+
+    def note_error(self, call_id: str) -> None:
+        """OpenAI refused something of the call's (an event on its sideband)."""
+        if (record := self._calls.get(call_id)) is not None:
+            record.upstream_errors += 1
 
     def minutes(self, seconds: float | None, *, estimated: bool = False) -> Minutes | None:
         """What ``seconds`` of a call cost, if the engine bills by the minute."""
@@ -259,6 +241,7 @@ class CallRegistry:
         except UpstreamError as exc:
             log.warning("hang-up %s %s failed: %s", call_id, _why(reason, by), exc.code)
             if record is not None:
+                record.upstream_errors += 1
                 self._unwatch(record)
                 self._ended(record, reason)
             raise
@@ -275,7 +258,7 @@ class CallRegistry:
         over any page's); else an upper bound, the larger of the call's age and the last count a
         page reported."""
         if final is not None:
-            record.billed_seconds = final
+            record.billed_seconds, record.counted_here = final, True
             return self.minutes(final)
         return self.minutes(max(record.billed_seconds or 0.0, record.seconds), estimated=True)
 
@@ -326,8 +309,3 @@ class CallRegistry:
 
 def _why(reason: EndReason, by: str) -> str:
     return f"by {by}" + (" (nobody spoke)" if reason == "idle" else "") if by else ENDINGS[reason]
-
-
-def _count(value: Any) -> int:
-    """A token count from OpenAI's usage: a non-negative int, else 0 (nothing else is trusted)."""
-    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**9 else 0

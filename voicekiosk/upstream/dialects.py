@@ -33,13 +33,14 @@ class Reading:
     """What a server event means to the sideband: a function ``call`` (its ``item``), the response
     that a batch of calls came in ``finished`` or ``failed`` (or is still in ``progress``), the
     session ``ended``, or news of ``usage`` alone. ``batch``: the response (Realtime) or delegation
-    (Live) the event belongs to; ``usage``: what OpenAI counted
-    (Realtime: a response's tokens; Live: cumulative seconds)."""
+    (Live) the event belongs to; ``usage``: what OpenAI counted (Realtime: a response's tokens,
+    or, ``of`` ``transcription``, a transcript's; Live: cumulative seconds)."""
 
     kind: Kind
     batch: str = ""
     item: dict[str, Any] | None = None
     usage: dict[str, Any] | None = None
+    of: Literal["model", "transcription"] = "model"
 
 
 class Dialect(Protocol):
@@ -59,6 +60,12 @@ class Dialect(Protocol):
     def answer(self, outputs: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
         """The events that give the model a finished batch's outputs (``(call_id, output)``) and
         let it go on."""
+        ...
+
+    def tell(self, rule: str) -> list[dict[str, Any]] | None:
+        """The events that tell the model ``rule`` (the server's words) now, the last one having it
+        answer (to be sent once no response is under way); None: this engine takes rules through
+        ``Engine.instruct`` instead."""
         ...
 
 
@@ -86,6 +93,8 @@ class RealtimeDialect:
 
     def read(self, event: dict[str, Any]) -> Reading | None:
         kind = event.get("type")
+        if kind == "conversation.item.input_audio_transcription.completed":
+            return Reading("usage", usage=_dict(event.get("usage")), of="transcription")  # billed apart
         if kind == "response.output_item.done":
             return _call(event.get("item"), event.get("response_id"))
         if kind == "response.done":
@@ -100,6 +109,11 @@ class RealtimeDialect:
     def answer(self, outputs: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
         items = [{"type": "conversation.item.create", "item": _output(*output)} for output in outputs]
         return [*items, {"type": "response.create"}]
+
+    def tell(self, rule: str) -> list[dict[str, Any]]:
+        """A system message (``openai-realtime.md``: items a client may add), then a response."""
+        message = {"type": "message", "role": "system", "content": [{"type": "input_text", "text": rule}]}
+        return [{"type": "conversation.item.create", "item": message}, {"type": "response.create"}]
 
 
 class LiveDialect:
@@ -130,3 +144,7 @@ class LiveDialect:
     def answer(self, outputs: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
         items = [{"type": "response.item.create", "item": _output(*output)} for output in outputs]
         return [*items, {"type": "response.create"}]
+
+    def tell(self, rule: str) -> None:
+        """Standing rules are appended and confirmed: ``LiveEngine.instruct``."""
+        return None

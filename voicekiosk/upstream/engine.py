@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from voicekiosk.errors import UpstreamError
-from voicekiosk.upstream.prices import Minutes
+from voicekiosk.ledger.prices import Minutes
 
 if TYPE_CHECKING:
     from voicekiosk.upstream.http import UpstreamClient

@@ -16,6 +16,7 @@ import aiohttp
 import httpx
 
 from voicekiosk.errors import UpstreamError
+from voicekiosk.ledger.prices import Minutes, per_minute
 from voicekiosk.settings import Settings
 from voicekiosk.tools.prompt import with_languages, with_tools
 from voicekiosk.upstream.engine import CALL_ID, Call, Ended, end_unusable
@@ -31,7 +32,6 @@ from voicekiosk.upstream.http import (
     websocket_url,
 )
 from voicekiosk.upstream.live_commands import Stream, append_instructions, close_session, queued, socket_stream
-from voicekiosk.upstream.prices import Minutes, per_minute
 from voicekiosk.upstream.sideband import Sideband
 
 log = logging.getLogger("voicekiosk.upstream")

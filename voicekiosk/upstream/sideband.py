@@ -17,7 +17,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 from yarl import URL
@@ -37,6 +37,16 @@ GONE, REFUSED = (404,), (401, 403)  # answers that no retry changes
 SETTLE = 2.0  # seconds after a reopening for events to show a response went on while it was down
 
 
+class CallNotes(Protocol):
+    """What keeps a call's counts (the registry): OpenAI's usage, tools run, events refused."""
+
+    def note_usage(self, call_id: str, usage: Mapping[str, Any], of: str = "model") -> None: ...
+
+    def note_tool(self, call_id: str, ok: bool) -> None: ...
+
+    def note_error(self, call_id: str) -> None: ...
+
+
 class Sideband:
     """One call's control connection; ``start`` it, ``close`` it when the call ends."""
 
@@ -51,21 +61,23 @@ class Sideband:
         open_within: float = 10.0,
         caller: Caller | None = None,
         dialect: Dialect | None = None,
-        usage: Callable[[str, dict[str, Any]], None] | None = None,
+        notes: CallNotes | None = None,
     ) -> None:
         self.call_id = call_id
         self._url, self._headers, self._sockets, self._runner = url, headers, sockets, runner
         self._caller = caller
-        self._usage = usage
+        self._notes = notes
         self._dialect = dialect or RealtimeDialect()
         self._backoff, self._open_within = backoff, open_within
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._open = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
-        self.calls = ToolCalls(call_id, runner, self._dialect, caller, self._answer, self._spawn)
+        ran = (lambda ok: notes.note_tool(call_id, ok)) if notes is not None else None
+        self.calls = ToolCalls(call_id, runner, self._dialect, caller, self._answer, self._spawn, ran)
         self._taps: list[asyncio.Queue[dict[str, Any] | None]] = []
         self._ended = False  # the engine said the session is over: no reopening
         self.ending = False  # the call is being hung up: a drop is its end, not to be reopened
+        self.responding = False  # a response is under way (a new one would be refused meanwhile)
         self.opened = 0  # times a sideband was opened (1 + reopenings)
         self.closed = False
 
@@ -86,6 +98,11 @@ class Sideband:
     @property
     def is_open(self) -> bool:
         return self._open.is_set()
+
+    @property
+    def _what(self) -> str:
+        """What it is open for, as the log says it."""
+        return "tools run on this server" if self._runner else "the server hears its usage"
 
     async def send(self, event: Mapping[str, Any]) -> None:
         """Send one event now.
@@ -134,7 +151,8 @@ class Sideband:
             else:
                 why = f"not opened ({status})"
             if status in REFUSED or failures >= len(self._backoff):
-                log.error("sideband of %s %s: the call goes on without tools", self.call_id, why)
+                without = "tools" if self._runner else "the server hearing its usage"
+                log.error("sideband of %s %s: the call goes on without %s", self.call_id, why, without)
                 return
             await asyncio.sleep(self._backoff[failures])
             failures += 1
@@ -153,7 +171,7 @@ class Sideband:
             return 0
         self.opened += 1
         if self.opened == 1:
-            log.info("sideband of %s open: tools run on this server", self.call_id)
+            log.info("sideband of %s open: %s", self.call_id, self._what)
         self._open.set()
         return 101
 
@@ -180,20 +198,24 @@ class Sideband:
         for queue in self._taps:
             queue.put_nowait(event)
         reading = self._dialect.read(event)
-        if reading is not None and reading.usage is not None and self._usage is not None:
-            self._usage(self.call_id, reading.usage)  # the server's own count, not a page's
+        if reading is not None and reading.usage is not None and self._notes is not None:
+            self._notes.note_usage(self.call_id, reading.usage, reading.of)  # the server's own count
         if reading is None:
             if event.get("type") == "error":
                 error = event.get("error")
                 code = error.get("code") if isinstance(error, dict) else None
                 log.warning("sideband of %s: OpenAI refused an event (%s)", self.call_id, _safe(code))
+                if self._notes is not None:
+                    self._notes.note_error(self.call_id)
         elif reading.kind == "call" and reading.item is not None:
             self.calls.call(reading.batch, reading.item)
         elif reading.kind == "ended":
             self._ended = True
         elif reading.kind in ("finished", "failed"):
+            self.responding = False
             self.calls.ended(reading.batch, reading.kind == "failed")
         elif reading.kind == "progress":
+            self.responding = True
             self.calls.going_on(reading.batch)
 
     # -- answers ------------------------------------------------------------------------------

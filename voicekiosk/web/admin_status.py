@@ -11,7 +11,8 @@ from typing import Any
 from aiohttp import web
 
 from voicekiosk import __version__
-from voicekiosk.upstream.calls import ENDINGS, CallRecord
+from voicekiosk.upstream.calls import ENDINGS
+from voicekiosk.upstream.record import CallRecord
 from voicekiosk.watch import spend
 from voicekiosk.watch.metrics import UNKNOWN_TOOL
 from voicekiosk.watch.recent import clock_time
@@ -72,10 +73,14 @@ def totals(app: web.Application) -> list[list[str]]:
     today = spend.today(app)
     if today is not None:
         budget = money(today.budget) if today.budget is not None else "none set"
+        budget += " (spent: new calls are refused)" if today.spent else ""
         return [
             ["today: calls", str(today.calls)],
-            ["today: minutes", f"{today.minutes:.1f}"],
-            ["today: cost", money(today.cost)],
+            ["today: minutes", f"{today.seconds / 60:.1f}"],
+            [
+                "today: cost",
+                money(today.cost) + (f" (+ {today.unknown} calls of unknown cost)" if today.unknown else ""),
+            ],
             ["budget a day", budget],
         ]
     metrics = app[METRICS]

@@ -7,6 +7,8 @@ from datetime import datetime
 
 from aiohttp import web
 
+from voicekiosk.ledger.book import CallBook
+from voicekiosk.ledger.budget import Budget
 from voicekiosk.settings import Settings
 from voicekiosk.tls.profile import CaInfo
 from voicekiosk.tools.mcp_local import McpServers
@@ -42,3 +44,5 @@ METRICS: web.AppKey[Metrics] = web.AppKey("metrics", Metrics)
 PROBLEMS: web.AppKey[RecentProblems] = web.AppKey("problems", RecentProblems)  # the last WARNING+ lines
 CERTIFICATES: web.AppKey[Certificates] = web.AppKey("certificates", Certificates)
 STARTED: web.AppKey[float] = web.AppKey("started", float)  # time.monotonic() at create_app: the uptime's start
+LEDGER: web.AppKey[CallBook] = web.AppKey("ledger", CallBook)  # the call record: today's totals, the budget
+BUDGET: web.AppKey[Budget] = web.AppKey("budget", Budget)  # the day's budget and the longest call

@@ -11,15 +11,16 @@ import json
 import logging
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from voicekiosk.ledger.prices import START_CHARGE_S, billed_seconds
+from voicekiosk.ledger.tokens import Tokens
 from voicekiosk.logsafe import from_page
 from voicekiosk.upstream.calls import CallRegistry
 from voicekiosk.upstream.engine import CALL_ID
-from voicekiosk.upstream.prices import billed_seconds
 from voicekiosk.web.access import from_this_machine
 from voicekiosk.web.push import PagePush
 
@@ -30,6 +31,9 @@ RATE_PER_SECOND = 40  # a page sends a few events a second; more is a bug or abu
 MAX_CLAIMS = 4  # calls one page may claim over its life on one socket (one at a time)
 HIDDEN_GRACE = 120.0  # seconds more for a kiosk page that said it is hidden (its timers: once a minute)
 PAGE_STATE = re.compile(r"[a-z][a-z-]{0,23}")  # what a page says it is doing: "listening", "agent-speaking"
+# Tokens a call may have used per second of its age, as far as a page's report goes: a response
+# counts its whole context again, so a long answer in a long call is a few thousand a second.
+PAGE_TOKENS_PER_S = 5000
 
 
 class EventHub:
@@ -42,9 +46,12 @@ class EventHub:
         new to the registry (``--sdp browser``).
     """
 
-    def __init__(self, calls: CallRegistry, *, browser_sdp: bool) -> None:
+    def __init__(
+        self, calls: CallRegistry, *, browser_sdp: bool, keep: Callable[[str, str, str], None] | None = None
+    ) -> None:
         self.calls = calls
         self.browser_sdp = browser_sdp
+        self.keep = keep  # (call id, role, text): each transcript of a held call, for the call record
         self._pages: set[PagePush] = set()  # every page's socket and push queue, holding a call or not
         self._holders: dict[str, PagePush] = {}  # call id -> the page that claimed it last
         self._kiosk_heard: float | None = None  # when the kiosk's page last spoke (monotonic)
@@ -120,7 +127,7 @@ class EventHub:
         if kind == "call" and call:
             claims.claim(call, event.get("claim") if self.browser_sdp else None)
         elif kind == "transcript":
-            self._transcript(event, client)
+            self._transcript(event, client, claims.held)
         elif kind == "usage" and isinstance(event.get("usage"), dict):
             # Only about the call this socket holds: a page cannot bill another's.
             self._usage(call if call is not None and call == claims.held else None, event["usage"], client)
@@ -136,10 +143,12 @@ class EventHub:
         elif kind == "error":
             log.warning("%s page error: %s", client, _text(event.get("message"), 300), extra=from_page(client))
 
-    def _transcript(self, event: dict[str, Any], client: str) -> None:
+    def _transcript(self, event: dict[str, Any], client: str, call_id: str | None) -> None:
         text = _text(event.get("text"), MAX_TEXT)
         if not text:
             return
+        if self.keep is not None and call_id is not None:
+            self.keep(call_id, "user" if event.get("role") == "user" else "agent", text)
         # ``speaker`` lets the terminal colour the line (console.py); the text stays plain.
         if event.get("role") == "user":
             log.info("%s you: %s", client, text, extra=from_page(client, speaker="you"))
@@ -156,19 +165,29 @@ class EventHub:
             if record is None or seconds is None:
                 return
             minutes = self.calls.minutes(record.count_billed(seconds))
+            record.counted_by_page = True
             if minutes is not None:
                 log.info("usage %s: %s so far (page's report)", call_id, minutes, extra=from_page(client))
             return
-        tokens_in = int(_number(usage.get("input_tokens")) or 0)
-        tokens_out = int(_number(usage.get("output_tokens")) or 0)
-        total = ""
-        if record:
-            record.input_tokens += tokens_in
-            record.output_tokens += tokens_out
-            total = f" (call so far: {record.input_tokens} in, {record.output_tokens} out)"
+        if record is None:
+            log.info(
+                "usage %s: a page's report of a call it does not hold (not counted)",
+                call_id or "?",
+                extra=from_page(client),
+            )
+            return
+        # Bounded: a page cannot make a call look dearer than a call of its age can be.
+        added = Tokens()
+        added.add(usage)
+        if record.tokens.total + added.total > PAGE_TOKENS_PER_S * (record.seconds + START_CHARGE_S):
+            log.warning("usage %s: a page's report beyond what the call can have used (not counted)", call_id)
+            return
+        record.tokens.merge(added)
+        record.counted_by_page = True
         log.info(
-            "usage %s: %d tokens in, %d out%s", call_id or "?", tokens_in, tokens_out, total, extra=from_page(client)
-        )
+            "usage %s: %d tokens in, %d out (call so far: %d in, %d out; page's report)", call_id,
+            added.input, added.output, record.input_tokens, record.output_tokens, extra=from_page(client),
+        )  # fmt: skip
 
 
 class _Claims:
