@@ -178,6 +178,7 @@ async def test_in_browser_sdp_mode_a_page_s_usage_is_its_own_marked_and_bounded(
     what a call of its age can have used is not counted (a page cannot run up the bill, or the budget)."""
     from tests.test_claims import browser_call
 
+    caplog.set_level(logging.INFO, logger="voicekiosk")
     client = await make_client(sdp="browser", rate=100)
     made, ticket = await browser_call(client, fake_server)
     calls = client.server.app[CALLS]
@@ -185,10 +186,14 @@ async def test_in_browser_sdp_mode_a_page_s_usage_is_its_own_marked_and_bounded(
         await ws.send_json({"type": "call", "call_id": made, "claim": ticket})
         await wait_for(lambda: calls.get(made) is not None, what="the claim")
         spent = usage(3.0, 12, 4.0, 1)
-        await ws.send_json({"type": "usage", "call_id": made, "usage": spent})
-        await ws.send_json({"type": "usage", "call_id": made, "usage": {**spent, "input_token_details": {
+        for _ in range(2):  # the same response said twice: counted once
+            await ws.send_json({"type": "usage", "call_id": made, "usage": spent, "response_id": "resp_1"})
+        await ws.send_json({"type": "usage", "call_id": made, "usage": spent})  # which response: not counted
+        await ws.send_json({"type": "usage", "call_id": made, "response_id": "resp_2", "usage": {
+            **spent, "input_token_details": {
             "text_tokens": 10**8, "audio_tokens": 0, "image_tokens": 0, "cached_tokens": 0}}})  # fmt: skip
         await wait_for(lambda: "beyond what the call can have used (not counted)" in caplog.text, what="the refusal")
+        assert f"usage {made}: a page's report without its response's id (not counted)" in caplog.text
         record = calls.get(made)
         assert record.tokens.total == spent["total_tokens"]  # the first report only
         assert record.usage_by == "page"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -124,15 +125,20 @@ def test_a_call_is_a_row_from_its_start_and_a_restart_keeps_today_s_spend(tmp_pa
     running_cost = running.tokens.cost(PRICES["gpt-realtime-2.1"])
     assert (today.calls, today.cost, today.budget, today.spent) == (2, pytest.approx(cost + running_cost), 1.0, False)
     book.flush()  # what the server does every FLUSH_EVERY s
+    flushed = time.time()
+    book.call_started(record("rtc_new", seconds=0))  # never flushed: its row as written at its start
     book.close()
 
-    # The next start: the call left running was ended by the crash; today's spend is still there.
+    # The next start: the calls left running were ended by the crash, when their rows were last
+    # written; today's spend is still there.
     book = CallBook(Store.open(tmp_path), settings)  # type: ignore[arg-type]
     [crashed] = book.store.query("SELECT * FROM calls WHERE call_id = 'rtc_two'")
-    assert crashed["reason"] == "crash" and crashed["ended"] is None
+    assert crashed["reason"] == "crash" and crashed["ended"] == pytest.approx(flushed, abs=1)
     assert crashed["cost"] == pytest.approx(running_cost)  # as last written while it ran
+    [new] = book.store.query("SELECT * FROM calls WHERE call_id = 'rtc_new'")
+    assert (new["reason"], new["ended"], new["cost"]) == ("crash", new["started"], 0.0)  # priced: not unknown
     today = book.today()
-    assert (today.calls, today.cost) == (2, pytest.approx(cost + running_cost))
+    assert (today.calls, today.cost) == (3, pytest.approx(cost + running_cost))
     book.close()
 
 
@@ -140,8 +146,8 @@ def test_a_per_minute_call_costs_its_billed_minutes_and_an_unpriced_model_unknow
     live = Settings(data_dir=tmp_path, engine="live", model="gpt-live-1.1")
     book = CallBook(Store.open(tmp_path), live)  # type: ignore[arg-type]
     call = record("live_one", seconds=100.0)
-    call.billed_seconds, call.counted_here = 120.0, True
-    assert book.cost(call, ended=True) == pytest.approx(2 * 0.05)  # OpenAI's final count
+    call.billed_seconds = call.final_seconds = 120.0
+    assert book.cost(call) == pytest.approx(2 * 0.05)  # OpenAI's final count
     assert book.cost(record("live_two", seconds=5.0)) == pytest.approx(15 / 60 * 0.05)  # the start charge
     book.close()
     azure = CallBook(Store.open(tmp_path), Settings(data_dir=tmp_path, model="my-deployment"))  # type: ignore[arg-type]
@@ -154,7 +160,7 @@ def test_the_venue_s_day_is_the_hours_timezone_s(tmp_path: Path) -> None:
 
     settings = Settings(data_dir=tmp_path, hours=parse_hours({"mon": "09:00-17:00", "timezone": "Pacific/Auckland"}))
     at = 1_764_547_200.0  # 2025-12-01 00:00 UTC: already the afternoon of the 1st in Auckland
-    book = CallBook(Store.open(tmp_path), settings, clock=lambda: at - 3600)  # type: ignore[arg-type]
+    book = CallBook(Store.open(tmp_path), settings, clock=lambda: datetime.fromtimestamp(at - 3600, UTC))  # type: ignore[arg-type]
     assert book.day() == "2025-12-01"  # 23:00 UTC on the 30th
     book.close()
 
@@ -176,7 +182,7 @@ def test_a_row_is_written_in_well_under_a_millisecond_on_the_loop(tmp_path: Path
 def test_transcripts_are_kept_only_for_running_calls_and_go_after_their_days(tmp_path: Path) -> None:
     now = [1_800_000_000.0]
     settings = Settings(data_dir=tmp_path, keep_transcripts=True, transcript_days=30)
-    book = CallBook(Store.open(tmp_path), settings, clock=lambda: now[0])  # type: ignore[arg-type]
+    book = CallBook(Store.open(tmp_path), settings, clock=lambda: datetime.fromtimestamp(now[0], UTC))  # type: ignore[arg-type]
     call = record("rtc_said")
     book.call_started(call)
     book.transcript("rtc_said", "user", "Hello there.")
@@ -186,7 +192,7 @@ def test_transcripts_are_kept_only_for_running_calls_and_go_after_their_days(tmp
     ]
     book.close()
     now[0] += 31 * 86400  # a month on: the next start (or the next day) prunes it
-    book = CallBook(Store.open(tmp_path), settings, clock=lambda: now[0])  # type: ignore[arg-type]
+    book = CallBook(Store.open(tmp_path), settings, clock=lambda: datetime.fromtimestamp(now[0], UTC))  # type: ignore[arg-type]
     assert book.store.query("SELECT * FROM transcripts") == []
     book.close()
 

@@ -77,16 +77,17 @@ async def test_tokens_a_page_reports_are_counted_as_the_pages(make_client):
         await ws.send_str(json.dumps({"type": "call", "call_id": call}))
         await wait_for(lambda: client.app[CALLS].get(call).owners == 1, what="the claim")
         assert value(await scrape(client), "voicekiosk_pages_connected") == 1
-        usage = {"input_tokens": 120, "output_tokens": 30}
-        await ws.send_str(json.dumps({"type": "usage", "call_id": call, "usage": usage}))
+        usage = {"input_tokens": 120, "output_tokens": 30}  # not split by kind: "other"
+        await ws.send_str(json.dumps({"type": "usage", "call_id": call, "usage": usage, "response_id": "resp_1"}))
         await wait_for(lambda: client.app[CALLS].get(call).input_tokens == 120, what="the usage")
         assert (await client.delete(created.headers["Location"])).status == 200
     await wait_for(lambda: client.app[EVENTS].pages == 0, what="the socket closed on the server's side")
     samples = await scrape(client)
     assert value(samples, "voicekiosk_pages_connected") == 0
-    assert value(samples, "voicekiosk_tokens_total", kind="input", source="page") == 120
-    assert value(samples, "voicekiosk_tokens_total", kind="output", source="page") == 30
-    assert value(samples, "voicekiosk_tokens_total", kind="input", source="server") == 0
+    voice = {"model": "voice", "kind": "other"}
+    assert value(samples, "voicekiosk_tokens_total", **voice, direction="input", source="page") == 120
+    assert value(samples, "voicekiosk_tokens_total", **voice, direction="output", source="page") == 30
+    assert value(samples, "voicekiosk_tokens_total", **voice, direction="input", source="server") == 0
 
 
 async def test_upstream_failures_are_counted_by_endpoint_and_code(make_client, fake):
