@@ -3,6 +3,7 @@ migrations, a corrupt one, two connections), and the book over a restart (a real
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sqlite3
 import time
@@ -18,7 +19,8 @@ from voicekiosk.ledger.prices import PRICES, parse_prices, price_of
 from voicekiosk.ledger.store import FILE, MIGRATIONS, Store, StoreError
 from voicekiosk.ledger.tokens import Tokens
 from voicekiosk.settings import Settings
-from voicekiosk.upstream.record import CallRecord
+from voicekiosk.upstream.live import LiveEngine
+from voicekiosk.upstream.record import MAX_RESPONSES, CallRecord
 
 
 def test_a_response_s_tokens_are_split_by_kind_cached_input_apart_and_priced_per_million() -> None:
@@ -210,3 +212,84 @@ def test_a_budget_with_a_model_that_has_no_price_is_warned_of(tmp_path: Path, ca
     open_book(Settings(data_dir=tmp_path / "data", budget_per_day=1.0, transcription_model="whisper-9")).close()
     assert "whisper-9 has no price" in caplog.text and "not held to the budget" in caplog.text
     assert "gpt-realtime-2.1 has no price" not in caplog.text
+
+
+def test_each_response_counts_once_openai_s_count_over_a_page_s_and_the_memory_of_them_is_bounded() -> None:
+    one, two = Tokens(), Tokens()
+    one.add(usage(2.0, 10, 3.0, 1))
+    two.add(usage(1.0, 4, 1.0, 2))
+    call = record("rtc_r")
+    assert call.count_response("resp_1", one, by_page=True)  # the page's report came first
+    assert call.usage_by == "page" and call.page_tokens == one
+    call.count_openai(usage(2.0, 10, 3.0, 1), "model", response="resp_1")  # then the sideband's: it replaces it
+    assert call.tokens == one and call.page_tokens == Tokens() and call.usage_by == "server"
+    assert not call.count_response("resp_1", one, by_page=True)  # a report after the server's: not again
+    assert call.count_response("resp_2", two, by_page=True)  # one the sideband missed: the page's
+    both = Tokens()
+    both.merge(one)
+    both.merge(two)
+    assert (call.tokens, call.page_tokens, call.usage_by) == (both, two, "server+page")
+    for n in range(2 * MAX_RESPONSES):
+        call.count_response(f"resp_{n:03}", Tokens(), by_page=True)
+    assert len(call.responses) == MAX_RESPONSES
+
+
+async def test_a_per_minute_call_s_cost_is_openai_s_final_count_else_at_least_its_age_at_one_price(
+    tmp_path: Path,
+) -> None:
+    """Without ``session.closed`` (a REST hang-up, a dropped sideband) the last snapshot may be a
+    minute short: the call's age bounds it. The terminal's line and the row price it alike, at the
+    config's price."""
+    prices = parse_prices({"gpt-live-1.1": {"per_minute": 0.10}}, tmp_path / "voicekiosk.toml")
+    live = Settings(data_dir=tmp_path, engine="live", model="gpt-live-1.1", prices=prices)
+    book = CallBook(Store.open(tmp_path), live)  # type: ignore[arg-type]
+    engine = LiveEngine(live)
+    call = record("live_one", seconds=100.0)
+    call.count_openai({"seconds": 60.0}, "model")  # session.usage.updated, a while ago
+    assert book.cost(call) == pytest.approx(100 / 60 * 0.10)
+    assert engine.minutes(call).cost == pytest.approx(book.cost(call)) and engine.minutes(call).estimated
+    call.count_openai({"seconds": 97.0}, "model", final=True)  # session.closed
+    assert book.cost(call) == pytest.approx(97 / 60 * 0.10) == engine.minutes(call).cost
+    assert not engine.minutes(call).estimated
+    await engine.aclose()
+    book.close()
+
+
+def test_a_transcription_billed_by_duration_is_unknown_unless_priced_per_minute(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, transcription_model="whisper-1")
+    call = record("rtc_whisper")
+    assert call.count_openai({"type": "duration", "seconds": 30.0}, "transcription") is None
+    assert (call.heard_seconds, call.billed_seconds, call.counted_here) == (30.0, None, True)
+    book = CallBook(Store.open(tmp_path), settings)  # type: ignore[arg-type]
+    assert book.cost(call) is None  # not $0
+    book.close()
+    prices = parse_prices({"whisper-1": {"per_minute": 0.006}}, tmp_path / "voicekiosk.toml")
+    book = CallBook(Store.open(tmp_path), dataclasses.replace(settings, prices=prices))  # type: ignore[arg-type]
+    assert book.cost(call) == pytest.approx(0.5 * 0.006)
+    book.call_started(call)
+    book.call_ended(call, "page")
+    [row] = book.store.query("SELECT heard_seconds, cost FROM calls")
+    assert tuple(row) == (30.0, pytest.approx(0.5 * 0.006))
+    book.close()
+
+
+def first_schema(data_dir: Path) -> None:
+    """A call record as the first schema wrote it, with a call left running."""
+    db = sqlite3.connect(data_dir / FILE)
+    db.executescript(f"{MIGRATIONS[0]}; PRAGMA user_version = 1;")
+    db.execute(
+        "INSERT INTO calls (call_id, started, day, client, engine, model) VALUES"
+        " ('rtc_old', 1.0, '2026-11-30', '192.0.2.1', 'realtime', 'gpt-realtime-2.1')"
+    )
+    db.commit()
+    db.close()
+
+
+def test_a_file_of_the_first_schema_is_migrated_and_a_crash_ends_a_call_when_last_written(tmp_path: Path) -> None:
+    first_schema(tmp_path)
+    store = Store.open(tmp_path)
+    assert store is not None and store.version == len(MIGRATIONS) == 2
+    assert store.mark_crashed() == 1
+    [row] = store.query("SELECT reason, ended, updated, heard_seconds FROM calls")
+    assert tuple(row) == ("crash", None, None, 0.0)  # never written since: when it ended is not known
+    store.close()
