@@ -105,7 +105,7 @@ async def test_the_page_lists_a_live_call_with_its_page_state_and_usage(client):
         await ws.send_str(json.dumps({"type": "call", "call_id": call}))
         await ws.send_str(json.dumps({"type": "state", "state": "listening"}))
         usage = {"input_tokens": 42, "output_tokens": 7}
-        await ws.send_str(json.dumps({"type": "usage", "call_id": call, "usage": usage}))
+        await ws.send_str(json.dumps({"type": "usage", "call_id": call, "usage": usage, "response_id": "resp_1"}))
         status = await wait_for(lambda: _status_with(client, call, "listening"), what="the call's state")
         client_ip, engine, _duration, state, used, cost = status["calls"][0]["cells"]
         assert (client_ip, engine, state, cost) == ("127.0.0.1", "realtime", "listening", "unknown")

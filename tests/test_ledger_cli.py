@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sqlite3
 import time
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from click.testing import CliRunner, Result
 from voicekiosk.cli import cli
 from voicekiosk.fake.wire import usage
 from voicekiosk.ledger.book import CallBook
-from voicekiosk.ledger.store import FILE, Store
+from voicekiosk.ledger.store import FILE, MIGRATIONS, Store
 from voicekiosk.settings import Settings
 from voicekiosk.upstream.record import CallRecord
 
@@ -79,3 +80,29 @@ def test_no_record_yet_is_a_clear_line_and_a_corrupt_one_exit_1(tmp_path: Path) 
     for command in ("usage", "calls"):
         result = run(command, "--data-dir", str(tmp_path))
         assert result.exit_code == 1 and "unreadable" in result.output and "Traceback" not in result.output
+
+
+def test_the_cli_reads_read_only_leaves_no_file_and_never_migrates(tmp_path: Path) -> None:
+    from tests.test_ledger import first_schema
+
+    fill(tmp_path).close()  # the server stopped cleanly: no -wal or -shm
+    beside = [tmp_path / f"{FILE}{end}" for end in ("-wal", "-shm")]
+    assert not any(path.exists() for path in beside)
+    for command in ("usage", "calls"):
+        assert run(command, "--data-dir", str(tmp_path)).exit_code == 0
+    assert not any(path.exists() for path in beside)  # none made (``sudo voicekiosk calls``: root's)
+
+    older = tmp_path / "older"
+    older.mkdir()
+    first_schema(older)
+    result = run("calls", "--data-dir", str(older))
+    assert result.exit_code == 0 and "rtc_old" in result.output  # read as it is
+    assert run("usage", "--data-dir", str(older), "--days", "3660").exit_code == 0
+    with sqlite3.connect(older / FILE) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 1 < len(MIGRATIONS)  # not migrated
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / FILE).touch()
+    result = run("calls", "--data-dir", str(empty))
+    assert result.exit_code == 1 and "run the server once to upgrade it" in result.output

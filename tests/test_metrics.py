@@ -77,16 +77,17 @@ async def test_tokens_a_page_reports_are_counted_as_the_pages(make_client):
         await ws.send_str(json.dumps({"type": "call", "call_id": call}))
         await wait_for(lambda: client.app[CALLS].get(call).owners == 1, what="the claim")
         assert value(await scrape(client), "voicekiosk_pages_connected") == 1
-        usage = {"input_tokens": 120, "output_tokens": 30}
-        await ws.send_str(json.dumps({"type": "usage", "call_id": call, "usage": usage}))
+        usage = {"input_tokens": 120, "output_tokens": 30}  # not split by kind: "other"
+        await ws.send_str(json.dumps({"type": "usage", "call_id": call, "usage": usage, "response_id": "resp_1"}))
         await wait_for(lambda: client.app[CALLS].get(call).input_tokens == 120, what="the usage")
         assert (await client.delete(created.headers["Location"])).status == 200
     await wait_for(lambda: client.app[EVENTS].pages == 0, what="the socket closed on the server's side")
     samples = await scrape(client)
     assert value(samples, "voicekiosk_pages_connected") == 0
-    assert value(samples, "voicekiosk_tokens_total", kind="input", source="page") == 120
-    assert value(samples, "voicekiosk_tokens_total", kind="output", source="page") == 30
-    assert value(samples, "voicekiosk_tokens_total", kind="input", source="server") == 0
+    voice = {"model": "voice", "kind": "other"}
+    assert value(samples, "voicekiosk_tokens_total", **voice, direction="input", source="page") == 120
+    assert value(samples, "voicekiosk_tokens_total", **voice, direction="output", source="page") == 30
+    assert value(samples, "voicekiosk_tokens_total", **voice, direction="input", source="server") == 0
 
 
 async def test_upstream_failures_are_counted_by_endpoint_and_code(make_client, fake):
@@ -174,3 +175,26 @@ async def test_live_sessions_are_timed_as_their_own_endpoint(make_client, fake):
     assert value(samples, "voicekiosk_upstream_request_duration_seconds_count", endpoint="live session") == 1
     assert value(samples, "voicekiosk_upstream_errors_total", endpoint="live session", code="upstream_error") == 1
     assert value(samples, "voicekiosk_build_info", version=__version__, engine="live", model="gpt-live-1.1") == 1
+
+
+async def test_tokens_are_counted_by_model_direction_kind_and_source(settings):
+    from voicekiosk.fake.wire import transcription_usage, usage
+    from voicekiosk.ledger.tokens import Tokens
+    from voicekiosk.upstream.record import CallRecord
+
+    metrics = Metrics(settings, expiry=dict, cost=lambda record: None)
+    call = CallRecord("rtc_m", "192.0.2.1")
+    heard, page = call.count_openai(usage(2.0, 10, 3.0, 1), "model", response="resp_1"), Tokens()
+    said = call.count_openai(transcription_usage(2.0, "two words"), "transcription")
+    page.add(usage(1.0, 4, 1.0, 2))
+    call.count_response("resp_2", page, by_page=True)  # a response the sideband missed
+    metrics.call_started(call)
+    metrics.call_ended(call, "page")
+    counts = metrics.counts(metrics.tokens)
+    assert counts[("voice", "input", "cached", "server")] == heard.text_cached + heard.audio_cached > 0
+    assert counts[("voice", "input", "text", "server")] == heard.text_in
+    assert counts[("voice", "output", "audio", "page")] == page.audio_out > 0
+    assert counts[("transcription", "input", "audio", "server")] == said.audio_in > 0
+    assert counts[("transcription", "output", "text", "server")] == said.text_out > 0
+    assert sum(counts.values()) == heard.total + page.total + said.total
+    assert {kind for _, _, kind, _ in counts} == {"text", "audio", "image", "cached", "other"}  # a bounded set

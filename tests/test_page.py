@@ -82,7 +82,8 @@ async def test_the_agent_talks_and_both_captions_appear(chromium, serve_page, fa
     # The terminal shows the conversation and what it cost, as the page reported it.
     await wait_for(lambda: "usage rtc_" in caplog.text, what="usage in the terminal")
     assert f"you: {HEARD[0]}" in caplog.text
-    assert "agent: " in caplog.text
+    # The transcript's usage comes first (on the server's sideband): the agent's words a turn later.
+    await wait_for(lambda: "agent: " in caplog.text, what="the agent's words in the terminal")
     await context.close()
 
 
@@ -270,5 +271,9 @@ async def test_a_browser_sdp_page_registers_its_call_with_its_mint(chromium, ser
     calls = serve_page.app[CALLS]
     # The page posted its offer to OpenAI itself; its claim, with the mint's ticket, counts the call.
     await wait_for(lambda: len(calls) == 1 and next(iter(calls._calls.values())).owners == 1, what="the claim")
+    # No sideband here: the usage is the page's report of each response, by its id.
+    [record] = calls.calls()
+    await wait_for(lambda: record.page_tokens.total > 0, timeout=25, what="the page's usage report")
+    assert record.usage_by == "page" and all(rid.startswith("resp_") for rid in record.responses)
     assert watch.errors == []
     await context.close()

@@ -17,7 +17,7 @@ from voicekiosk.settings import Settings
 
 
 def _open(settings: Settings) -> Store | None:
-    store = Store.open(settings.data_dir, create=False)
+    store = Store.read(settings.data_dir)  # read-only: the CLI never migrates it
     if store is None:
         click.echo(f"No calls recorded yet (no {FILE} in {settings.data_dir}).")
     return store

@@ -8,16 +8,15 @@ import asyncio
 import functools
 import logging
 import sqlite3
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from voicekiosk.datadir import ensure_dir
-from voicekiosk.ledger.prices import START_CHARGE_S, price_of
-from voicekiosk.ledger.store import TOKEN_COLUMNS, Store
+from voicekiosk.ledger.prices import price_of
+from voicekiosk.ledger.store import TOKEN_COLUMNS, Store, StoreError
 from voicekiosk.settings import Settings
 from voicekiosk.upstream.calls import CallRegistry, EndReason
 from voicekiosk.upstream.record import CallRecord
@@ -47,7 +46,7 @@ def _counts(record: CallRecord) -> dict[str, Any]:
     """A call's counts as its row's columns."""
     row: dict[str, Any] = {name: getattr(record.tokens, name) for name in TOKEN_COLUMNS}
     row |= {f"heard_{name}": getattr(record.heard, name) for name in TOKEN_COLUMNS}
-    row |= {"billed_seconds": record.billed_seconds, "usage_by": record.usage_by}
+    row |= {"heard_seconds": record.heard_seconds, "billed_seconds": record.billed_seconds, "usage_by": record.usage_by}
     row |= {"tool_calls": record.tool_calls, "tool_errors": record.tool_errors}
     return row | {"upstream_errors": record.upstream_errors}
 
@@ -64,11 +63,15 @@ def venue_today(settings: Settings) -> date:
 
 
 class CallBook:
-    """The call record of one server: ``attach`` it to the registry; ``close`` it at the end."""
+    """The call record of one server: ``attach`` it to the registry; ``close`` it at the end.
+    ``clock``: now, aware: the app's (``create_app(clock=...)``), which the opening hours go by too."""
 
-    def __init__(self, store: Store, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
-        self.store, self.settings, self.clock = store, settings, clock
+    def __init__(
+        self, store: Store, settings: Settings, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ) -> None:
+        self.store, self.settings, self._clock = store, settings, clock
         self._zone = venue_zone(settings)
+        self._unreadable = False  # today's sums could not be read last time (said once)
         self._running: dict[str, tuple[CallRecord, float]] = {}  # the calls under way, and their Unix starts
         self._day = ""  # the day ``_ended`` sums: reloaded from the file when the date changes
         self._ended = (0, 0.0, 0.0, 0)  # calls, seconds, cost, unknown: ended on ``_day``
@@ -101,10 +104,14 @@ class CallBook:
 
     def flush(self) -> None:
         """The running calls' counts and cost so far, into their rows (still not ended)."""
+        now = self.clock()
         for record, _ in list(self._running.values()):
-            self._write(
-                functools.partial(self.store.update, record.call_id), _counts(record) | {"cost": self.cost(record)}
-            )
+            row = _counts(record) | {"cost": self.cost(record), "updated": now}  # ``updated``: a crash's end
+            self._write(functools.partial(self.store.update, record.call_id), row)
+
+    def clock(self) -> float:
+        """Now, as Unix time."""
+        return self._clock().timestamp()
 
     def day(self, at: float | None = None) -> str:
         """The venue's date at ``at`` (Unix time; now by default): the hours' timezone, else local."""
@@ -116,7 +123,8 @@ class CallBook:
         started = self.clock() - record.seconds
         self._running[record.call_id] = (record, started)
         row = {"call_id": record.call_id, "started": started, "day": self.day(started), "client": record.client}
-        row |= {"engine": self.settings.engine, "model": self.settings.model}
+        row |= {"engine": self.settings.engine, "model": self.settings.model, "updated": started}
+        row["cost"] = self.cost(record)  # its cost from the start (GPT-Live: the start charge; unknown: None)
         if self.settings.engine == "realtime":
             row["transcription_model"] = self.settings.transcription_model
         self._write(self.store.insert, row)
@@ -124,8 +132,9 @@ class CallBook:
     def call_ended(self, record: CallRecord, reason: EndReason) -> None:
         started = self._running.pop(record.call_id, (record, self.clock() - record.seconds))[1]
         today = self._today()  # before the row is written: a new day's sums are read without it
-        cost = self.cost(record, ended=True)
-        row = {"ended": started + record.seconds, "reason": reason, "cost": cost} | _counts(record)
+        cost = self.cost(record)
+        ended = started + record.seconds
+        row = {"ended": ended, "updated": ended, "reason": reason, "cost": cost} | _counts(record)
         self._write(lambda values: self.store.update(record.call_id, values), row)
         if self.day(started) == today:
             calls, seconds, spent, unknown = self._ended
@@ -148,21 +157,23 @@ class CallBook:
 
     # -- costs -------------------------------------------------------------------------------------
 
-    def cost(self, record: CallRecord, *, ended: bool = False) -> float | None:
-        """USD the call has cost so far (``ended``: in all), estimated; None if its model (or its
-        transcription model) has no price. Per-minute engines: OpenAI's count when it heard the end,
-        else the call's age (an upper bound); per-token engines: its tokens by kind."""
+    def cost(self, record: CallRecord) -> float | None:
+        """USD the call has cost so far (once ended: in all), estimated; None if its model (or its
+        transcription model) has no price. Per-minute engines: as ``prices.per_minute`` counts its
+        seconds; per-token engines: its tokens by kind, and what its transcription model billed."""
         settings = self.settings
         price = price_of(settings.model, settings.prices)
         if price is None:
             return None  # a model with no price: unknown, even before it has said a word
         if price.per_minute is not None:
-            heard = record.billed_seconds if record.counted_here and ended else None
-            seconds = heard if heard is not None else max(record.billed_seconds or 0.0, record.seconds)
-            return max(START_CHARGE_S, seconds) / 60 * price.per_minute
+            return record.minutes(settings.model, settings.prices).cost
         spoken = record.tokens.cost(price)
-        heard_cost = record.heard.cost(price_of(settings.transcription_model, settings.prices))
-        return None if spoken is None or heard_cost is None else spoken + heard_cost
+        transcriber = price_of(settings.transcription_model, settings.prices)
+        heard = record.heard.cost(transcriber)
+        if record.heard_seconds and heard is not None:  # billed by duration (whisper-1): per minute, if priced
+            rate = transcriber.per_minute if transcriber is not None else None
+            heard = None if rate is None else heard + record.heard_seconds / 60 * rate
+        return None if spoken is None or heard is None else spoken + heard
 
     def today(self) -> Today:
         """Today's calls, seconds and estimated cost, the running calls' so far included."""
@@ -177,23 +188,30 @@ class CallBook:
         return Today(calls + len(running), seconds, spent, unknown, self.settings.budget_per_day)
 
     def _today(self) -> str:
-        """Today's date; on a new day, what ended on it is read from the file (a restart keeps it)."""
+        """Today's date; on a new day, what ended on it is read from the file (a restart keeps it).
+        A file that cannot be read leaves the last sums as they were (said once), tried again next time."""
         day = self.day()
         if day != self._day:
-            self._day = day
+            try:
+                [row] = self.store.query(
+                    "SELECT COUNT(*), COALESCE(SUM(ended - started), 0), COALESCE(SUM(cost), 0),"
+                    " SUM(cost IS NULL) FROM calls WHERE day = ? AND reason IS NOT NULL",
+                    (day,),
+                )
+            except StoreError as exc:
+                if not self._unreadable:
+                    log.error("call record: today's spend cannot be read (%s): the last sums stand until it can", exc)
+                self._unreadable = True
+                return day
+            self._unreadable, self._day = False, day
+            self._ended = (row[0], float(row[1]), float(row[2]), int(row[3] or 0))
             # Once a day (and at start): transcripts past their days go, kept or not since.
             self._write(lambda _: self.store.prune_transcripts(self.clock() - self.settings.transcript_days * DAY), {})
-            [row] = self.store.query(
-                "SELECT COUNT(*), COALESCE(SUM(ended - started), 0), COALESCE(SUM(cost), 0),"
-                " SUM(cost IS NULL) FROM calls WHERE day = ? AND reason IS NOT NULL",
-                (day,),
-            )
-            self._ended = (row[0], float(row[1]), float(row[2]), int(row[3] or 0))
         return day
 
 
-def open_book(settings: Settings) -> CallBook:
-    """The call record in the settings' data directory (made if missing).
+def open_book(settings: Settings, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> CallBook:
+    """The call record in the settings' data directory (made if missing), its days by ``clock``.
 
     Raises:
       StartupError: the directory is not private; StoreError: the file is not a call record.
@@ -201,7 +219,7 @@ def open_book(settings: Settings) -> CallBook:
     ensure_dir(settings.data_dir)
     store = Store.open(settings.data_dir)
     assert store is not None  # created if missing
-    book = CallBook(store, settings)
+    book = CallBook(store, settings, clock=clock)
     models = [settings.model] + ([settings.transcription_model] if settings.engine == "realtime" else [])
     for model in models:
         if settings.budget_per_day is not None and price_of(model, settings.prices) is None:

@@ -53,6 +53,7 @@ class Budget:
         self.every, self.grace = every, grace
         self.limit = settings.max_call_minutes * 60
         self._tasks: set[asyncio.Task[None]] = set()
+        self._timers: dict[str, list[asyncio.Task[None]]] = {}  # each running call's: called off at its end
         self._spent_on = ""  # the day the terminal was told the budget is spent (once a day)
 
     def start(self) -> None:
@@ -81,26 +82,39 @@ class Budget:
 
     def call_started(self, record: CallRecord) -> None:
         lead = min(WRAP_UP_S, self.limit / 2)
-        self._spawn(self._wrap_up_after(record, self.limit - lead))
-        self.calls.hang_up_after(record.call_id, self.limit, "limit")
+        self._timers[record.call_id] = [
+            self._spawn(self._wrap_up_after(record, self.limit - lead)),
+            self.calls.hang_up_after(record.call_id, self.limit, "limit"),
+        ]
 
     def call_ended(self, record: CallRecord, reason: EndReason) -> None:
-        """Nothing to do: a pending hang-up of a call that has ended is a no-op."""
+        """Its timers are called off (the one hanging it up now goes on to its end: shielded)."""
+        for task in self._timers.pop(record.call_id, ()):
+            task.cancel()
 
     # -- the day's budget ----------------------------------------------------------------------------
 
     async def _watch(self) -> None:
         while True:
             await asyncio.sleep(self.every)
-            today = self.book.today()
-            if not today.spent:
-                continue
-            self._say_spent(today.cost)
-            for record in self.calls.calls():
-                if not record.ending_asked:
-                    record.ending_asked = True  # once; and the agent's own end does not race it
-                    self._spawn(self._wrap_up(record))
-                    self.calls.hang_up_after(record.call_id, self.grace, "budget")
+            try:
+                self._look()
+            except Exception:  # a bug here must not end the budget for the rest of the run
+                log.exception("budget: the look at today's spend failed")
+
+    def _look(self) -> None:
+        today = self.book.today()
+        if not today.spent:
+            return
+        self._say_spent(today.cost)
+        for record in self.calls.calls():
+            if not record.ending_asked:
+                record.ending_asked = True  # once; and the agent's own end does not race it
+                timers = self._timers.setdefault(record.call_id, [])
+                timers += [
+                    self._spawn(self._wrap_up(record)),
+                    self.calls.hang_up_after(record.call_id, self.grace, "budget"),
+                ]
 
     def _say_spent(self, cost: float) -> None:
         day = self.book.day()
@@ -139,10 +153,11 @@ class Budget:
             return
         log.info("call %s told to wrap up", record.call_id)
 
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
 
 async def _tell_on(sideband: Sideband, events: list[dict[str, Any]]) -> None:

@@ -127,12 +127,20 @@ class Minutes:
 
 
 def per_minute(
-    model: str, billed_seconds: float | None, *, estimated: bool = False, overrides: Mapping[str, Price] | None = None
+    model: str,
+    overrides: Mapping[str, Price] | None,
+    *,
+    final: float | None = None,
+    billed: float | None = None,
+    age: float = 0.0,
 ) -> Minutes:
-    """The billed minutes of a per-minute call of ``model`` that OpenAI counted ``billed_seconds``
-    for (None: no count yet, then the start charge); its cost unknown for a model not in the table
-    (an Azure deployment's name, say), never guessed."""
+    """What a call of a per-minute ``model`` has been billed, at its rate (the config's
+    ``overrides`` over the table's; a model in neither costs None, unknown, never guessed), never
+    less than the start charge. The one place that decides which seconds count: OpenAI's final count
+    (``final``: ``session.closed``, or the hang-up's) if it was heard; else an upper bound, the
+    larger of the last cumulative count (``billed``, OpenAI's or a page's) and the call's ``age``,
+    marked estimated."""
     price = price_of(model, overrides)
     rate = price.per_minute if price is not None else None
-    seconds = max(START_CHARGE_S, billed_seconds or 0.0)
-    return Minutes(seconds, None if rate is None else seconds / 60 * rate, estimated)
+    seconds = max(START_CHARGE_S, final if final is not None else max(billed or 0.0, age))
+    return Minutes(seconds, None if rate is None else seconds / 60 * rate, estimated=final is None)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import urllib.parse
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import fields
 from pathlib import Path
@@ -39,7 +40,7 @@ MIGRATIONS: Sequence[str] = (
         {_heard},
         billed_seconds REAL,
         cost REAL,                     -- USD, estimated; NULL: unknown (a model with no price)
-        usage_by TEXT NOT NULL DEFAULT 'none',  -- server | page | none
+        usage_by TEXT NOT NULL DEFAULT 'none',  -- server | page | server+page | none
         tool_calls INTEGER NOT NULL DEFAULT 0,
         tool_errors INTEGER NOT NULL DEFAULT 0,
         upstream_errors INTEGER NOT NULL DEFAULT 0
@@ -53,6 +54,10 @@ MIGRATIONS: Sequence[str] = (
     );
     CREATE INDEX transcripts_by_time ON transcripts (at);
     """,
+    """
+    ALTER TABLE calls ADD COLUMN updated REAL;  -- Unix time its row was last written: a crash's end
+    ALTER TABLE calls ADD COLUMN heard_seconds REAL NOT NULL DEFAULT 0;  -- transcription billed by duration
+    """,
 )
 
 
@@ -65,11 +70,12 @@ class Store:
 
     def __init__(self, db: sqlite3.Connection, path: Path) -> None:
         self.db, self.path = db, path
+        self.version = 0  # its schema's (``PRAGMA user_version``), once opened
 
     @classmethod
     def open(cls, data_dir: Path, *, create: bool = True) -> Store | None:
-        """The call record in ``data_dir``, migrated to the current schema; None if there is none
-        and ``create`` is False.
+        """The call record in ``data_dir``, migrated to the current schema (the server's); None if
+        there is none and ``create`` is False.
 
         Raises:
           StoreError: it is not a database, or one from a newer voicekiosk, or cannot be written.
@@ -80,14 +86,37 @@ class Store:
                 return None
             with contextlib.suppress(FileExistsError):  # created 0600 before SQLite opens it
                 os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        return cls._connect(path, str(path), migrate=True)
+
+    @classmethod
+    def read(cls, data_dir: Path) -> Store | None:
+        """The call record in ``data_dir``, read-only and as it is (the CLI's: never migrated, so
+        an older schema is read as far as it goes); None if there is none. A file no server has open
+        (no ``-wal``/``-shm`` beside it) is opened immutable: reading it creates no file, so even
+        ``sudo voicekiosk calls`` leaves none the server could not open.
+
+        Raises:
+          StoreError: it is not a database, or one from a newer voicekiosk.
+        """
+        path = data_dir / FILE
+        if not path.exists():
+            return None
+        idle = not any(path.with_name(path.name + end).exists() for end in ("-wal", "-shm"))
+        uri = f"file:{urllib.parse.quote(str(path.absolute()))}?mode=ro" + ("&immutable=1" if idle else "")
+        return cls._connect(path, uri, migrate=False)
+
+    @classmethod
+    def _connect(cls, path: Path, where: str, *, migrate: bool) -> Store:
         try:
-            db = sqlite3.connect(path, timeout=BUSY_MS / 1000, isolation_level=None, check_same_thread=False)
+            db = sqlite3.connect(
+                where, timeout=BUSY_MS / 1000, isolation_level=None, check_same_thread=False, uri=not migrate
+            )
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the call record {path}: {exc}") from None
         db.row_factory = sqlite3.Row
         store = cls(db, path)
         try:
-            store._prepare()
+            store._prepare(migrate)
         except sqlite3.DatabaseError as exc:
             db.close()
             raise StoreError(
@@ -95,16 +124,20 @@ class Store:
             ) from None
         return store
 
-    def _prepare(self) -> None:
-        self.db.execute("PRAGMA journal_mode = WAL")
-        self.db.execute("PRAGMA synchronous = NORMAL")  # WAL: a power cut may lose the last rows, never corrupt
-        self.db.execute(f"PRAGMA busy_timeout = {BUSY_MS}")
+    def _prepare(self, migrate: bool) -> None:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
         if version > len(MIGRATIONS):
             raise sqlite3.DatabaseError(f"schema {version} is newer than this voicekiosk's ({len(MIGRATIONS)})")
+        self.version = version
+        if not migrate:
+            return
+        self.db.execute("PRAGMA journal_mode = WAL")
+        self.db.execute("PRAGMA synchronous = NORMAL")  # WAL: a power cut may lose the last rows, never corrupt
+        self.db.execute(f"PRAGMA busy_timeout = {BUSY_MS}")
         for step in range(version, len(MIGRATIONS)):
             with self.transaction():
                 self.db.executescript(f"BEGIN; {MIGRATIONS[step]}; PRAGMA user_version = {step + 1};")
+        self.version = len(MIGRATIONS)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
@@ -138,8 +171,11 @@ class Store:
         self.db.execute(f"UPDATE calls SET {sets} WHERE call_id = :call_id", {**row, "call_id": call_id})
 
     def mark_crashed(self) -> int:
-        """Rows a stopped server left running were ended by its crash: how many."""
-        return self.db.execute("UPDATE calls SET reason = 'crash' WHERE ended IS NULL AND reason IS NULL").rowcount
+        """Rows a stopped server left running were ended by its crash, when they were last written
+        (``updated``): how many."""
+        return self.db.execute(
+            "UPDATE calls SET reason = 'crash', ended = updated WHERE ended IS NULL AND reason IS NULL"
+        ).rowcount
 
     def add_transcript(self, call_id: str, at: float, role: str, text: str) -> None:
         self.db.execute("INSERT INTO transcripts VALUES (?, ?, ?, ?)", (call_id, at, role, text))
@@ -148,13 +184,6 @@ class Store:
         return self.db.execute("DELETE FROM transcripts WHERE at < ?", (before,)).rowcount
 
     # -- reading -------------------------------------------------------------------------------
-
-    def spent_on(self, day: str) -> float:
-        """USD of the calls that started on ``day`` and have ended (the known costs)."""
-        row = self.db.execute(
-            "SELECT COALESCE(SUM(cost), 0) FROM calls WHERE day = ? AND reason IS NOT NULL", (day,)
-        ).fetchone()
-        return float(row[0])
 
     def query(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> list[sqlite3.Row]:
         """Rows for a report (``reports.py``).
@@ -165,4 +194,5 @@ class Store:
         try:
             return self.db.execute(sql, params).fetchall()
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"the call record {self.path} is unreadable ({exc})") from None
+            older = " (an older schema: run the server once to upgrade it)" if self.version < len(MIGRATIONS) else ""
+            raise StoreError(f"the call record {self.path} is unreadable ({exc}){older}") from None

@@ -74,6 +74,11 @@ class Tokens:
         for name, value in other.counts().items():
             setattr(self, name, min(MAX_COUNT, getattr(self, name) + value))
 
+    def subtract(self, other: Tokens) -> None:
+        """Take back counts added before (a page's report replaced by OpenAI's count)."""
+        for name, value in other.counts().items():
+            setattr(self, name, max(0, getattr(self, name) - value))
+
     def cost(self, price: Price | None) -> float | None:
         """USD at ``price`` (per 1M tokens); None if any tokens are of a kind it has no price for."""
         if self.total == 0:

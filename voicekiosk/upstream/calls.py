@@ -15,7 +15,7 @@ from typing import Any, Literal, Protocol
 
 from voicekiosk import net
 from voicekiosk.errors import ApiError, UpstreamError
-from voicekiosk.ledger.prices import Minutes, billed_seconds
+from voicekiosk.ledger.prices import Minutes
 from voicekiosk.upstream.engine import Engine
 from voicekiosk.upstream.record import CallRecord
 from voicekiosk.upstream.tickets import ClaimTickets
@@ -189,19 +189,18 @@ class CallRegistry:
             if record.owners == 0:
                 self.hang_up_after(call_id, self.orphan_grace, "orphan", unless_owned=True)
 
-    def note_usage(self, call_id: str, usage: Mapping[str, Any], of: str = "model") -> None:
-        """What OpenAI counted for a call, heard on its sideband (the server's own view, which
-        pages' reports then do not add to): a Realtime response's tokens (``of="transcription"``:
-        a transcript's), or a Live session's cumulative seconds."""
+    def note_usage(
+        self, call_id: str, usage: Mapping[str, Any], of: str = "model", *, response: str = "", final: bool = False
+    ) -> None:
+        """What OpenAI counted for a call, heard on its sideband (``CallRecord.count_openai``)."""
         record = self._calls.get(call_id)
         if record is None:
             return
-        record.counted_here = True
-        if (seconds := billed_seconds(usage.get("seconds"))) is not None:
-            record.billed_seconds = max(record.billed_seconds or 0.0, seconds)  # OpenAI's: not capped
-            log.info("usage %s: %s so far", call_id, self.minutes(record.billed_seconds))
+        added = record.count_openai(usage, of, response=response, final=final)
+        if added is None:
+            if (minutes := self.minutes(record)) is not None:
+                log.info("usage %s: %s so far", call_id, minutes)
             return
-        added = (record.heard if of == "transcription" else record.tokens).add(usage)
         log.info(
             "usage %s: %d tokens in, %d out%s (call so far: %d in, %d out)", call_id, added.input, added.output,
             " transcribing" if of == "transcription" else "", record.input_tokens, record.output_tokens,
@@ -218,9 +217,9 @@ class CallRegistry:
         if (record := self._calls.get(call_id)) is not None:
             record.upstream_errors += 1
 
-    def minutes(self, seconds: float | None, *, estimated: bool = False) -> Minutes | None:
-        """What ``seconds`` of a call cost, if the engine bills by the minute."""
-        return self._engine.minutes(seconds, estimated=estimated)
+    def minutes(self, record: CallRecord) -> Minutes | None:
+        """What a call has been billed so far, if the engine bills by the minute."""
+        return self._engine.minutes(record)
 
     async def hang_up(
         self, call_id: str, *, reason: EndReason, by: str = "", page_seconds: float | None = None
@@ -255,17 +254,18 @@ class CallRegistry:
 
     def _billed(self, record: CallRecord, final: float | None) -> Minutes | None:
         """What a per-minute call was billed: OpenAI's final count if the hang-up saw it (it wins
-        over any page's); else an upper bound, the larger of the call's age and the last count a
-        page reported."""
+        over any page's); else as ``prices.per_minute`` bounds it."""
         if final is not None:
-            record.billed_seconds, record.counted_here = final, True
-            return self.minutes(final)
-        return self.minutes(max(record.billed_seconds or 0.0, record.seconds), estimated=True)
+            record.billed_seconds = record.final_seconds = final
+            record.counted_here = True
+        return self.minutes(record)
 
-    def hang_up_after(self, call_id: str, delay: float, reason: EndReason, *, unless_owned: bool = False) -> None:
+    def hang_up_after(
+        self, call_id: str, delay: float, reason: EndReason, *, unless_owned: bool = False
+    ) -> asyncio.Task[None]:
         """Hang ``call_id`` up in ``delay`` seconds if it still runs then (``unless_owned``: and no
-        page holds it)."""
-        self._spawn(self._hang_up_later(call_id, delay, reason, unless_owned))
+        page holds it); cancel the task returned to call it off."""
+        return self._spawn(self._hang_up_later(call_id, delay, reason, unless_owned))
 
     async def close(self) -> None:
         """Stop watching, and end every call: nobody should pay for a session no page can use.
@@ -277,10 +277,11 @@ class CallRegistry:
         calls = [self.hang_up(call_id, reason="shutdown") for call_id in list(self._calls)]
         await asyncio.gather(*calls, return_exceptions=True)
 
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     async def _hang_up_quietly(self, call_id: str, reason: EndReason) -> None:
         """Hang up (failures are logged by ``hang_up``). Shielded: once the call is forgotten here it

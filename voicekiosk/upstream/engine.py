@@ -13,6 +13,7 @@ from voicekiosk.ledger.prices import Minutes
 
 if TYPE_CHECKING:
     from voicekiosk.upstream.http import UpstreamClient
+    from voicekiosk.upstream.record import CallRecord
 
 log = logging.getLogger("voicekiosk.upstream")
 
@@ -71,9 +72,9 @@ class Engine(Protocol):
         """
         ...
 
-    def minutes(self, billed_seconds: float | None, *, estimated: bool = False) -> Minutes | None:
-        """What a call billed ``billed_seconds`` costs, if this engine bills by the minute; None
-        if it bills otherwise (Realtime: tokens)."""
+    def minutes(self, record: CallRecord) -> Minutes | None:
+        """What ``record``'s call has been billed so far (``CallRecord.minutes``), if this engine
+        bills by the minute; None if it bills otherwise (Realtime: tokens)."""
         ...
 
     async def aclose(self) -> None:

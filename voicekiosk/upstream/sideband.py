@@ -40,7 +40,9 @@ SETTLE = 2.0  # seconds after a reopening for events to show a response went on 
 class CallNotes(Protocol):
     """What keeps a call's counts (the registry): OpenAI's usage, tools run, events refused."""
 
-    def note_usage(self, call_id: str, usage: Mapping[str, Any], of: str = "model") -> None: ...
+    def note_usage(
+        self, call_id: str, usage: Mapping[str, Any], of: str = "model", *, response: str = "", final: bool = False
+    ) -> None: ...
 
     def note_tool(self, call_id: str, ok: bool) -> None: ...
 
@@ -199,7 +201,8 @@ class Sideband:
             queue.put_nowait(event)
         reading = self._dialect.read(event)
         if reading is not None and reading.usage is not None and self._notes is not None:
-            self._notes.note_usage(self.call_id, reading.usage, reading.of)  # the server's own count
+            final = reading.kind == "ended"  # Live's session.closed: the final count
+            self._notes.note_usage(self.call_id, reading.usage, reading.of, response=reading.batch, final=final)
         if reading is None:
             if event.get("type") == "error":
                 error = event.get("error")

@@ -26,6 +26,7 @@ from prometheus_client.registry import Collector
 
 from voicekiosk import __version__
 from voicekiosk.errors import UpstreamError
+from voicekiosk.ledger.store import TOKEN_COLUMNS
 from voicekiosk.settings import Settings
 from voicekiosk.tools.runner import Outcome
 from voicekiosk.upstream.calls import ENDINGS, EndReason
@@ -35,6 +36,11 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 CALL_SECONDS = (10, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200)
 UPSTREAM_SECONDS = (0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30)
 UNKNOWN_TOOL = "(unknown)"  # a name the model made up: one label value, however many it makes up
+# Each of ``Tokens``' counts as the metrics label it: (direction, kind); a bounded set.
+TOKEN_LABELS = {
+    name: ("output" if name.endswith("_out") else "input", "cached" if name.endswith("_cached") else name.split("_")[0])
+    for name in TOKEN_COLUMNS
+}
 
 disable_created_metrics()  # type: ignore[no-untyped-call]  # no *_created series: a counter's reset shows in its value already
 
@@ -86,13 +92,16 @@ class Metrics:
         )  # fmt: skip
         self.tokens = Counter(
             "voicekiosk_tokens",
-            "Tokens of ended calls, by kind; source: server (OpenAI's count on the call's sideband) or page.",
-            ["kind", "source"],
+            "Tokens of ended calls: model (voice, or the transcription of what visitors said), direction"
+            " (input, output), kind (text, audio, image, cached: input read from the cache, other: not"
+            " split by OpenAI), source (server: OpenAI's count on the call's sideband, or page).",
+            ["model", "direction", "kind", "source"],
             registry=registry,
         )
-        for kind in ("input", "output"):
+        for labels in TOKEN_LABELS.values():
             for source in ("server", "page"):
-                self.tokens.labels(kind, source)
+                self.tokens.labels("voice", *labels, source)
+            self.tokens.labels("transcription", *labels, "server")
         self.billed = Counter(
             "voicekiosk_billed_seconds", "Seconds billed by per-minute engines (ended calls).", registry=registry
         )
@@ -130,9 +139,11 @@ class Metrics:
         self.active.dec()
         self.ended.labels(reason).inc()
         self.duration.observe(record.seconds)
-        source = "server" if record.counted_here else "page"
-        self.tokens.labels("input", source).inc(record.input_tokens)
-        self.tokens.labels("output", source).inc(record.output_tokens)
+        for name, labels in TOKEN_LABELS.items():
+            page = getattr(record.page_tokens, name)
+            self.tokens.labels("voice", *labels, "server").inc(getattr(record.tokens, name) - page)
+            self.tokens.labels("voice", *labels, "page").inc(page)
+            self.tokens.labels("transcription", *labels, "server").inc(getattr(record.heard, name))
         if record.billed_seconds is not None:
             self.billed.inc(record.billed_seconds)
         cost = self._cost(record)

@@ -10,10 +10,10 @@ from voicekiosk.upstream.record import CallRecord
 from voicekiosk.web.appkeys import LEDGER
 
 
-def call_cost(app: web.Application, record: CallRecord, *, ended: bool = False) -> float | None:
-    """USD ``record`` has cost so far (``ended``: in all), as the call record estimates it; None: unknown."""
+def call_cost(app: web.Application, record: CallRecord) -> float | None:
+    """USD ``record`` has cost so far (once ended: in all), as the call record estimates it; None: unknown."""
     book = app.get(LEDGER)
-    return book.cost(record, ended=ended) if book is not None else None
+    return book.cost(record) if book is not None else None
 
 
 def today(app: web.Application) -> Today | None:

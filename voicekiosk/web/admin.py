@@ -42,9 +42,7 @@ def add_watch(app: web.Application, ca: CaInfo | None) -> None:
     observe its call registry, engine and tool runner)."""
     app[STARTED] = time.monotonic()
     app[CERTIFICATES] = certificates = Certificates(app[SETTINGS], ca)
-    app[METRICS] = Metrics(
-        app[SETTINGS], expiry=certificates.expiry, cost=lambda record: spend.call_cost(app, record, ended=True)
-    )
+    app[METRICS] = Metrics(app[SETTINGS], expiry=certificates.expiry, cost=lambda record: spend.call_cost(app, record))
     app[PROBLEMS] = RecentProblems()
     app.cleanup_ctx.append(_watch_ctx)
     app.router.add_routes(routes)

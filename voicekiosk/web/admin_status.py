@@ -65,7 +65,8 @@ def usage(record: CallRecord) -> str:
         text = f"{record.input_tokens} in · {record.output_tokens} out"
     else:
         return "none yet"
-    return text if record.counted_here else f"{text} (page's count)"
+    by = record.usage_by
+    return text if by == "server" else f"{text} ({'partly ' if by == 'server+page' else ''}page's count)"
 
 
 def totals(app: web.Application) -> list[list[str]]:

@@ -133,7 +133,7 @@ def create_app(
         app[CALLS].start()
         if control is not None:
             control.notes = app[CALLS]
-        app[LEDGER] = open_book(settings)
+        app[LEDGER] = open_book(settings, clock)  # the venue's day by the app's clock, as its hours
         app[LEDGER].attach(app[CALLS])
         app[LEDGER].start()
         app[BUDGET] = Budget(settings, app[LEDGER], app[CALLS], app[ENGINE], control, **(budget_timing or {}))

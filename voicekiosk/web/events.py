@@ -31,6 +31,7 @@ RATE_PER_SECOND = 40  # a page sends a few events a second; more is a bug or abu
 MAX_CLAIMS = 4  # calls one page may claim over its life on one socket (one at a time)
 HIDDEN_GRACE = 120.0  # seconds more for a kiosk page that said it is hidden (its timers: once a minute)
 PAGE_STATE = re.compile(r"[a-z][a-z-]{0,23}")  # what a page says it is doing: "listening", "agent-speaking"
+RESPONSE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")  # the response a page's usage report is of (resp_…)
 # Tokens a call may have used per second of its age, as far as a page's report goes: a response
 # counts its whole context again, so a long answer in a long call is a few thousand a second.
 PAGE_TOKENS_PER_S = 5000
@@ -130,7 +131,8 @@ class EventHub:
             self._transcript(event, client, claims.held)
         elif kind == "usage" and isinstance(event.get("usage"), dict):
             # Only about the call this socket holds: a page cannot bill another's.
-            self._usage(call if call is not None and call == claims.held else None, event["usage"], client)
+            held = call if call is not None and call == claims.held else None
+            self._usage(held, event["usage"], event.get("response_id"), client)
         elif kind == "turn":
             ms = _number(event.get("ms"))
             if ms is not None:
@@ -156,25 +158,23 @@ class EventHub:
             cut = " (cut off)" if event.get("cut") else ""
             log.info("agent: %s%s", text, cut, extra=from_page(client, speaker="agent"))
 
-    def _usage(self, call_id: str | None, usage: dict[str, Any], client: str) -> None:
+    def _usage(self, call_id: str | None, usage: dict[str, Any], response: Any, client: str) -> None:
+        """A page's report of a response's usage (``response``: its id) or of a per-minute call's
+        cumulative seconds: counted, bounded and marked the page's, where the server did not hear
+        OpenAI's own count (which replaces the page's for the same response)."""
         record = self.calls.get(call_id) if call_id else None
-        if record is not None and record.counted_here:
-            return  # the server hears OpenAI's own count on the call's sideband
         if _number(usage.get("seconds")) is not None:  # a per-minute engine's cumulative count
             seconds = billed_seconds(usage["seconds"])
-            if record is None or seconds is None:
-                return
-            minutes = self.calls.minutes(record.count_billed(seconds))
+            if record is None or seconds is None or record.counted_here:
+                return  # the server hears OpenAI's own count on the call's sideband
+            record.count_billed(seconds)
             record.counted_by_page = True
-            if minutes is not None:
+            if (minutes := self.calls.minutes(record)) is not None:
                 log.info("usage %s: %s so far (page's report)", call_id, minutes, extra=from_page(client))
             return
-        if record is None:
-            log.info(
-                "usage %s: a page's report of a call it does not hold (not counted)",
-                call_id or "?",
-                extra=from_page(client),
-            )
+        if record is None or not (isinstance(response, str) and RESPONSE_ID.fullmatch(response)):
+            what = "of a call it does not hold" if record is None else "without its response's id"
+            log.info("usage %s: a page's report %s (not counted)", call_id or "?", what, extra=from_page(client))
             return
         # Bounded: a page cannot make a call look dearer than a call of its age can be.
         added = Tokens()
@@ -182,8 +182,8 @@ class EventHub:
         if record.tokens.total + added.total > PAGE_TOKENS_PER_S * (record.seconds + START_CHARGE_S):
             log.warning("usage %s: a page's report beyond what the call can have used (not counted)", call_id)
             return
-        record.tokens.merge(added)
-        record.counted_by_page = True
+        if not record.count_response(response, added, by_page=True):
+            return  # the server heard OpenAI's count of that response (or the page said it twice)
         log.info(
             "usage %s: %d tokens in, %d out (call so far: %d in, %d out; page's report)", call_id,
             added.input, added.output, record.input_tokens, record.output_tokens, extra=from_page(client),
