@@ -17,10 +17,10 @@ from typing import Any
 from voicekiosk.errors import ApiError, UpstreamError
 from voicekiosk.ledger.book import CallBook
 from voicekiosk.settings import Settings
-from voicekiosk.upstream.calls import CallRegistry, EndReason
+from voicekiosk.upstream.calls import CallRegistry
 from voicekiosk.upstream.control import CallControl
 from voicekiosk.upstream.engine import Engine
-from voicekiosk.upstream.record import CallRecord
+from voicekiosk.upstream.record import CallRecord, EndReason
 from voicekiosk.upstream.sideband import Sideband
 
 log = logging.getLogger("voicekiosk.ledger")

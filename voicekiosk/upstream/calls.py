@@ -11,13 +11,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Coroutine, Iterator, Mapping
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from voicekiosk import net
 from voicekiosk.errors import ApiError, UpstreamError
 from voicekiosk.ledger.prices import Minutes, billed_seconds
 from voicekiosk.upstream.engine import Engine
-from voicekiosk.upstream.record import CallRecord
+from voicekiosk.upstream.record import ENDINGS, CallObserver, CallRecord, EndReason
 from voicekiosk.upstream.tickets import ClaimTickets
 
 log = logging.getLogger("voicekiosk.server")
@@ -28,24 +28,6 @@ STALE_AFTER = 60.0  # seconds past the engine's ``max_session`` after which a ca
 # oldest, so made-up call ids cannot pin more lines than this per device.
 PAGE_CALLS_PER_DEVICE = 1
 SWEEP_EVERY = 60.0
-
-# Why a call ended, as the call record and the metrics name it; ``ENDINGS``: as a log line says it.
-EndReason = Literal[
-    "page", "idle", "agent", "budget", "limit", "orphan", "replaced", "stale", "upstream", "shutdown", "admin"
-]
-ENDINGS: dict[EndReason, str] = {
-    "page": "by its page",
-    "idle": "by its page (nobody spoke)",
-    "agent": "after the agent ended the conversation",
-    "budget": "as the day's budget is spent",
-    "limit": "at the longest a call may last",
-    "orphan": "as no page holds it",
-    "replaced": "as its device started another",
-    "stale": "as older than any session can be",
-    "upstream": "as OpenAI ended it",
-    "shutdown": "at shutdown",
-    "admin": "from the admin page",
-}
 
 
 class CallWatcher(Protocol):
@@ -58,17 +40,6 @@ class CallWatcher(Protocol):
         ...
 
     def ended(self, call_id: str) -> None: ...
-
-
-class CallObserver(Protocol):
-    """What keeps account of calls (the call record, the metrics): told of each call this server
-    knows, once when it starts and once when it ends, on the event loop. Must not raise or block."""
-
-    def call_started(self, record: CallRecord) -> None: ...
-
-    def call_ended(self, record: CallRecord, reason: EndReason) -> None:
-        """``record`` holds the call's final counts (OpenAI's, if the hang-up heard them)."""
-        ...
 
 
 class CallRegistry:

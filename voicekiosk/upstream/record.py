@@ -1,10 +1,12 @@
 """``CallRecord``: what the server knows of one running call: who holds it, and what it has cost
-so far (OpenAI's count on its sideband, or a page's report)."""
+so far (OpenAI's count on its sideband, or a page's report); why a call ended (``EndReason``), and
+what is told of each call's start and end (``CallObserver``)."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Literal, Protocol
 
 from voicekiosk.ledger.prices import START_CHARGE_S
 from voicekiosk.ledger.tokens import Tokens
@@ -53,3 +55,33 @@ class CallRecord:
         seconds = min(seconds, self.seconds + START_CHARGE_S)
         self.billed_seconds = max(self.billed_seconds or 0.0, seconds)
         return self.billed_seconds
+
+
+# Why a call ended, as the call record and the metrics name it; ``ENDINGS``: as a log line says it.
+EndReason = Literal[
+    "page", "idle", "agent", "budget", "limit", "orphan", "replaced", "stale", "upstream", "shutdown", "admin"
+]
+ENDINGS: dict[EndReason, str] = {
+    "page": "by its page",
+    "idle": "by its page (nobody spoke)",
+    "agent": "after the agent ended the conversation",
+    "budget": "as the day's budget is spent",
+    "limit": "at the longest a call may last",
+    "orphan": "as no page holds it",
+    "replaced": "as its device started another",
+    "stale": "as older than any session can be",
+    "upstream": "as OpenAI ended it",
+    "shutdown": "at shutdown",
+    "admin": "from the admin page",
+}
+
+
+class CallObserver(Protocol):
+    """What keeps account of calls (the call record, the metrics): told of each call this server
+    knows, once when it starts and once when it ends, on the event loop. Must not raise or block."""
+
+    def call_started(self, record: CallRecord) -> None: ...
+
+    def call_ended(self, record: CallRecord, reason: EndReason) -> None:
+        """``record`` holds the call's final counts (OpenAI's, if the hang-up heard them)."""
+        ...
