@@ -10,14 +10,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from typing import Any, Protocol
 
 from voicekiosk import net
 from voicekiosk.errors import ApiError, UpstreamError
 from voicekiosk.ledger.prices import Minutes, billed_seconds
 from voicekiosk.upstream.engine import Engine
-from voicekiosk.upstream.record import ENDINGS, CallObserver, CallRecord, EndReason
+from voicekiosk.upstream.record import ENDINGS, TOLD_TO_PAGE, CallObserver, CallRecord, EndReason
+from voicekiosk.upstream.strays import Strays
 from voicekiosk.upstream.tickets import ClaimTickets
 
 log = logging.getLogger("voicekiosk.server")
@@ -66,6 +67,9 @@ class CallRegistry:
         self._tasks: set[asyncio.Task[None]] = set()
         self._hangups: set[asyncio.Future[None]] = set()  # hang-ups under way: close() lets them finish
         self._observers: list[CallObserver] = []
+        self.strays = Strays(engine, total=2 * max_calls)  # calls a page holds that are unknown here
+        # Tells the page that holds a call (``EventHub.push``), once the app has one.
+        self.tell_page: Callable[[str, Mapping[str, Any]], bool] | None = None
 
     def observe(self, observer: CallObserver) -> None:
         """Tell ``observer`` of every call that starts or ends from now on."""
@@ -123,6 +127,16 @@ class CallRegistry:
             self._unwatch(record)
             self._ended(record, reason)
         return record
+
+    def ended_upstream(self, call_id: str) -> None:
+        """OpenAI ended the call (its sideband read so): the line is freed and its page told at once;
+        the hang-up sent all the same (a no-op for a call gone) is the guarantee."""
+        if call_id in self._calls:
+            self._spawn(self._hang_up_quietly(call_id, "upstream"))
+
+    def _tell_end(self, call_id: str, reason: EndReason) -> None:
+        if reason in TOLD_TO_PAGE and self.tell_page is not None:
+            self.tell_page(call_id, {"type": "end", "now": True, "why": reason})
 
     def _ended(self, record: CallRecord, reason: EndReason) -> None:
         for observer in self._observers:
@@ -202,6 +216,8 @@ class CallRegistry:
         Raises:
           UpstreamError: OpenAI could not be told (logged here already).
         """
+        if call_id in self._calls:
+            self._tell_end(call_id, reason)  # first: the page rests rather than calling again
         record = self._calls.pop(call_id, None)  # its line is free at once
         if record is not None and page_seconds is not None:
             record.count_billed(page_seconds)
@@ -246,7 +262,7 @@ class CallRegistry:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await asyncio.gather(*self._hangups, return_exceptions=True)
         calls = [self.hang_up(call_id, reason="shutdown") for call_id in list(self._calls)]
-        await asyncio.gather(*calls, return_exceptions=True)
+        await asyncio.gather(*calls, self.strays.close(), return_exceptions=True)
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)

@@ -74,6 +74,10 @@ ENDINGS: dict[EndReason, str] = {
     "shutdown": "at shutdown",
     "admin": "from the admin page",
 }
+# The ends the server decides that the call's page is told of first (``{"type": "end", "now": true,
+# "why": reason}``), so it rests (or, ``budget``: is closed for today; ``upstream``: starts afresh)
+# instead of taking the hang-up for a dropped line and calling again.
+TOLD_TO_PAGE: frozenset[EndReason] = frozenset({"agent", "budget", "limit", "stale", "upstream", "admin"})
 
 
 class CallObserver(Protocol):
