@@ -4,7 +4,8 @@ once the day's estimated spend reaches ``budget_per_day``, new calls and mints a
 ``budget_spent``) and running calls are told to wrap up and hung up ``GRACE_S`` later (``budget``).
 The agent is told on the call's sideband (Realtime: a system message and a response) or through
 ``Engine.instruct`` (GPT-Live); a call the server has no channel to (``--sdp browser``) is just
-hung up."""
+hung up. Either hang-up tells the call's page first (``CallRegistry.hang_up``): it rests, or shows
+"closed for today", rather than calling again."""
 
 from __future__ import annotations
 

@@ -210,8 +210,9 @@ class CallRegistry:
     async def hang_up(
         self, call_id: str, *, reason: EndReason, by: str = "", page_seconds: float | None = None
     ) -> None:
-        """Forget the call and tell OpenAI to end it; ``by``: who asked (a page's address, for the
-        log); ``page_seconds``: the page's last count.
+        """Forget the call and tell OpenAI to end it (an end the server decided, ``TOLD_TO_PAGE``, is
+        told to its page first); ``by``: who asked (a page's address, for the log); ``page_seconds``:
+        the page's last count.
 
         Raises:
           UpstreamError: OpenAI could not be told (logged here already).
