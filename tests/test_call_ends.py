@@ -13,6 +13,7 @@ from tests.helpers import call_id, post_call, wait_for
 from voicekiosk.fake import FakeOpenAI
 from voicekiosk.fake.agent import AgentAnswerer
 from voicekiosk.fake.answerers import CannedAnswerer
+from voicekiosk.upstream.calls import LET_GO_S
 from voicekiosk.web.appkeys import CALLS, LEDGER
 
 
@@ -52,6 +53,8 @@ async def test_a_realtime_call_openai_ends_frees_its_line_and_its_page_is_told(
         await wait_for(lambda: fake.recorded("sideband"), what="the server's sideband")
         assert await agent.drop(made) == made  # OpenAI ends it: its sideband goes, and the call is gone
         assert await next_push(ws) == {"type": "end", "now": True, "why": "upstream", "call_id": made}
+        # The page hangs up its side, as told: the end stays OpenAI's.
+        assert (await client.delete(f"/api/call/{made}", params={"reason": "idle"})).status == 200
     assert calls.get(made) is None and len(calls) == 0
     await wait_for(lambda: reasons(client)[0], what="the call's end written")
     assert reasons(client) == ["upstream"]
@@ -72,7 +75,9 @@ async def test_a_live_session_that_expires_is_ended_as_upstream(make_client: Any
     async with client.ws_connect("/api/events") as ws:
         await ws.send_json({"type": "call", "call_id": made})
         assert await next_push(ws) == {"type": "end", "now": True, "why": "upstream", "call_id": made}
-    assert live.calls[made].closed and calls.get(made) is None
+        assert live.calls[made].closed
+        # A page that does not hang up has LET_GO_S: then the server ends it (the line is free).
+        await wait_for(lambda: calls.get(made) is None, timeout=LET_GO_S + 5, what="the call forgotten")
     await wait_for(lambda: reasons(client)[0], what="the call's end written")
     assert reasons(client) == ["upstream"]
 

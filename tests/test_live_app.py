@@ -109,9 +109,8 @@ async def test_a_page_s_usage_report_is_shown_in_minutes_and_capped(
 async def test_without_openai_s_count_the_cost_is_an_upper_bound_marked_as_such(
     make_client: Any, fake: FakeOpenAI, page: Client, log_info: pytest.LogCaptureFixture
 ) -> None:
-    """The page closed the session: the hang-up hears no final count, so the line says what the
-    call's age and the page's last report allow, and that it is an estimate. The server may hear the
-    end on its sideband first (then the call ends as OpenAI's, and the page's hang-up finds it gone)."""
+    """The session ended before the server could attach (the page closed it): no final count, so
+    the line says what the call's age and the page's last report allow, and that it is an estimate."""
     client = await make_client(**LIVE)
     session_id = await join(client, page)
     ws = await client.ws_connect("/api/events")
@@ -121,12 +120,8 @@ async def test_without_openai_s_count_the_cost_is_an_upper_bound_marked_as_such(
     await page.close()
     await wait_for(lambda: live_call(fake, session_id).closed, timeout=5, what="the session gone")
     response = await client.delete(f"/api/call/{session_id}")
-    assert response.status in (200, 404)
-
-    def hang_ups() -> list[str]:
-        return [m for r in log_info.records if (m := r.getMessage()).startswith(f"hang-up {session_id}")]
-
-    [line] = await wait_for(hang_ups, timeout=5, what="the hang-up's line")
+    assert response.status == 200
+    [line] = [m for r in log_info.records if (m := r.getMessage()).startswith(f"hang-up {session_id}")]
     assert line.endswith("15 s billed (0.2 min ≈ $0.013, estimated) (0 ms upstream)"), line
     await ws.close()
 

@@ -11,13 +11,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Coroutine, Iterator, Mapping
-from typing import Any, Protocol
+from typing import Any
 
 from voicekiosk import net
 from voicekiosk.errors import ApiError, UpstreamError
 from voicekiosk.ledger.prices import Minutes, billed_seconds
 from voicekiosk.upstream.engine import Engine
-from voicekiosk.upstream.record import ENDINGS, TOLD_TO_PAGE, CallObserver, CallRecord, EndReason
+from voicekiosk.upstream.record import ENDINGS, TOLD_TO_PAGE, CallObserver, CallRecord, CallWatcher, EndReason
 from voicekiosk.upstream.strays import Strays
 from voicekiosk.upstream.tickets import ClaimTickets
 
@@ -29,18 +29,7 @@ STALE_AFTER = 60.0  # seconds past the engine's ``max_session`` after which a ca
 # oldest, so made-up call ids cannot pin more lines than this per device.
 PAGE_CALLS_PER_DEVICE = 1
 SWEEP_EVERY = 60.0
-
-
-class CallWatcher(Protocol):
-    """What follows the calls this server made (the sidebands of ``control.CallControl``)."""
-
-    def started(self, call_id: str) -> None: ...
-
-    def ending(self, call_id: str) -> None:
-        """It is being hung up: its sideband may carry the hang-up, and its drop is the end."""
-        ...
-
-    def ended(self, call_id: str) -> None: ...
+LET_GO_S = 5.0  # seconds a page has to hang up a call OpenAI ended (it learns so itself, or is told)
 
 
 class CallRegistry:
@@ -129,14 +118,17 @@ class CallRegistry:
         return record
 
     def ended_upstream(self, call_id: str) -> None:
-        """OpenAI ended the call (its sideband read so): the line is freed and its page told at once;
-        the hang-up sent all the same (a no-op for a call gone) is the guarantee."""
-        if call_id in self._calls:
-            self._spawn(self._hang_up_quietly(call_id, "upstream"))
+        """OpenAI ended the call (its sideband read so): its page is told, and its own hang-up within
+        ``LET_GO_S`` ends it as OpenAI's; with no page, or after that, the server's (a no-op upstream)."""
+        record = self._calls.get(call_id)
+        if record is not None and not record.gone_upstream:
+            record.gone_upstream = True
+            self.hang_up_after(call_id, LET_GO_S if self._tell_end(call_id, "upstream") else 0.0, "upstream")
 
-    def _tell_end(self, call_id: str, reason: EndReason) -> None:
-        if reason in TOLD_TO_PAGE and self.tell_page is not None:
-            self.tell_page(call_id, {"type": "end", "now": True, "why": reason})
+    def _tell_end(self, call_id: str, reason: EndReason) -> bool:
+        """Tell the call's page it is ended (``TOLD_TO_PAGE``); True if a page holds it and was told."""
+        told = {"type": "end", "now": True, "why": reason}
+        return reason in TOLD_TO_PAGE and self.tell_page is not None and self.tell_page(call_id, told)
 
     def _ended(self, record: CallRecord, reason: EndReason) -> None:
         for observer in self._observers:
@@ -217,9 +209,11 @@ class CallRegistry:
         Raises:
           UpstreamError: OpenAI could not be told (logged here already).
         """
-        if call_id in self._calls:
-            self._tell_end(call_id, reason)  # first: the page rests rather than calling again
         record = self._calls.pop(call_id, None)  # its line is free at once
+        if record is not None and record.gone_upstream:
+            reason = "upstream"  # its page was told already: its hang-up only follows OpenAI's end
+        elif record is not None:
+            self._tell_end(call_id, reason)  # first: the page rests rather than calling again
         if record is not None and page_seconds is not None:
             record.count_billed(page_seconds)
         if record is not None and self._watcher is not None and not record.by_page:

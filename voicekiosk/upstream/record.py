@@ -1,6 +1,6 @@
 """``CallRecord``: what the server knows of one running call: who holds it, and what it has cost
 so far (OpenAI's count on its sideband, or a page's report); why a call ended (``EndReason``), and
-what is told of each call's start and end (``CallObserver``)."""
+what is told of each call's start and end (``CallObserver``, ``CallWatcher``)."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ class CallRecord:
     wrap_up_told: bool = False  # told to wrap up (its longest, or the day's budget)
     ending_asked: bool = False  # the agent ended the conversation: a hang-up is pending
     instructing: bool = False  # a rule (the visitor's language) is being appended: one at a time
+    gone_upstream: bool = False  # OpenAI ended it: whoever hangs up next, the end is OpenAI's
 
     @property
     def seconds(self) -> float:
@@ -89,3 +90,15 @@ class CallObserver(Protocol):
     def call_ended(self, record: CallRecord, reason: EndReason) -> None:
         """``record`` holds the call's final counts (OpenAI's, if the hang-up heard them)."""
         ...
+
+
+class CallWatcher(Protocol):
+    """What follows the calls this server made (the sidebands of ``control.CallControl``)."""
+
+    def started(self, call_id: str) -> None: ...
+
+    def ending(self, call_id: str) -> None:
+        """It is being hung up: its sideband may carry the hang-up, and its drop is the end."""
+        ...
+
+    def ended(self, call_id: str) -> None: ...

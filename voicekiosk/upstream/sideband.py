@@ -80,6 +80,7 @@ class Sideband:
         self.calls = ToolCalls(call_id, runner, self._dialect, caller, self._answer, self._spawn, ran)
         self._taps: list[asyncio.Queue[dict[str, Any] | None]] = []
         self._ended = False  # the engine said the session is over: no reopening
+        self._asked = False  # ... as a client asked (the page's own hang-up): not OpenAI's end
         self.ending = False  # the call is being hung up: a drop is its end, not to be reopened
         self.responding = False  # a response is under way (a new one would be refused meanwhile)
         self.opened = 0  # times a sideband was opened (1 + reopenings)
@@ -164,7 +165,7 @@ class Sideband:
     def _over(self) -> None:
         """The call is over: if OpenAI ended it (Live's ``session.closed``, or Realtime's call gone),
         not a hang-up of ours, its keeper is told."""
-        if not self.ending and not self.closed and self._notes is not None:
+        if not (self.ending or self.closed or self._asked) and self._notes is not None:
             self._notes.ended_upstream(self.call_id)
 
     async def _connect(self) -> int:
@@ -220,7 +221,7 @@ class Sideband:
         elif reading.kind == "call" and reading.item is not None:
             self.calls.call(reading.batch, reading.item)
         elif reading.kind == "ended":
-            self._ended = True
+            self._ended, self._asked = True, reading.asked
         elif reading.kind in ("finished", "failed"):
             self.responding = False
             self.calls.ended(reading.batch, reading.kind == "failed")
