@@ -2,7 +2,8 @@
 peer, loopback): the first call talks until OpenAI's count (on the server's sideband) spends the
 tiny budget; the server tells the page and ends it, and the page shows "closed for today" (not an
 error) and tries no more. A call at its longest is ended through its page too: it rests, it does
-not call again."""
+not call again. A call left running upstream across a server restart is not left outside the
+budget: the new server hangs it up, and the page starts one it counts."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from tests.helpers import REAL_KEY, never, wait_for
 from voicekiosk.fake import FakeOpenAI
 from voicekiosk.fake.agent import AgentAnswerer
 from voicekiosk.fake.voice import Script
-from voicekiosk.web.appkeys import LEDGER
+from voicekiosk.web.appkeys import CALLS, LEDGER
 
 pytestmark = pytest.mark.browser
 
@@ -93,4 +94,32 @@ async def test_a_call_at_its_longest_ends_through_its_page_which_rests_and_calls
     assert "reconnecting" not in await page.evaluate(f"window.__probe.states.slice({since})")
     assert await page.evaluate("window.__probe.states.at(-1)") == "paused"
     assert [e for e in watch.errors if "404" not in e] == []  # its late hang-up found the call gone
+    await context.close()
+
+
+async def test_a_call_left_running_across_a_restart_is_hung_up_and_the_page_starts_one_counted(
+    chromium: Any, serve_app: Any, aiohttp_server: Any, https_settings: Any, fake: FakeOpenAI, answerer: AgentAnswerer
+) -> None:
+    """The first server's hang-up at shutdown is refused (as at a crash: the call runs on upstream,
+    the page still talking on it); the next, on the same port, data directory and fake, does not know
+    the call the page re-claims: it hangs it up, and the page starts a call the new server counts."""
+    from tests.conftest import build_app
+
+    first = await serve_app(https=True)
+    context = await chromium.new_context()
+    page, _ = await open_page(context, str(first.make_url("/?autostart")))
+    await wait_state(page, *CALL_UP)
+    [old] = answerer.calls.values()
+    fake.add_fault("hangup", status=500, times=10)
+    port = first.port
+    await first.close()
+    assert not old.closed  # left running upstream
+    fake.clear_faults()
+
+    second = await aiohttp_server(build_app(https_settings.settings, {}), ssl=https_settings.context, port=port)
+    await wait_for(lambda: old.closed, timeout=20, what="the old call hung up by the new server")
+    await wait_for(lambda: len(second.app[CALLS]) == 1, timeout=20, what="a new call, counted by the new server")
+    [new] = second.app[CALLS].calls()
+    assert new.call_id != old.call_id and len(answerer.calls) == 2
+    await wait_state(page, *CALL_UP)
     await context.close()
