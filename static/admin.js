@@ -9,7 +9,7 @@ const REFRESH_MS = Number(main.dataset.refreshMs) || 2000;
 const updated = document.getElementById("updated");
 const notice = document.getElementById("notice"); // a failed hang-up, until the next one works
 const callsTable = document.getElementById("calls");
-const formToken = callsTable.dataset.formToken;
+let formToken = callsTable.dataset.formToken; // the latest /admin/status gave (a restart makes a new one)
 const shown = new Map(); // section -> the JSON last placed: unchanged sections are left alone
 let timer = 0;
 
@@ -67,6 +67,7 @@ function summary(pairs) {
 }
 
 function place(status) {
+  formToken = status.form_token || formToken;
   const sections = {
     summary: () => summary(status.summary),
     calls: () => fill(callsTable, status.calls, hangUpCell),
@@ -107,11 +108,11 @@ document.addEventListener("submit", async (event) => {
   button.disabled = true;
   button.textContent = "Hanging up…";
   try {
-    const response = await fetch(form.action, {
-      method: "POST",
-      body: new URLSearchParams(new FormData(form)),
-      headers: { Accept: "application/json" },
-    });
+    let response = await post(form);
+    if (response.status === 403) {
+      await refresh(); // the server restarted since the last refresh: its new form token, then again
+      response = await post(form);
+    }
     if (!response.ok) {
       const answer = await response.json().catch(() => null);
       throw new Error(answer?.error?.message || `the server answered ${response.status}`);
@@ -124,6 +125,16 @@ document.addEventListener("submit", async (event) => {
   shown.delete("calls");
   refresh();
 });
+
+/** Post a Hang up form with the latest form token. */
+function post(form) {
+  form.elements.form_token.value = formToken;
+  return fetch(form.action, {
+    method: "POST",
+    body: new URLSearchParams(new FormData(form)),
+    headers: { Accept: "application/json" },
+  });
+}
 
 document.addEventListener("visibilitychange", () => {
   if (!document.hidden) refresh();

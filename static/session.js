@@ -55,6 +55,8 @@ export class Session {
       state: () => this.state,
       setState: (state) => this.#setState(state),
       rest: (detail) => this.#rest(detail),
+      closed: () => this.#closedForToday(),
+      lost: () => this.#lost(new Problem("session_ended")),
       start: (opts) => this.start(opts),
       wanted: () => this.wanted,
       up: () => (this.call?.connectedAt ? this.call : null),
@@ -64,7 +66,7 @@ export class Session {
     reporter.listen((event) => {
       const call = this.call; // only the current call's news counts
       if (!("call_id" in event)) this.triggers.hear(event);
-      else if (call?.connectedAt && event.call_id === call.callId) this.news.hear(event);
+      else if ((call?.connectedAt && event.call_id === call.callId) || this.news.late(event)) this.news.hear(event);
     });
 
     navigator.mediaDevices?.addEventListener?.("devicechange", () => {
@@ -129,13 +131,14 @@ export class Session {
     this.view.showMuted(muted);
   }
 
-  /** Hang up the current call, if any (a retry tap mid-attempt must not leave one running). */
-  #endCall() {
+  /** Hang up the current call, if any (a retry tap mid-attempt must not leave one running); `reason`:
+   * why, if not the visitor's or the page's ("idle": nobody spoke). */
+  #endCall(reason = "") {
     const call = this.call;
     this.call = null;
     this.news.reset();
     if (call?.callId) this.reporter.release(call.callId);
-    call?.close();
+    call?.close(null, { reason });
     if (call) this.engine.reset();
   }
 
@@ -212,6 +215,7 @@ export class Session {
   /** The call (or its microphone) went away after it had connected. */
   #lost(problem) {
     const call = this.call;
+    this.news.lost(call?.callId);
     this.#endCall();
     // A session that reached its end after a good run starts afresh at once; one that dies
     // right after connecting backs off like any other failure.
@@ -266,14 +270,14 @@ export class Session {
   #pause() {
     const talking = this.state === "user-speaking" && !this.engine.levelSpeech; // noise keeps no call
     if (this.engine.agentSpeaking || talking || this.news.working) return this.#armIdle();
-    this.#rest("detail.paused");
+    this.#rest("detail.paused", "idle");
   }
 
   /** Hang up (the engine's farewell first) and wait, paused, for a tap or a voice; `detail`: the
-   * words (their key) shown after "Paused". */
-  #rest(detail) {
+   * words (their key) shown after "Paused"; `reason`: why, for the server's record ("idle"). */
+  #rest(detail, reason = "") {
     if (this.hours.closed) return this.stop("closed"); // closing time: no waking
-    this.#endCall();
+    this.#endCall(reason);
     this.#clearTimers();
     this.view.showCallDown();
     this.#setState("paused");

@@ -113,6 +113,7 @@ async def test_the_page_lists_a_live_call_with_its_page_state_and_usage(client):
         html = await (await client.get("/admin")).text()  # the first paint has it too (JS off)
         assert call in html and 'action="/admin/calls/' + call + '/hangup"' in html
         assert client.app[ADMIN].form_token in html
+        assert status["form_token"] == client.app[ADMIN].form_token  # an open page takes a restart's new one
     assert ["lines", "1 of 4 busy"] in status["summary"]
     assert await (await client.delete(created.headers["Location"])).json()
 

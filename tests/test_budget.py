@@ -65,9 +65,6 @@ async def test_a_spent_budget_refuses_calls_mints_and_wakes_after_a_restart(
     woken = await client.post("/api/start")  # nor is a kiosk woken to be refused
     assert (woken.status, (await woken.json())["error"]["code"]) == (402, "budget_spent")
     assert caplog.text.count("budget: today's estimated spend") == 1  # the terminal says why, once
-    browser = await make_client(budget_per_day=cost / 2, sdp="browser")
-    response = await browser.post("/api/token")
-    assert response.status == 402 and not fake.recorded("client_secrets")
     # With room left, calls are made.
     roomy = await make_client(budget_per_day=cost * 2)
     assert (await post_call(roomy)).status == 201

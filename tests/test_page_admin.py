@@ -11,7 +11,7 @@ from tests.helpers import REAL_KEY, wait_for
 from voicekiosk.fake import FakeOpenAI
 from voicekiosk.fake.agent import AgentAnswerer
 from voicekiosk.fake.voice import Script
-from voicekiosk.web.appkeys import CALLS, METRICS
+from voicekiosk.web.appkeys import ADMIN, CALLS, METRICS
 
 pytestmark = pytest.mark.browser
 
@@ -52,6 +52,24 @@ async def test_the_status_page_shows_the_live_call_and_hangs_it_up(chromium, ser
     assert admin_watch.errors == [] and admin_watch.foreign_urls() == []
     # The kiosk's own late hang-up of the call the admin ended finds it gone (404): nothing else.
     assert all("404" in error for error in kiosk_watch.errors), kiosk_watch.errors
+    await context.close()
+
+
+async def test_an_open_status_page_hangs_up_with_a_restarted_servers_form_token(chromium, serve_app, fake):
+    """A restarted server has a new form token: the page opened before it still hangs up (it takes
+    the latest from /admin/status), with no 403 and no reload."""
+    server = await serve_app(https=True)
+    context = await chromium.new_context()
+    kiosk, _ = await open_page(context, str(server.make_url("/?autostart")))
+    await wait_state(kiosk, *TALKING)
+    admin, admin_watch = await open_page(context, str(server.make_url("/admin")), probe=False)
+    await admin.get_by_role("button", name="Hang up").wait_for(timeout=10_000)
+    server.app[ADMIN].form_token = "a-restarted-servers-token"  # what a new process would have made
+    await admin.get_by_role("button", name="Hang up").click()
+    await wait_for(lambda: len(fake.recorded("hangup")) == 1, what="the hang-up upstream")
+    await admin.locator("#calls tbody tr.empty").wait_for(timeout=10_000)
+    assert await admin.locator("#notice").is_hidden()
+    assert [e for e in admin_watch.errors if "403" not in e] == []  # at most the first, stale POST
     await context.close()
 
 

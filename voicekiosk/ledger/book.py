@@ -18,8 +18,8 @@ from voicekiosk.datadir import ensure_dir
 from voicekiosk.ledger.prices import price_of
 from voicekiosk.ledger.store import TOKEN_COLUMNS, Store, StoreError
 from voicekiosk.settings import Settings
-from voicekiosk.upstream.calls import CallRegistry, EndReason
-from voicekiosk.upstream.record import CallRecord
+from voicekiosk.upstream.calls import CallRegistry
+from voicekiosk.upstream.record import CallRecord, EndReason
 
 log = logging.getLogger("voicekiosk.ledger")
 DAY = 86400.0

@@ -4,7 +4,8 @@ once the day's estimated spend reaches ``budget_per_day``, new calls and mints a
 ``budget_spent``) and running calls are told to wrap up and hung up ``GRACE_S`` later (``budget``).
 The agent is told on the call's sideband (Realtime: a system message and a response) or through
 ``Engine.instruct`` (GPT-Live); a call the server has no channel to (``--sdp browser``) is just
-hung up."""
+hung up. Either hang-up tells the call's page first (``CallRegistry.hang_up``): it rests, or shows
+"closed for today", rather than calling again."""
 
 from __future__ import annotations
 
@@ -17,10 +18,10 @@ from typing import Any
 from voicekiosk.errors import ApiError, UpstreamError
 from voicekiosk.ledger.book import CallBook
 from voicekiosk.settings import Settings
-from voicekiosk.upstream.calls import CallRegistry, EndReason
+from voicekiosk.upstream.calls import CallRegistry
 from voicekiosk.upstream.control import CallControl
 from voicekiosk.upstream.engine import Engine
-from voicekiosk.upstream.record import CallRecord
+from voicekiosk.upstream.record import CallRecord, EndReason
 from voicekiosk.upstream.sideband import Sideband
 
 log = logging.getLogger("voicekiosk.ledger")

@@ -13,8 +13,7 @@ import os
 import socket
 from collections.abc import Callable, MutableMapping
 
-from voicekiosk.upstream.calls import EndReason
-from voicekiosk.upstream.record import CallRecord
+from voicekiosk.upstream.record import CallRecord, EndReason
 
 log = logging.getLogger("voicekiosk.service")
 VARIABLES = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")

@@ -10,14 +10,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine, Iterator, Mapping
-from typing import Any, Literal, Protocol
+from collections.abc import Callable, Coroutine, Iterator, Mapping
+from typing import Any
 
 from voicekiosk import net
 from voicekiosk.errors import ApiError, UpstreamError
 from voicekiosk.ledger.prices import Minutes
 from voicekiosk.upstream.engine import Engine
-from voicekiosk.upstream.record import CallRecord
+from voicekiosk.upstream.record import ENDINGS, TOLD_TO_PAGE, CallObserver, CallRecord, CallWatcher, EndReason
+from voicekiosk.upstream.strays import Strays
 from voicekiosk.upstream.tickets import ClaimTickets
 
 log = logging.getLogger("voicekiosk.server")
@@ -28,47 +29,7 @@ STALE_AFTER = 60.0  # seconds past the engine's ``max_session`` after which a ca
 # oldest, so made-up call ids cannot pin more lines than this per device.
 PAGE_CALLS_PER_DEVICE = 1
 SWEEP_EVERY = 60.0
-
-# Why a call ended, as the call record and the metrics name it; ``ENDINGS``: as a log line says it.
-EndReason = Literal[
-    "page", "idle", "agent", "budget", "limit", "orphan", "replaced", "stale", "upstream", "shutdown", "admin"
-]
-ENDINGS: dict[EndReason, str] = {
-    "page": "by its page",
-    "idle": "by its page (nobody spoke)",
-    "agent": "after the agent ended the conversation",
-    "budget": "as the day's budget is spent",
-    "limit": "at the longest a call may last",
-    "orphan": "as no page holds it",
-    "replaced": "as its device started another",
-    "stale": "as older than any session can be",
-    "upstream": "as OpenAI ended it",
-    "shutdown": "at shutdown",
-    "admin": "from the admin page",
-}
-
-
-class CallWatcher(Protocol):
-    """What follows the calls this server made (the sidebands of ``control.CallControl``)."""
-
-    def started(self, call_id: str) -> None: ...
-
-    def ending(self, call_id: str) -> None:
-        """It is being hung up: its sideband may carry the hang-up, and its drop is the end."""
-        ...
-
-    def ended(self, call_id: str) -> None: ...
-
-
-class CallObserver(Protocol):
-    """What keeps account of calls (the call record, the metrics): told of each call this server
-    knows, once when it starts and once when it ends, on the event loop. Must not raise or block."""
-
-    def call_started(self, record: CallRecord) -> None: ...
-
-    def call_ended(self, record: CallRecord, reason: EndReason) -> None:
-        """``record`` holds the call's final counts (OpenAI's, if the hang-up heard them)."""
-        ...
+LET_GO_S = 5.0  # seconds a page has to hang up a call OpenAI ended (it learns so itself, or is told)
 
 
 class CallRegistry:
@@ -95,6 +56,9 @@ class CallRegistry:
         self._tasks: set[asyncio.Task[None]] = set()
         self._hangups: set[asyncio.Future[None]] = set()  # hang-ups under way: close() lets them finish
         self._observers: list[CallObserver] = []
+        self.strays = Strays(engine, total=2 * max_calls)  # calls a page holds that are unknown here
+        # Tells the page that holds a call (``EventHub.push``), once the app has one.
+        self.tell_page: Callable[[str, Mapping[str, Any]], bool] | None = None
 
     def observe(self, observer: CallObserver) -> None:
         """Tell ``observer`` of every call that starts or ends from now on."""
@@ -152,6 +116,19 @@ class CallRegistry:
             self._unwatch(record)
             self._ended(record, reason)
         return record
+
+    def ended_upstream(self, call_id: str) -> None:
+        """OpenAI ended the call (its sideband read so): its page is told, and its own hang-up within
+        ``LET_GO_S`` ends it as OpenAI's; with no page, or after that, the server's (a no-op upstream)."""
+        record = self._calls.get(call_id)
+        if record is not None and not record.gone_upstream:
+            record.gone_upstream = True
+            self.hang_up_after(call_id, LET_GO_S if self._tell_end(call_id, "upstream") else 0.0, "upstream")
+
+    def _tell_end(self, call_id: str, reason: EndReason) -> bool:
+        """Tell the call's page it is ended (``TOLD_TO_PAGE``); True if a page holds it and was told."""
+        told = {"type": "end", "now": True, "why": reason}
+        return reason in TOLD_TO_PAGE and self.tell_page is not None and self.tell_page(call_id, told)
 
     def _ended(self, record: CallRecord, reason: EndReason) -> None:
         for observer in self._observers:
@@ -224,13 +201,18 @@ class CallRegistry:
     async def hang_up(
         self, call_id: str, *, reason: EndReason, by: str = "", page_seconds: float | None = None
     ) -> None:
-        """Forget the call and tell OpenAI to end it; ``by``: who asked (a page's address, for the
-        log); ``page_seconds``: the page's last count.
+        """Forget the call and tell OpenAI to end it (an end the server decided, ``TOLD_TO_PAGE``, is
+        told to its page first); ``by``: who asked (a page's address, for the log); ``page_seconds``:
+        the page's last count.
 
         Raises:
           UpstreamError: OpenAI could not be told (logged here already).
         """
         record = self._calls.pop(call_id, None)  # its line is free at once
+        if record is not None and record.gone_upstream:
+            reason = "upstream"  # its page was told already: its hang-up only follows OpenAI's end
+        elif record is not None:
+            self._tell_end(call_id, reason)  # first: the page rests rather than calling again
         if record is not None and page_seconds is not None:
             record.count_billed(page_seconds)
         if record is not None and self._watcher is not None and not record.by_page:
@@ -275,7 +257,7 @@ class CallRegistry:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await asyncio.gather(*self._hangups, return_exceptions=True)
         calls = [self.hang_up(call_id, reason="shutdown") for call_id in list(self._calls)]
-        await asyncio.gather(*calls, return_exceptions=True)
+        await asyncio.gather(*calls, self.strays.close(), return_exceptions=True)
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(work)

@@ -21,7 +21,7 @@ log = logging.getLogger("voicekiosk.tools")
 
 
 class CallControl:
-    """Sidebands by call id (the registry's ``CallWatcher``); ``callers`` makes the ``Caller`` a
+    """Sidebands by call id (the registry's ``record.CallWatcher``); ``callers`` makes the ``Caller`` a
     call's tools act through (its page, its end); ``notes`` (set once the registry exists) keeps
     what OpenAI counted, the tools run and the events refused, by call. ``runner`` may hold no
     tools: a sideband is opened on every call all the same, for the server's own view of usage."""

@@ -32,15 +32,17 @@ LIVE_ENDS: dict[str, Kind] = {
 class Reading:
     """What a server event means to the sideband: a function ``call`` (its ``item``), the response
     that a batch of calls came in ``finished`` or ``failed`` (or is still in ``progress``), the
-    session ``ended``, or news of ``usage`` alone. ``batch``: the response (Realtime) or delegation
-    (Live) the event belongs to; ``usage``: what OpenAI counted (Realtime: a response's tokens,
-    or, ``of`` ``transcription``, a transcript's; Live: cumulative seconds)."""
+    session ``ended`` (``asked``: as a client asked, the page or this server), or news of ``usage``
+    alone. ``batch``: the response (Realtime) or delegation (Live) the event belongs to; ``usage``:
+    what OpenAI counted (Realtime: a response's tokens, or, ``of`` ``transcription``, a transcript's;
+    Live: cumulative seconds)."""
 
     kind: Kind
     batch: str = ""
     item: dict[str, Any] | None = None
     usage: dict[str, Any] | None = None
     of: Literal["model", "transcription"] = "model"
+    asked: bool = False
 
 
 class Dialect(Protocol):
@@ -127,8 +129,9 @@ class LiveDialect:
 
     def read(self, event: dict[str, Any]) -> Reading | None:
         kind = event.get("type")
-        if kind == "session.closed":
-            return Reading("ended", usage=_dict(event.get("usage")))
+        if kind == "session.closed":  # §2.4: closed as asked (session.close, the REST hangup), or not
+            asked = event.get("reason") in ("close_requested", "remote_hangup")
+            return Reading("ended", usage=_dict(event.get("usage")), asked=asked)
         if kind == "session.usage.updated":
             return Reading("usage", usage=_dict(event.get("usage")))
         inner = event.get("event")

@@ -1,5 +1,6 @@
 """``CallRecord``: what the server knows of one running call: who holds it, and what it has cost
-so far (OpenAI's count on its sideband, or a page's report)."""
+so far (OpenAI's count on its sideband, or a page's report); why a call ended (``EndReason``), and
+what is told of each call's start and end (``CallObserver``, ``CallWatcher``)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, Protocol
 
 from voicekiosk.ledger.prices import MAX_SECONDS, START_CHARGE_S, Minutes, Price, billed_seconds, per_minute
 from voicekiosk.ledger.tokens import Tokens
@@ -40,6 +41,7 @@ class CallRecord:
     wrap_up_told: bool = False  # told to wrap up (its longest, or the day's budget)
     ending_asked: bool = False  # the agent ended the conversation: a hang-up is pending
     instructing: bool = False  # a rule (the visitor's language) is being appended: one at a time
+    gone_upstream: bool = False  # OpenAI ended it: whoever hangs up next, the end is OpenAI's
 
     @property
     def seconds(self) -> float:
@@ -114,3 +116,49 @@ class CallRecord:
     def minutes(self, model: str, overrides: Mapping[str, Price] | None) -> Minutes:
         """What it has been billed so far if ``model`` bills by the minute (``prices.per_minute``)."""
         return per_minute(model, overrides, final=self.final_seconds, billed=self.billed_seconds, age=self.seconds)
+
+
+# Why a call ended, as the call record and the metrics name it; ``ENDINGS``: as a log line says it.
+EndReason = Literal[
+    "page", "idle", "agent", "budget", "limit", "orphan", "replaced", "stale", "upstream", "shutdown", "admin"
+]
+ENDINGS: dict[EndReason, str] = {
+    "page": "by its page",
+    "idle": "by its page (nobody spoke)",
+    "agent": "after the agent ended the conversation",
+    "budget": "as the day's budget is spent",
+    "limit": "at the longest a call may last",
+    "orphan": "as no page holds it",
+    "replaced": "as its device started another",
+    "stale": "as older than any session can be",
+    "upstream": "as OpenAI ended it",
+    "shutdown": "at shutdown",
+    "admin": "from the admin page",
+}
+# The ends the server decides that the call's page is told of first (``{"type": "end", "now": true,
+# "why": reason}``), so it rests (or, ``budget``: is closed for today; ``upstream``: starts afresh)
+# instead of taking the hang-up for a dropped line and calling again.
+TOLD_TO_PAGE: frozenset[EndReason] = frozenset({"agent", "budget", "limit", "stale", "upstream", "admin"})
+
+
+class CallObserver(Protocol):
+    """What keeps account of calls (the call record, the metrics): told of each call this server
+    knows, once when it starts and once when it ends, on the event loop. Must not raise or block."""
+
+    def call_started(self, record: CallRecord) -> None: ...
+
+    def call_ended(self, record: CallRecord, reason: EndReason) -> None:
+        """``record`` holds the call's final counts (OpenAI's, if the hang-up heard them)."""
+        ...
+
+
+class CallWatcher(Protocol):
+    """What follows the calls this server made (the sidebands of ``control.CallControl``)."""
+
+    def started(self, call_id: str) -> None: ...
+
+    def ending(self, call_id: str) -> None:
+        """It is being hung up: its sideband may carry the hang-up, and its drop is the end."""
+        ...
+
+    def ended(self, call_id: str) -> None: ...

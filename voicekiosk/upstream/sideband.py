@@ -48,6 +48,10 @@ class CallNotes(Protocol):
 
     def note_error(self, call_id: str) -> None: ...
 
+    def ended_upstream(self, call_id: str) -> None:
+        """OpenAI ended the call (not a hang-up of ours)."""
+        ...
+
 
 class Sideband:
     """One call's control connection; ``start`` it, ``close`` it when the call ends."""
@@ -78,6 +82,7 @@ class Sideband:
         self.calls = ToolCalls(call_id, runner, self._dialect, caller, self._answer, self._spawn, ran)
         self._taps: list[asyncio.Queue[dict[str, Any] | None]] = []
         self._ended = False  # the engine said the session is over: no reopening
+        self._asked = False  # ... as a client asked (the page's own hang-up): not OpenAI's end
         self.ending = False  # the call is being hung up: a drop is its end, not to be reopened
         self.responding = False  # a response is under way (a new one would be refused meanwhile)
         self.opened = 0  # times a sideband was opened (1 + reopenings)
@@ -141,15 +146,15 @@ class Sideband:
                 await self._serve()  # close() cancels this task: only a drop or the end gets past
                 if self._ended or self.ending:
                     log.info("sideband of %s: the call has ended", self.call_id)
-                    return
+                    return self._over()
                 log.warning("sideband of %s dropped: reopening", self.call_id)
                 if time.monotonic() - opened_at >= STABLE:
                     failures = 0
                     continue
                 why = "dropped again"
-            elif status in GONE:
+            elif status in GONE:  # once it was open: the call is gone (at first: it never was here)
                 log.info("sideband of %s: the call has ended upstream", self.call_id)
-                return
+                return self._over() if self.opened else None
             else:
                 why = f"not opened ({status})"
             if status in REFUSED or failures >= len(self._backoff):
@@ -158,6 +163,12 @@ class Sideband:
                 return
             await asyncio.sleep(self._backoff[failures])
             failures += 1
+
+    def _over(self) -> None:
+        """The call is over: if OpenAI ended it (Live's ``session.closed``, or Realtime's call gone),
+        not a hang-up of ours, its keeper is told."""
+        if not (self.ending or self.closed or self._asked) and self._notes is not None:
+            self._notes.ended_upstream(self.call_id)
 
     async def _connect(self) -> int:
         """Open the socket (within ``open_within`` s): 101 when it is open, else the refusal's status
@@ -213,7 +224,7 @@ class Sideband:
         elif reading.kind == "call" and reading.item is not None:
             self.calls.call(reading.batch, reading.item)
         elif reading.kind == "ended":
-            self._ended = True
+            self._ended, self._asked = True, reading.asked
         elif reading.kind in ("finished", "failed"):
             self.responding = False
             self.calls.ended(reading.batch, reading.kind == "failed")

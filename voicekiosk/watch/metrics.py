@@ -29,8 +29,7 @@ from voicekiosk.errors import UpstreamError
 from voicekiosk.ledger.store import TOKEN_COLUMNS
 from voicekiosk.settings import Settings
 from voicekiosk.tools.runner import Outcome
-from voicekiosk.upstream.calls import ENDINGS, EndReason
-from voicekiosk.upstream.record import CallRecord
+from voicekiosk.upstream.record import ENDINGS, CallRecord, EndReason
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 CALL_SECONDS = (10, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200)

@@ -31,8 +31,11 @@ COOKIE = "voicekiosk_access"
 TOKEN_FILE = "access-token"
 ADMIN_TOKEN_FILE = "admin-token"  # /admin and /metrics from elsewhere (``admin_access.py``): made only when asked for
 PUBLIC_PREFIXES = ("/static/", "/brand/", "/healthz")  # /brand/: the venue's look, on the "token needed" page too
-# A request relayed by a proxy on this machine comes from loopback, whoever sent it.
-PROXY_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Real-IP")
+# A request relayed by a proxy on this machine comes from loopback, whoever sent it: one carrying
+# any of these headers, or any ``X-Forwarded-*`` (``-Proto``, ``-Port``: what nginx and Caddy add), is
+# never this machine's. A proxy that adds none cannot be told apart (README, "Behind a reverse proxy").
+PROXY_HEADERS = ("Forwarded", "X-Real-IP")
+PROXY_PREFIX = "x-forwarded-"
 
 
 def load_token(data_dir: Path, *, rotate: bool = False, admin: bool = False) -> str:
@@ -183,7 +186,9 @@ def from_this_machine(request: web.Request) -> bool:
 
 
 def _relayed(request: web.Request) -> bool:
-    return any(name in request.headers for name in PROXY_HEADERS)
+    return any(name in request.headers for name in PROXY_HEADERS) or any(
+        name.lower().startswith(PROXY_PREFIX) for name in request.headers
+    )
 
 
 def bearer(request: web.Request) -> str | None:

@@ -75,7 +75,9 @@ async def admin_page(request: web.Request) -> web.Response:
 
 @routes.get("/admin/status")
 async def admin_status(request: web.Request) -> web.Response:
-    return web.json_response(status(request.app))
+    """The status, and the form token a Hang up must carry (a restarted server has a new one: an
+    open page takes it from here, no reload needed)."""
+    return web.json_response({**status(request.app), "form_token": request.app[ADMIN].form_token})
 
 
 @routes.post("/admin/calls/{call_id}/hangup")
@@ -90,9 +92,8 @@ async def admin_hang_up(request: web.Request) -> web.StreamResponse:
     calls = request.app[CALLS]
     if not CALL_ID.fullmatch(call_id) or calls.get(call_id) is None:
         raise ApiError(404, "unknown_call", "No such call on this server (it may have ended already).")
-    request.app[EVENTS].push(call_id, {"type": "end", "now": True})
-    # hang_up forgets the call before its first await: the page's own hang-up, prompted by the
-    # push, finds it gone, so the reason stays "admin".
+    # hang_up tells the page first, and forgets the call before its first await: the page's own
+    # hang-up, prompted by that, finds it gone, so the reason stays "admin".
     await calls.hang_up(call_id, reason="admin", by=f"the admin page ({request.remote or '?'})")
     if "application/json" in request.headers.get("Accept", ""):
         return web.json_response({"call_id": call_id, "status": "ended"})

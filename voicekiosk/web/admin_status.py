@@ -11,8 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from voicekiosk import __version__
-from voicekiosk.upstream.calls import ENDINGS
-from voicekiosk.upstream.record import CallRecord
+from voicekiosk.upstream.record import ENDINGS, CallRecord
 from voicekiosk.watch import spend
 from voicekiosk.watch.metrics import UNKNOWN_TOOL
 from voicekiosk.watch.recent import clock_time

@@ -141,6 +141,7 @@ def create_app(
         keep = app[LEDGER].transcript if settings.keep_transcripts else None
         app[EVENTS] = EventHub(app[CALLS], browser_sdp=settings.sdp == "browser", keep=keep)
         callers.attach(app[EVENTS], app[CALLS])
+        app[CALLS].tell_page = app[EVENTS].push  # the ends the server decides are told to the page first
         yield
         await app[BUDGET].close()
         await app[CALLS].close()  # every call ended: each row written

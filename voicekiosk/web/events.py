@@ -211,6 +211,13 @@ class _Claims:
             self.release()
             self.held = call_id
             self.holders[call_id] = self.page
+        elif self.calls.get(call_id) is None:
+            # A call this server does not know (made before a restart, or never registered): it
+            # would run outside the budget, the limit and /admin. The page hangs it up and starts
+            # one this server counts; its hang-up here finds nothing, so this server's goes upstream.
+            self.count += 1
+            self.page.push({"type": "end", "now": True, "why": "unknown", "call_id": call_id})
+            self.calls.strays.hang_up(call_id, self.client)
 
     def release(self) -> None:
         if self.held is not None:

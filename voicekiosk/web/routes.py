@@ -18,6 +18,7 @@ from voicekiosk.redact import redact
 from voicekiosk.settings import Settings
 from voicekiosk.tools.prompt import chosen_language
 from voicekiosk.upstream.realtime import transcription
+from voicekiosk.upstream.record import EndReason
 from voicekiosk.web.appkeys import ACCESS, BUDGET, CA, CALLS, ENGINE, EVENTS, HOSTS, MINTER, SETTINGS, STATIC
 from voicekiosk.web.hosts import host_of
 from voicekiosk.web.middleware import content_security_policy
@@ -196,7 +197,8 @@ async def hang_up(request: web.Request) -> web.Response:
         raise ApiError(404, "unknown_call", "No such call on this server (it may have ended already).")
     # The page's last count of billed seconds, if it has one (its final usage came just now).
     seconds = billed_seconds(_float(request.query.get("seconds")))
-    await request.app[CALLS].hang_up(call_id, reason="page", by=client_of(request), page_seconds=seconds)
+    reason: EndReason = "idle" if request.query.get("reason") == "idle" else "page"  # nobody spoke
+    await request.app[CALLS].hang_up(call_id, reason=reason, by=client_of(request), page_seconds=seconds)
     return web.json_response({"call_id": call_id, "status": "ended"})
 
 
