@@ -13,6 +13,7 @@ import pytest
 from tests.soak.call_record import call_record_rows
 from tests.soak.plan import CLEARANCE, DROP_EVERY, REFUSE_FOR, schedule
 from tests.soak.report import Sample, growth, heap, lives, missed, rows
+from tests.soak.stack import bad_lines
 
 
 def test_ten_minutes_drop_every_20_s_and_strike_each_one_off_once() -> None:
@@ -75,6 +76,7 @@ GOOD: dict[str, Any] = {
     "calls_left_open": 0,
     "call_record": {"rows": None, "calls": 9},
     "page_errors": [],
+    "server_log_problems": [],
 }
 
 
@@ -100,6 +102,7 @@ def test_a_good_run_misses_nothing_and_says_so_in_its_table() -> None:
         ({"calls_left_open": 1}, "calls left open upstream at the end"),
         ({"call_record": {"rows": 8}}, "rows in the call record"),
         ({"page_errors": ["uncaught: TypeError"]}, "uncaught errors on the pages"),
+        ({"server_log_problems": ["Traceback (most recent call last):"]}, "server log: tracebacks, unclosed resources"),
     ],
 )
 def test_each_missed_goal_is_named(change: dict[str, Any], figure: str) -> None:
@@ -114,6 +117,12 @@ def merge(into: dict[str, Any], change: dict[str, Any]) -> None:
             merge(into[key], value)
         else:
             into[key] = value
+
+
+def test_bad_server_lines_are_crashes_and_leaks_not_warnings() -> None:
+    logs = [["WARNING  OpenAI refused the hang-up: HTTP 404"], ["ERROR    call failed", "Traceback (most recent"]]
+    assert bad_lines(logs) == ["Traceback (most recent"]
+    assert bad_lines([["Unclosed client session"]]) == ["Unclosed client session"]
 
 
 def test_the_call_record_seam_counts_rows_or_says_there_is_none(tmp_path: Path) -> None:

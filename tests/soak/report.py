@@ -120,6 +120,8 @@ def rows(figures: dict[str, Any]) -> list[Row]:
         )
     errors = figures["page_errors"]
     out.append(("uncaught errors on the pages", str(len(errors)), "0", not errors))
+    problems = figures["server_log_problems"]
+    out.append(("server log: tracebacks, unclosed resources", str(len(problems)), "0", not problems))
     return out
 
 

@@ -24,7 +24,7 @@ from tests.soak.call_record import call_record_rows
 from tests.soak.pages import BUSY_TITLE, SoakPage
 from tests.soak.plan import REFUSE_FOR, Event, schedule
 from tests.soak.report import Sample, heap, lives
-from tests.soak.stack import Fake, Server
+from tests.soak.stack import Fake, Server, bad_lines
 
 SETTLE_S = 3.0  # the call up this long before an event strikes or a sample is taken
 RECOVER_S = 60.0  # the longest a recovery may take (a refusal: REFUSE_FOR more)
@@ -71,6 +71,7 @@ class Soak:
         seen = await first.connects() - 1  # the first connect is no reconnect
         busy = await self.busy(browser, first)
         left = await self.drain()
+        self.server.stop()  # its last words (the shutdown's) are part of the figures
         stats = await self.fake.stats()
         warm_up = min(WARM_UP_S, self.minutes * 6)
         times = [e["recovered_s"] for e in self.applied if e["recovered_s"] is not None]
@@ -92,6 +93,8 @@ class Soak:
             "call_record": {"rows": call_record_rows(self.server.data), "calls": stats["made"].get("realtime", 0)},
             "page_errors": [e for page in self.pages for e in page.errors],
             "fake": stats,
+            "server_log_problems": bad_lines(self.server.logs)[:50],
+            "server_logs": self.server.logs,
             "samples": [asdict(s) for s in self.samples],
         }
 

@@ -14,6 +14,15 @@ from aiohttp import ClientSession
 from tests.bench.broker import process, rss_mb, serve_args, wait_healthy
 from voicekiosk.tls.certificates import spki_sha256_b64
 
+LOG_LINES = 20_000  # of the server's output kept per life: all of a soak's (-q: warnings and errors)
+# What must never be in the server's output, however rough the soak: a crash or a leak's warning.
+BAD_LOG = ("Traceback", "exception was never retrieved", "Unclosed", "CRITICAL", "ResourceWarning")
+
+
+def bad_lines(logs: list[list[str]]) -> list[str]:
+    """The lines of ``logs`` that say something crashed or leaked."""
+    return [line for lines in logs for line in lines if any(bad in line for bad in BAD_LOG)]
+
 
 class Fake:
     """The fake OpenAI's controls (``/_fake/...``)."""
@@ -42,20 +51,23 @@ class Server:
         self.url = f"https://127.0.0.1:{port}"
         self.life = 0
         self.proc: Any = None
+        self.logs: list[list[str]] = []  # each life's output (its last ``LOG_LINES``)
         self._running: contextlib.ExitStack | None = None
 
     async def start(self) -> None:
         self.life += 1  # from its spawn: a sample of the new process is never the old life's
         running = contextlib.ExitStack()
-        self.proc = running.enter_context(process(serve_args(self.port, self.data, *self.extra), self.env))
+        args = serve_args(self.port, self.data, *self.extra)
+        self.proc = running.enter_context(process(args, self.env, keep=LOG_LINES))
         self._running = running
         await wait_healthy(f"{self.url}/healthz", timeout=30)
 
     def stop(self) -> None:
         """Stop it (waits for it to end: up to 30 s, then SIGKILL). Safe to call twice."""
-        running, self._running, self.proc = self._running, None, None
+        running, proc, self._running, self.proc = self._running, self.proc, None, None
         if running is not None:
             running.close()
+            self.logs.append([line.rstrip() for line in proc.tail])
 
     async def restart(self) -> None:
         await asyncio.to_thread(self.stop)
