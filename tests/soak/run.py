@@ -26,7 +26,11 @@ from tests.soak.plan import REFUSE_FOR, Event, schedule
 from tests.soak.report import Sample, heap, lives
 from tests.soak.stack import Fake, Server, bad_lines
 
-SETTLE_S = 3.0  # the call up this long before an event strikes or a sample is taken
+# An event strikes a call up this long: past the page's STABLE_MS (10 s, static/backoff.js), after
+# which it counts the call healthy and its back-off starts afresh. (A call dropped sooner is one
+# that "dies right after connecting": the page backs off from it, by design, up to 30 s.)
+STRIKE_AFTER_S = 12.0
+SETTLE_S = 3.0  # the call up this long before a sample is taken
 RECOVER_S = 60.0  # the longest a recovery may take (a refusal: REFUSE_FOR more)
 SAMPLE_EVERY = 5.0
 WARM_UP_S = 30.0  # of each server life, before its growth is judged (imports, pools, first calls)
@@ -71,7 +75,7 @@ class Soak:
         seen = await first.connects() - 1  # the first connect is no reconnect
         busy = await self.busy(browser, first)
         left = await self.drain()
-        self.server.stop()  # its last words (the shutdown's) are part of the figures
+        await asyncio.to_thread(self.server.stop)  # its last words (the shutdown's) are part of the figures
         stats = await self.fake.stats()
         warm_up = min(WARM_UP_S, self.minutes * 6)
         times = [e["recovered_s"] for e in self.applied if e["recovered_s"] is not None]
@@ -87,7 +91,7 @@ class Soak:
                 "max_s": max(times, default=0.0),
             },
             "server": {str(life): figure for life, figure in lives(self.samples, warm_up).items()},
-            "page_heap": heap(self.samples, warm_up),
+            "page_heap": heap(self.samples, self.paths_run()),
             "busy": busy,
             "calls_left_open": left,
             "call_record": {"rows": call_record_rows(self.server.data), "calls": stats["made"].get("realtime", 0)},
@@ -98,12 +102,17 @@ class Soak:
             "samples": [asdict(s) for s in self.samples],
         }
 
+    def paths_run(self) -> float:
+        """When the page was back from the last of the one-off events (every path run once)."""
+        ends = [e["at"] + e["recovered_s"] for e in self.applied if e["kind"] != "drop" and e["recovered_s"]]
+        return max(ends, default=0.0) + SETTLE_S
+
     async def strike(self, page: SoakPage, event: Event) -> None:
-        """Apply ``event`` at its time, once the page has been up ``SETTLE_S``; wait for it to be back."""
+        """Apply ``event`` at its time, once the page has been up ``STRIKE_AFTER_S``; wait for it to be back."""
         if (wait := event.at - self.now()) > 0:
             await asyncio.sleep(wait)  # the plan's clock: the time between events is the point
         try:
-            await wait_for(lambda: page.up_for(SETTLE_S), timeout=RECOVER_S, what="the page up")
+            await wait_for(lambda: page.up_for(STRIKE_AFTER_S), timeout=RECOVER_S, what="the page up")
         except AssertionError:
             self.skipped.append({"kind": event.kind, "at": self.now(), "why": "the page was not up"})
             return
