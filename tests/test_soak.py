@@ -90,6 +90,7 @@ def test_a_good_run_misses_nothing_and_says_so_in_its_table() -> None:
     assert shown["disruptions applied (drops, expiry, refusal, restart)"][0] == "2 drop, 1 restart"
     assert shown["rows in the call record"] == ("no call record", None)  # no verdict without one
     assert shown["server life 1: RSS, fds"][1] is None
+    assert missed(rows({**GOOD, "page_heap": None})) == []  # a short run: no verdict on it
     assert shown["server life 2: RSS"] == ("50 -> 50 MB (max 50, +0%)", True)
 
 

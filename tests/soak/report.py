@@ -95,7 +95,9 @@ def rows(figures: dict[str, Any]) -> list[Row]:
             out.append(
                 (f"server life {life}: {'RSS' if name == 'rss_mb' else 'open fds'}", shown, "within 10%", g["flat"])
             )
-    if (h := figures["page_heap"]) is not None:
+    if (h := figures["page_heap"]) is None:
+        out.append(("page JS heap after GC", "too few samples after the one-off events", "too short to judge", None))
+    else:
         shown = f"{h['first']:.2f} -> {h['last']:.2f} MB (max {h['max']:.2f}, {h['growth']:+.0%})"
         out.append((f"page JS heap after GC, from {h['since_s']:.0f} s", shown, "within 10%", h["flat"]))
         out.append(("page JS heap after GC, first sample of the run", f"{h['whole_run_first']:.2f} MB", "", None))
