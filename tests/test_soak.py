@@ -12,7 +12,7 @@ import pytest
 
 from tests.soak.call_record import call_record_rows
 from tests.soak.plan import CLEARANCE, DROP_EVERY, REFUSE_FOR, schedule
-from tests.soak.report import Sample, growth, heap, lives, missed, rows
+from tests.soak.report import Sample, growth, heap, lives, missed, rows, unexplained
 from tests.soak.stack import bad_lines
 
 
@@ -72,6 +72,7 @@ GOOD: dict[str, Any] = {
         "recovered": 3,
         "median_s": 0.4,
         "max_s": 2.0,
+        "unexplained": [],
     },
     "server": {"1": {"samples": 2, "span_s": 20.0, "flat": None}, "2": lives(samples(2, 0, [50] * 8, [12] * 8), 0)[2]},
     "page_heap": {**growth([1.2, 1.25, 1.21]), "since_s": 430.0, "whole_run_first": 1.1},
@@ -90,6 +91,7 @@ def test_a_good_run_misses_nothing_and_says_so_in_its_table() -> None:
     assert shown["disruptions applied (drops, expiry, refusal, restart)"][0] == "2 drop, 1 restart"
     assert shown["rows in the call record"] == ("no call record", None)  # no verdict without one
     assert shown["server life 1: RSS, fds"][1] is None
+    assert shown["falls the soak did not cause"] == ("none", None)
     assert missed(rows({**GOOD, "page_heap": None})) == []  # a short run: no verdict on it
     assert shown["server life 2: RSS"] == ("50 -> 50 MB (max 50, +0%)", True)
 
@@ -97,7 +99,7 @@ def test_a_good_run_misses_nothing_and_says_so_in_its_table() -> None:
 @pytest.mark.parametrize(
     ("change", "figure"),
     [
-        ({"reconnects": {"seen": 4}}, "reconnects: expected vs seen"),
+        ({"reconnects": {"seen": 2}}, "reconnects: expected vs seen"),
         ({"reconnects": {"recovered": 2}}, "disruptions recovered from"),
         ({"server": {"2": {"fds": {"flat": False}}}}, "server life 2: open fds"),
         ({"page_heap": {"flat": False}}, "page JS heap after GC, from 430 s"),
@@ -121,6 +123,16 @@ def merge(into: dict[str, Any], change: dict[str, Any]) -> None:
             merge(into[key], value)
         else:
             into[key] = value
+
+
+def test_falls_long_after_every_event_are_the_ones_unexplained() -> None:
+    applied = [{"at": 20.0, "kind": "drop"}, {"at": 90.0, "kind": "restart"}]
+    downs = [{"t": t, "state": "reconnecting", "problem": "The call dropped."} for t in (20.4, 97.0, 200.0, 700.0)]
+    assert [d["t"] for d in unexplained(downs, applied, until=600)] == [200.0]  # 700: the busy check's
+    figures = copy.deepcopy(GOOD)
+    figures["reconnects"]["unexplained"] = unexplained(downs, applied, until=600)
+    shown = {name: (value, ok) for name, value, _, ok in rows(figures)}
+    assert shown["falls the soak did not cause"] == ("1: 200 s (The call dropped.)", None)  # said, not judged
 
 
 def test_bad_server_lines_are_crashes_and_leaks_not_warnings() -> None:

@@ -10,18 +10,26 @@ from tests.helpers import ROOT
 
 # The page's states while its call is up (static/messages.js STATES); any other is "down".
 UP = ("listening", "user-speaking", "thinking", "working", "agent-speaking")
-# Installed before the page's scripts: counts each time the page goes from down to up (a connect)
-# and keeps its last 50 states; nothing grows with time.
+# Installed before the page's scripts: counts each time the page goes from down to up (a connect),
+# and keeps its last 50 states and last 100 falls (up to down); nothing grows with time.
 PROBE = """
 (() => {
   const UP = new Set(__UP__);
-  const soak = (window.__soak = { connects: 0, state: null, upSince: null, recent: [] });
+  const soak = (window.__soak = { connects: 0, state: null, upSince: null, recent: [], downs: [] });
   new MutationObserver(() => {
     const state = document.querySelector("main")?.dataset.state;
     if (!state || state === soak.state) return;
     if (UP.has(state) && !UP.has(soak.state)) {
       soak.connects += 1;
       soak.upSince = performance.now();
+    }
+    if (!UP.has(state) && UP.has(soak.state)) {
+      // The call went down: when (wall clock, ms), and what the page said. Kept after this task,
+      // when the problem is shown.
+      const down = { at: Date.now(), state, problem: "" };
+      setTimeout(() => (down.problem = document.getElementById("problem-title")?.textContent || ""), 0);
+      soak.downs.push(down);
+      if (soak.downs.length > 100) soak.downs.shift();
     }
     if (!UP.has(state)) soak.upSince = null;
     soak.state = state;

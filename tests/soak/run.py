@@ -23,7 +23,7 @@ from tests.helpers import free_port, wait_for
 from tests.soak.call_record import call_record_rows
 from tests.soak.pages import BUSY_TITLE, SoakPage
 from tests.soak.plan import REFUSE_FOR, Event, schedule
-from tests.soak.report import Sample, heap, lives
+from tests.soak.report import Sample, heap, lives, unexplained
 from tests.soak.stack import Fake, Server, bad_lines
 
 # An event strikes a call up this long: past the page's STABLE_MS (10 s, static/backoff.js), after
@@ -44,7 +44,7 @@ class Soak:
         self.minutes, self.fake, self.server = minutes, fake, server
         self.plan = schedule(minutes)
         self.url = f"{server.url}/?autostart&kiosk"
-        self.t0 = time.monotonic()
+        self.t0, self.wall0 = time.monotonic(), time.time()
         self.samples: list[Sample] = []
         self.applied: list[dict[str, Any]] = []
         self.skipped: list[dict[str, Any]] = []
@@ -61,7 +61,7 @@ class Soak:
     async def run(self, browser: Any) -> dict[str, Any]:
         first = await self.open(browser)
         await wait_for(lambda: first.up_for(0), timeout=RECOVER_S, what="the page's first call")
-        self.t0 = time.monotonic()
+        self.t0, self.wall0 = time.monotonic(), time.time()
         sampler = asyncio.create_task(self.sample(first))
         try:
             for event in self.plan:
@@ -73,6 +73,10 @@ class Soak:
             with contextlib.suppress(asyncio.CancelledError):
                 await sampler
         seen = await first.connects() - 1  # the first connect is no reconnect
+        falls = [
+            {"t": d["at"] / 1000 - self.wall0, "state": d["state"], "problem": d["problem"]}
+            for d in (await first.soak())["downs"]
+        ]
         busy = await self.busy(browser, first)
         left = await self.drain()
         await asyncio.to_thread(self.server.stop)  # its last words (the shutdown's) are part of the figures
@@ -89,6 +93,8 @@ class Soak:
                 "recovered": len(times),
                 "median_s": statistics.median(times) if times else 0.0,
                 "max_s": max(times, default=0.0),
+                "falls": falls,
+                "unexplained": unexplained(falls, self.applied, until=self.now()),
             },
             "server": {str(life): figure for life, figure in lives(self.samples, warm_up).items()},
             "page_heap": heap(self.samples, self.paths_run()),
