@@ -13,7 +13,7 @@ import pytest
 from tests.soak.call_record import call_record_rows
 from tests.soak.plan import CLEARANCE, DROP_EVERY, REFUSE_FOR, schedule
 from tests.soak.report import Sample, growth, heap, lives, missed, rows, unexplained
-from tests.soak.stack import bad_lines
+from tests.soak.stack import bad_lines, orphaned
 
 
 def test_ten_minutes_drop_every_20_s_and_strike_each_one_off_once() -> None:
@@ -78,6 +78,7 @@ GOOD: dict[str, Any] = {
     "page_heap": {**growth([1.2, 1.25, 1.21]), "since_s": 430.0, "whole_run_first": 1.1},
     "busy": {"told_busy": True, "in_after_s": 4.9},
     "calls_left_open": 0,
+    "orphaned": 0,
     "call_record": {"rows": None, "calls": 9},
     "page_errors": [],
     "server_log_problems": [],
@@ -91,7 +92,7 @@ def test_a_good_run_misses_nothing_and_says_so_in_its_table() -> None:
     assert shown["disruptions applied (drops, expiry, refusal, restart)"][0] == "2 drop, 1 restart"
     assert shown["rows in the call record"] == ("no call record", None)  # no verdict without one
     assert shown["server life 1: RSS, fds"][1] is None
-    assert shown["falls the soak did not cause"] == ("none", None)
+    assert shown["falls the soak did not cause"] == ("none", True)
     assert missed(rows({**GOOD, "page_heap": None})) == []  # a short run: no verdict on it
     assert shown["server life 2: RSS"] == ("50 -> 50 MB (max 50, +0%)", True)
 
@@ -106,6 +107,7 @@ def test_a_good_run_misses_nothing_and_says_so_in_its_table() -> None:
         ({"busy": {"told_busy": False}}, "second page, --max-calls 1: told busy"),
         ({"busy": {"in_after_s": None}}, "second page: in after the first hung up"),
         ({"calls_left_open": 1}, "calls left open upstream at the end"),
+        ({"orphaned": 1}, "calls hung up as no page held them (server log)"),
         ({"call_record": {"rows": 8}}, "rows in the call record"),
         ({"page_errors": ["uncaught: TypeError"]}, "uncaught errors on the pages"),
         ({"server_log_problems": ["Traceback (most recent call last):"]}, "server log: tracebacks, unclosed resources"),
@@ -132,13 +134,15 @@ def test_falls_long_after_every_event_are_the_ones_unexplained() -> None:
     figures = copy.deepcopy(GOOD)
     figures["reconnects"]["unexplained"] = unexplained(downs, applied, until=600)
     shown = {name: (value, ok) for name, value, _, ok in rows(figures)}
-    assert shown["falls the soak did not cause"] == ("1: 200 s (The call dropped.)", None)  # said, not judged
+    assert shown["falls the soak did not cause"] == ("1: 200 s (The call dropped.)", False)
+    assert missed(rows(figures)) == ["falls the soak did not cause"]
 
 
 def test_bad_server_lines_are_crashes_and_leaks_not_warnings() -> None:
     logs = [["WARNING  OpenAI refused the hang-up: HTTP 404"], ["ERROR    call failed", "Traceback (most recent"]]
     assert bad_lines(logs) == ["Traceback (most recent"]
     assert bad_lines([["Unclosed client session"]]) == ["Unclosed client session"]
+    assert orphaned([["INFO     hang-up rtc_1 as no page holds it", "INFO     hang-up rtc_2 by 127.0.0.1"]]) == 1
 
 
 def test_the_call_record_seam_counts_rows_or_says_there_is_none(tmp_path: Path) -> None:

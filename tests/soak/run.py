@@ -24,7 +24,7 @@ from tests.soak.call_record import call_record_rows
 from tests.soak.pages import BUSY_TITLE, SoakPage
 from tests.soak.plan import REFUSE_FOR, Event, schedule
 from tests.soak.report import Sample, heap, lives, unexplained
-from tests.soak.stack import Fake, Server, bad_lines
+from tests.soak.stack import Fake, Server, bad_lines, orphaned
 
 # An event strikes a call up this long: past the page's STABLE_MS (10 s, static/backoff.js), after
 # which it counts the call healthy and its back-off starts afresh. (A call dropped sooner is one
@@ -104,6 +104,7 @@ class Soak:
             "page_errors": [e for page in self.pages for e in page.errors],
             "fake": stats,
             "server_log_problems": bad_lines(self.server.logs)[:50],
+            "orphaned": orphaned(self.server.logs),
             "server_logs": self.server.logs,
             "samples": [asdict(s) for s in self.samples],
         }
@@ -201,7 +202,8 @@ async def soak(minutes: float, mic_wav: Path) -> dict[str, Any]:
         key = stack.enter_context(fake_process).ready_words[-1]
         fake = Fake(f"http://127.0.0.1:{fake_port}")
         env = {"OPENAI_API_KEY": key, "OPENAI_BASE_URL": f"{fake.url}/v1", "VOICEKIOSK_IDLE_TIMEOUT": "0"}
-        server = Server(free_port(), Path(tmp) / "data", env, "--max-calls", "1", "--rate", "10000")
+        # -v undoes serve_args' -q: the server logs as deployed (each call and hang-up, with its reason).
+        server = Server(free_port(), Path(tmp) / "data", env, "--max-calls", "1", "--rate", "10000", "-v")
         stack.callback(server.stop)
         await server.start()
         async with async_playwright() as pw:

@@ -13,10 +13,16 @@ from aiohttp import ClientSession
 
 from tests.bench.broker import process, rss_mb, serve_args, wait_healthy
 from voicekiosk.tls.certificates import spki_sha256_b64
+from voicekiosk.upstream.calls import ENDINGS
 
 LOG_LINES = 20_000  # of the server's output kept per life: all of a soak's (-q: warnings and errors)
 # What must never be in the server's output, however rough the soak: a crash or a leak's warning.
 BAD_LOG = ("Traceback", "exception was never retrieved", "Unclosed", "CRITICAL", "ResourceWarning")
+
+
+def orphaned(logs: list[list[str]]) -> int:
+    """Calls the server hung up because no page held them (the log says so, ``ENDINGS``)."""
+    return sum(ENDINGS["orphan"] in line for lines in logs for line in lines)
 
 
 def bad_lines(logs: list[list[str]]) -> list[str]:
