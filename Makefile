@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 ARGS   ?=
-SYSTEM_PACKAGES := chromium espeak-ng sox iproute2 openssl libnss3-tools
+SYSTEM_PACKAGES := chromium espeak-ng sox iproute2 openssl libnss3-tools systemd
 
 .DEFAULT_GOAL := help
 .PHONY: help run kiosk dev demo test check lint fmt bench soak system-deps clean

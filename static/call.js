@@ -69,6 +69,7 @@ export class Call {
     this.callId = null;
     this.claim = null; // browser-SDP mode: the mint's ticket, which registers the call with our server
     this.ended = false;
+    this.reason = ""; // why it was hung up, for the server ("idle"), once it is
     this.endedBy = null; // the Problem that ended it, if any
     this.connectedAt = 0;
     this.pc = null;
@@ -114,10 +115,12 @@ export class Call {
   /**
    * Hang up, once: the agent silent at once, the engine's farewell said on the channel; the peer
    * connection closes and the server is told when the farewell is confirmed (its final usage
-   * reported first), after FAREWELL_WAIT_MS at most, or at once (`now`: the page is going away).
+   * reported first), after FAREWELL_WAIT_MS at most, or at once (`now`: the page is going away);
+   * `reason`: why, for the server's record ("idle": nobody spoke; else the page's).
    */
-  close(problem = null, { now = false } = {}) {
+  close(problem = null, { now = false, reason = "" } = {}) {
     if (this.ended) return;
+    this.reason = reason;
     const farewell = this.dc?.readyState === "open" ? this.engine.farewell(this) : null;
     if (farewell) this.send(farewell.say);
     this.ended = true;
@@ -151,8 +154,11 @@ export class Call {
   #hangUp() {
     if (!this.callId) return; // not answered yet: #answered hangs up when the id arrives
     // With the final count, if the farewell brought one: the server's record goes with this.
-    const count = this.billedSeconds === null ? "" : `?seconds=${encodeURIComponent(this.billedSeconds)}`;
-    fetch(`${this.callUrl}/${encodeURIComponent(this.callId)}${count}`, { method: "DELETE", keepalive: true })
+    const query = new URLSearchParams();
+    if (this.billedSeconds !== null) query.set("seconds", String(this.billedSeconds));
+    if (this.reason) query.set("reason", this.reason);
+    const tail = String(query) ? `?${query}` : "";
+    fetch(`${this.callUrl}/${encodeURIComponent(this.callId)}${tail}`, { method: "DELETE", keepalive: true })
       .catch(() => {}); // the server also hangs up calls whose page went away
   }
 

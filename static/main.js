@@ -14,7 +14,7 @@ const ENGINES = { realtime: RealtimeEngine, live: LiveEngine };
 
 const boot = window.voicekioskBoot;
 const view = new View(boot.config.setup_url, boot.config.invitations);
-const reporter = new Reporter(boot.config.events_url);
+const reporter = new Reporter(boot.config.events_url, { kiosk: boot.config.kiosk });
 const Engine = ENGINES[boot.config.engine] ?? RealtimeEngine;
 const hours = new Hours(boot.config);
 const session = new Session(boot, { view, reporter, engine: new Engine(view, reporter, boot.config), hours });

@@ -175,7 +175,10 @@ export class RealtimeEngine {
       const text = this.captions.text(item.id);
       if (text) this.reporter.send({ type: "transcript", role: "agent", text, cut, call_id: callId });
     }
-    if (response.usage) this.reporter.send({ type: "usage", usage: response.usage, call_id: callId });
+    // With its response's id: the server counts each response once, OpenAI's own count first.
+    if (response.usage) {
+      this.reporter.send({ type: "usage", usage: response.usage, response_id: response.id, call_id: callId });
+    }
   }
 
   #serverError(error) {

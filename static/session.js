@@ -18,6 +18,7 @@ const WAKE_MS = 300;
 // billed (GPT-Live bills 15 s a session), so after UNJOINED_LIMIT in a row, try only this often.
 const UNJOINED_LIMIT = 3;
 const UNJOINED_RETRY_MS = 5 * 60_000;
+const BUDGET_RETRY_MS = 15 * 60_000; // closed for today: a kiosk that starts by itself asks again this often
 
 /** @typedef {import("./engine.js").Engine} Engine */
 
@@ -45,7 +46,7 @@ export class Session {
     this.state = "idle";
     /** @type {Problem | null} the last failure shown */
     this.problem = null;
-    this.timers = { retry: 0, countdown: 0, idle: 0, wake: 0, stable: 0 };
+    this.timers = { retry: 0, countdown: 0, idle: 0, wake: 0, stable: 0, reopen: 0 };
     this.greet = false; // the visitor started a conversation and has not been greeted in it yet
     this.unjoined = 0; // calls in a row that were made upstream but never connected
     /** @type {import("./engine.js").Language | null} the visitor's pick (config.languages) */
@@ -54,6 +55,8 @@ export class Session {
       state: () => this.state,
       setState: (state) => this.#setState(state),
       rest: (detail) => this.#rest(detail),
+      closed: () => this.#closedForToday(),
+      lost: () => this.#lost(new Problem("session_ended")),
       start: (opts) => this.start(opts),
       wanted: () => this.wanted,
       up: () => (this.call?.connectedAt ? this.call : null),
@@ -63,7 +66,7 @@ export class Session {
     reporter.listen((event) => {
       const call = this.call; // only the current call's news counts
       if (!("call_id" in event)) this.triggers.hear(event);
-      else if (call?.connectedAt && event.call_id === call.callId) this.news.hear(event);
+      else if ((call?.connectedAt && event.call_id === call.callId) || this.news.late(event)) this.news.hear(event);
     });
 
     navigator.mediaDevices?.addEventListener?.("devicechange", () => {
@@ -128,13 +131,14 @@ export class Session {
     this.view.showMuted(muted);
   }
 
-  /** Hang up the current call, if any (a retry tap mid-attempt must not leave one running). */
-  #endCall() {
+  /** Hang up the current call, if any (a retry tap mid-attempt must not leave one running); `reason`:
+   * why, if not the visitor's or the page's ("idle": nobody spoke). */
+  #endCall(reason = "") {
     const call = this.call;
     this.call = null;
     this.news.reset();
     if (call?.callId) this.reporter.release(call.callId);
-    call?.close();
+    call?.close(null, { reason });
     if (call) this.engine.reset();
   }
 
@@ -211,6 +215,7 @@ export class Session {
   /** The call (or its microphone) went away after it had connected. */
   #lost(problem) {
     const call = this.call;
+    this.news.lost(call?.callId);
     this.#endCall();
     // A session that reached its end after a good run starts afresh at once; one that dies
     // right after connecting backs off like any other failure.
@@ -226,6 +231,7 @@ export class Session {
     if (!this.wanted) return;
     if (problem.code === "closed") this.hours.refused(); // the server's clock says so
     if (this.hours.closed) return this.stop("closed"); // no reconnecting after closing time
+    if (problem.code === "budget_spent") return this.#closedForToday(); // the server's budget says so
     this.view.showMeters(this.mic, this.call && this.remote);
     if (this.unjoined >= UNJOINED_LIMIT && explain(problem).retry) {
       problem = new Problem("no_media", { retryAfterMs: UNJOINED_RETRY_MS });
@@ -264,14 +270,14 @@ export class Session {
   #pause() {
     const talking = this.state === "user-speaking" && !this.engine.levelSpeech; // noise keeps no call
     if (this.engine.agentSpeaking || talking || this.news.working) return this.#armIdle();
-    this.#rest("detail.paused");
+    this.#rest("detail.paused", "idle");
   }
 
   /** Hang up (the engine's farewell first) and wait, paused, for a tap or a voice; `detail`: the
-   * words (their key) shown after "Paused". */
-  #rest(detail) {
+   * words (their key) shown after "Paused"; `reason`: why, for the server's record ("idle"). */
+  #rest(detail, reason = "") {
     if (this.hours.closed) return this.stop("closed"); // closing time: no waking
-    this.#endCall();
+    this.#endCall(reason);
     this.#clearTimers();
     this.view.showCallDown();
     this.#setState("paused");
@@ -284,6 +290,15 @@ export class Session {
       if (loudSince && performance.now() - loudSince > WAKE_MS) this.start();
     }, 100);
     this.wanted = false;
+  }
+
+  /** The day's budget is spent: closed; a tap on Start asks the server again, and a kiosk that
+   * starts by itself asks now and then (the next day it is let in). */
+  #closedForToday() {
+    this.stop("closed");
+    this.view.showDetailKey("detail.budget_spent");
+    if (!this.config.autostart) return;
+    this.timers.reopen = setTimeout(() => this.state === "closed" && this.start({ greet: false }), BUDGET_RETRY_MS);
   }
 
   #setState(state) {

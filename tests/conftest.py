@@ -62,7 +62,7 @@ def settings(fake_server: TestServer, tmp_path: Path) -> Settings:
 ClientFactory = Callable[..., Awaitable[TestClient]]
 ServerFactory = Callable[..., Awaitable[TestServer]]
 # create_app's own keywords; the rest are Settings
-APP_OPTIONS = ("transport", "orphan_grace", "ca", "sideband_backoff", "clock")
+APP_OPTIONS = ("transport", "orphan_grace", "ca", "sideband_backoff", "clock", "budget_timing")
 
 
 def build_app(settings: Settings, overrides: dict[str, Any]) -> web.Application:

@@ -86,6 +86,8 @@ def test_api_key_only_from_env_or_key_file(tmp_path: Path):
         (["--engine", "live", "--model", "gpt-realtime-2.1"], {}, "--engine: live cannot run 'gpt-realtime-2.1'"),
         (["--engine", "realtime", "--model", "gpt-live-1.1"], {}, "--engine: realtime cannot run 'gpt-live-1.1'"),
         (["--model", "gpt-live-1.1", "--sdp", "browser"], {}, "--sdp browser: GPT-Live gives browsers no keys"),
+        (["--sdp", "browser", "--budget-per-day", "5"], {}, "budget_per_day: --sdp browser lets each page"),
+        ([], {"VOICEKIOSK_SDP": "browser", "VOICEKIOSK_BUDGET_PER_DAY": "5"}, "use --sdp server (the default) or drop"),
         (["--engine", "live", "--voice", "nova"], {}, "--voice: 'nova' is not one of"),
         (
             ["--engine", "live", "--voice", "echo"],

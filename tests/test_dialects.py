@@ -23,7 +23,9 @@ def test_live_reads_calls_only_from_completed_items_nested_in_response_events() 
         "finished", "item_delegation_1"
     )
     assert live.read(envelope({"type": "response.failed"}, "d2")) == Reading("failed", "d2")
-    assert live.read({"type": "session.closed", "reason": "close_requested"}) == Reading("ended")
+    assert live.read({"type": "session.closed", "reason": "close_requested"}) == Reading("ended", asked=True)
+    assert live.read({"type": "session.closed", "reason": "remote_hangup"}) == Reading("ended", asked=True)
+    assert live.read({"type": "session.closed", "reason": "expired"}) == Reading("ended")  # OpenAI's own end
     assert live.read({"type": "response.event", "event": "nonsense"}) is None
     # Any other event of a delegation shows its response going on (its end not missed in a drop).
     assert live.read(envelope({"type": "response.created"})) == Reading("progress", "item_delegation_1")

@@ -17,7 +17,7 @@ from tests.helpers import SDP, call_id, wait_for
 from tests.rtc_client import Client, join_through
 from voicekiosk.fake import FakeOpenAI
 from voicekiosk.fake.live_agent import LiveAnswerer
-from voicekiosk.web.appkeys import CALLS
+from voicekiosk.web.appkeys import CALLS, LEDGER
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("no_leftover_tasks")]  # aiortc peers
 LIVE = {"engine": "live", "model": "gpt-live-1.1", "upstream_timeout": 5.0}
@@ -109,8 +109,10 @@ async def test_a_page_s_usage_report_is_shown_in_minutes_and_capped(
 async def test_without_openai_s_count_the_cost_is_an_upper_bound_marked_as_such(
     make_client: Any, fake: FakeOpenAI, page: Client, log_info: pytest.LogCaptureFixture
 ) -> None:
-    """The session ended before the server could attach (the page closed it): no final count, so
-    the line says what the call's age and the page's last report allow, and that it is an estimate."""
+    """The server could not attach (so never hears ``session.closed``) and the page closes the
+    session: no final count, so the line says what the call's age and the page's last report
+    allow, and that it is an estimate."""
+    fake.add_fault("live_attach", status=403, code="forbidden", times=1)  # the sideband, given up
     client = await make_client(**LIVE)
     session_id = await join(client, page)
     ws = await client.ws_connect("/api/events")
@@ -122,8 +124,25 @@ async def test_without_openai_s_count_the_cost_is_an_upper_bound_marked_as_such(
     response = await client.delete(f"/api/call/{session_id}")
     assert response.status == 200
     [line] = [m for r in log_info.records if (m := r.getMessage()).startswith(f"hang-up {session_id}")]
-    assert line.endswith("15 s billed (0.2 min ≈ $0.013, estimated) (0 ms upstream)"), line
+    assert "15 s billed (0.2 min ≈ $0.013, estimated) (" in line, line
     await ws.close()
+
+
+async def test_a_session_the_page_closed_is_priced_at_the_final_count_its_sideband_heard(
+    make_client: Any, fake: FakeOpenAI, page: Client, log_info: pytest.LogCaptureFixture
+) -> None:
+    """``session.closed`` on the server's sideband carries OpenAI's final count: the hang-up's line
+    and the row say it, not an estimate (a ``session.usage.updated`` snapshot never is final)."""
+    client = await make_client(**LIVE)
+    session_id = await join(client, page)
+    record = client.server.app[CALLS].get(session_id)
+    await page.close()
+    await wait_for(lambda: record.final_seconds is not None, timeout=5, what="session.closed heard")
+    assert (await client.delete(f"/api/call/{session_id}")).status == 200
+    [line] = [m for r in log_info.records if (m := r.getMessage()).startswith(f"hang-up {session_id}")]
+    assert "15 s billed (0.2 min ≈ $0.013) (" in line, line
+    [row] = client.server.app[LEDGER].store.query("SELECT cost, usage_by FROM calls")
+    assert (row["cost"], row["usage_by"]) == (pytest.approx(15 / 60 * 0.05), "server")
 
 
 async def test_no_browser_keys_with_live(make_client: Any) -> None:

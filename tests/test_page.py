@@ -79,20 +79,23 @@ async def test_the_agent_talks_and_both_captions_appear(chromium, serve_page, fa
     assert await ice_addresses(page) <= {"127.0.0.1"}
     assert watch.foreign_urls() == []
     assert watch.errors == []
-    # The terminal shows the conversation and what it cost, as the page reported it.
+    # The terminal shows the conversation and what it cost (OpenAI's count, heard on the server's
+    # sideband: it may come before the page reports the agent's words).
     await wait_for(lambda: "usage rtc_" in caplog.text, what="usage in the terminal")
+    await wait_for(lambda: "agent: " in caplog.text, what="the agent's words in the terminal")
     assert f"you: {HEARD[0]}" in caplog.text
-    assert "agent: " in caplog.text
     await context.close()
 
 
-async def test_it_hangs_up_when_nobody_talks_and_wakes_when_someone_does(chromium, serve_page, fake):
+async def test_it_hangs_up_when_nobody_talks_and_wakes_when_someone_does(chromium, serve_page, fake, caplog):
+    caplog.set_level(logging.INFO, logger="voicekiosk")
     url = await serve_page(idle_timeout=2)
     context = await chromium.new_context()
     page, watch = await open_page(context, url)
     # The fake mic falls silent for 4.5 s after its second sentence: long enough to pause.
     await wait_state(page, "paused", timeout=25)
     await wait_for(lambda: len(fake.recorded("hangup")) == 1, what="the idle call hung up")
+    assert "(nobody spoke)" in caplog.text  # the page said why: the call record's reason is idle
     assert "tap Start or just speak" in await page.text_content("#state-detail")
     # Then the mic speaks again, and the page connects by itself.
     await wait_state(page, "listening", "user-speaking", "thinking", "agent-speaking", timeout=25)
@@ -270,5 +273,9 @@ async def test_a_browser_sdp_page_registers_its_call_with_its_mint(chromium, ser
     calls = serve_page.app[CALLS]
     # The page posted its offer to OpenAI itself; its claim, with the mint's ticket, counts the call.
     await wait_for(lambda: len(calls) == 1 and next(iter(calls._calls.values())).owners == 1, what="the claim")
+    # No sideband here: the usage is the page's report of each response, by its id.
+    [record] = calls.calls()
+    await wait_for(lambda: record.page_tokens.total > 0, timeout=25, what="the page's usage report")
+    assert record.usage_by == "page" and all(rid.startswith("resp_") for rid in record.responses)
     assert watch.errors == []
     await context.close()

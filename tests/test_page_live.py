@@ -30,7 +30,7 @@ REPLIES = [text for text, _ in Script().replies]  # the fake's, in turn: the fir
 GREETING = "Welcome the visitor to the museum in one short sentence."
 CALL_UP = ("listening", "user-speaking", "thinking", "agent-speaking")
 ROTATE_LEAD_S = 5 * 60  # static/live.js ROTATE_LEAD_MS
-USAGE = re.compile(r"usage (live_\w+): \d+ s billed \(\d+\.\d min ≈ \$\d+\.\d{3}\) so far \(page's report\)")
+USAGE = re.compile(r"usage (live_\w+): \d+ s billed \(\d+\.\d min ≈ \$\d+\.\d{3}\) so far")  # OpenAI's, on the sideband
 TURN = re.compile(r"agent answered \d+ ms after you stopped")
 
 

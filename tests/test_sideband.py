@@ -329,13 +329,19 @@ async def test_browser_sdp_declares_no_tools_and_says_so(
 
 
 async def test_the_fake_calls_only_declared_tools_and_takes_only_closed_events(
-    make_client: Any, fake: FakeOpenAI, page: Client
+    make_client: Any, fake: FakeOpenAI, page: Client, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """No tools configured: no tools declared, so the scripted call is not made and the agent speaks."""
+    """No tools configured: no tools declared, so the scripted call is not made and the agent speaks.
+    The server's sideband is open all the same (for OpenAI's count of usage), and says so truly."""
+    caplog.set_level(logging.INFO, logger="voicekiosk")
     client = await make_client()
     call: AgentCall = fake.answerer.calls[await join(client, page)]  # type: ignore[attr-defined]
-    assert client.server.app[CONTROL] is None and call.sidebands_opened == 0
-    assert call.session["tools"] == [] and fake.counts["sideband"] == 0
+    control = client.server.app[CONTROL]
+    assert control is not None and not control.runner
+    await wait_for(lambda: call.sidebands_opened == 1, timeout=5, what="the usage sideband")
+    assert f"sideband of {call.call_id} open: the server hears its usage" in caplog.text
+    assert "tools run on this server" not in caplog.text
+    assert call.session["tools"] == []
     page.send({"type": "response.create"})
     done = await page.wait_for("response.output_audio_transcript.done", timeout=15)
     assert done["transcript"].startswith("Welcome") and call.undeclared == ["book_tour"]

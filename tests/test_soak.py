@@ -4,7 +4,6 @@ call record's seam on real SQLite files. The soak itself runs with ``make soak``
 from __future__ import annotations
 
 import copy
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ from tests.soak.call_record import call_record_rows
 from tests.soak.plan import CLEARANCE, DROP_EVERY, REFUSE_FOR, schedule
 from tests.soak.report import Sample, growth, heap, lives, missed, rows, unexplained
 from tests.soak.stack import bad_lines, orphaned
+from voicekiosk.ledger.store import Store
 
 
 def test_ten_minutes_drop_every_20_s_and_strike_each_one_off_once() -> None:
@@ -79,7 +79,7 @@ GOOD: dict[str, Any] = {
     "busy": {"told_busy": True, "in_after_s": 4.9},
     "calls_left_open": 0,
     "orphaned": 0,
-    "call_record": {"rows": None, "calls": 9},
+    "call_record": {"rows": 9, "calls": 9},
     "page_errors": [],
     "server_log_problems": [],
 }
@@ -90,7 +90,7 @@ def test_a_good_run_misses_nothing_and_says_so_in_its_table() -> None:
     assert missed(table) == []
     shown = {name: (value, ok) for name, value, _, ok in table}
     assert shown["disruptions applied (drops, expiry, refusal, restart)"][0] == "2 drop, 1 restart"
-    assert shown["rows in the call record"] == ("no call record", None)  # no verdict without one
+    assert shown["rows in the call record"] == ("9 for 9 calls", True)
     assert shown["server life 1: RSS, fds"][1] is None
     assert shown["falls the soak did not cause"] == ("none", True)
     assert missed(rows({**GOOD, "page_heap": None})) == []  # a short run: no verdict on it
@@ -109,6 +109,7 @@ def test_a_good_run_misses_nothing_and_says_so_in_its_table() -> None:
         ({"calls_left_open": 1}, "calls left open upstream at the end"),
         ({"orphaned": 1}, "calls hung up as no page held them (server log)"),
         ({"call_record": {"rows": 8}}, "rows in the call record"),
+        ({"call_record": {"rows": None}}, "rows in the call record"),
         ({"page_errors": ["uncaught: TypeError"]}, "uncaught errors on the pages"),
         ({"server_log_problems": ["Traceback (most recent call last):"]}, "server log: tracebacks, unclosed resources"),
     ],
@@ -145,16 +146,12 @@ def test_bad_server_lines_are_crashes_and_leaks_not_warnings() -> None:
     assert orphaned([["INFO     hang-up rtc_1 as no page holds it", "INFO     hang-up rtc_2 by 127.0.0.1"]]) == 1
 
 
-def test_the_call_record_seam_counts_rows_or_says_there_is_none(tmp_path: Path) -> None:
+def test_the_call_record_is_counted_as_the_server_keeps_it(tmp_path: Path) -> None:
     assert call_record_rows(tmp_path) is None
-    (tmp_path / "server.pem").write_text("not a database")
-    with sqlite3.connect(tmp_path / "knowledge.db") as db:
-        db.execute("CREATE TABLE documents (id INTEGER)")  # SQLite, but no call record
-    assert call_record_rows(tmp_path) is None
-    db = sqlite3.connect(tmp_path / "calls.sqlite3")
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("CREATE TABLE calls (call_id TEXT)")
-    db.executemany("INSERT INTO calls VALUES (?)", [("rtc_1",), ("rtc_2",)])
-    db.commit()
-    assert call_record_rows(tmp_path) == 2  # read while the server still holds it open (WAL)
-    db.close()
+    store = Store.open(tmp_path)
+    assert store is not None
+    with store:
+        for call in ("rtc_1", "rtc_2"):
+            row = {"call_id": call, "started": 1.0, "day": "2026-12-01", "client": "127.0.0.1"}
+            store.insert(row | {"engine": "realtime", "model": "m"})
+        assert call_record_rows(tmp_path) == 2  # read while the server still holds it open (WAL)

@@ -43,6 +43,11 @@ def check_combination(settings: Settings) -> None:
         )
     if settings.http_port and settings.http_port == settings.port:
         raise ConfigError(f"--http-port: {settings.http_port} is already --port")
+    if settings.budget_per_day is not None and settings.sdp == "browser":
+        raise ConfigError(
+            "budget_per_day: --sdp browser lets each page post its own offer and report its own usage, "
+            "so the server cannot hold it to a budget; use --sdp server (the default) or drop budget_per_day"
+        )
     if settings.engine == "live":
         _check_live(settings)
     else:

@@ -3,7 +3,9 @@
 The browser trusts only our server certificate's key (``--ignore-certificate-errors-spki-list``,
 never all certificates), gets the microphone without a prompt, starts talking on its own
 (``?autostart``) with the page's kiosk behaviours (``&kiosk``), and is restarted, with back-off,
-whenever it exits.
+whenever it exits, or when its page hangs: the page beats over ``/api/events`` from its main
+thread (``static/reporter.js``), and a page silent too long is treated as a crash. ``--window``
+shows it in an app window instead, for a try on a desktop.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from rich.console import Console
@@ -25,11 +27,14 @@ from voicekiosk.errors import StartupError
 from voicekiosk.server import Server
 from voicekiosk.settings import Settings
 from voicekiosk.tls.context import TlsFiles
+from voicekiosk.web.appkeys import EVENTS
 
 log = logging.getLogger("voicekiosk.kiosk")
 
 STABLE_AFTER = 60.0  # seconds a browser must live before a crash counts as a fresh one
 MAX_DELAY = 30.0
+SILENT_AFTER = 30.0  # seconds the page may go unheard (it beats every 10 s) before it counts as hung
+FIRST_WORD_WITHIN = 90.0  # seconds after the browser starts for its page to be heard at all
 # The page starts talking on its own, and behaves as a kiosk (no selection, zoom or context menu).
 KIOSK_PAGE = "/?autostart&kiosk"
 
@@ -43,11 +48,14 @@ def check_display() -> None:
         )
 
 
-def kiosk_command(browser: str, url: str, profile: Path, spki: str | None, extra: Sequence[str] = ()) -> list[str]:
-    """The browser's command line for an unattended full-screen kiosk."""
+def kiosk_command(
+    browser: str, url: str, profile: Path, spki: str | None, extra: Sequence[str] = (), *, window: bool = False
+) -> list[str]:
+    """The browser's command line for an unattended full-screen kiosk (``window``: an app window
+    instead, without tabs or address bar, for a try on a desktop)."""
     args = [
         browser,
-        "--kiosk",
+        *(["--window-size=1280,800"] if window else ["--kiosk"]),
         f"--user-data-dir={profile}",
         "--no-first-run",
         "--no-default-browser-check",
@@ -65,7 +73,7 @@ def kiosk_command(browser: str, url: str, profile: Path, spki: str | None, extra
     ]
     if spki:
         args.append(f"--ignore-certificate-errors-spki-list={spki}")
-    return [*args, *extra, url]
+    return [*args, *extra, f"--app={url}" if window else url]
 
 
 def browser_environment() -> dict[str, str]:
@@ -74,12 +82,34 @@ def browser_environment() -> dict[str, str]:
 
 
 class BrowserSupervisor:
-    """Runs the browser until told to stop; restarts it, with back-off, whenever it exits."""
+    """Runs the browser until told to stop; restarts it, with back-off, whenever it exits or its
+    page hangs.
 
-    def __init__(self, command: Sequence[str], *, stable_after: float = STABLE_AFTER) -> None:
+    Args:
+      command: the browser's command line.
+      stable_after: seconds a browser must live before a crash counts as a fresh one (back-off
+        starts again at 1 s).
+      heard: when the page last spoke (monotonic; None: never); None: the page is not watched.
+      silent_after: seconds the page may go unheard, once it has spoken, before it counts as hung.
+      first_word_within: seconds after the browser starts within which its page must speak.
+    """
+
+    def __init__(
+        self,
+        command: Sequence[str],
+        *,
+        stable_after: float = STABLE_AFTER,
+        heard: Callable[[], float | None] | None = None,
+        silent_after: float = SILENT_AFTER,
+        first_word_within: float = FIRST_WORD_WITHIN,
+    ) -> None:
         self.command = list(command)
         self.stable_after = stable_after
+        self.heard = heard
+        self.silent_after = silent_after
+        self.first_word_within = first_word_within
         self.starts = 0
+        self.hangs = 0  # browsers ended because their page went silent
         self.process: asyncio.subprocess.Process | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -100,7 +130,7 @@ class BrowserSupervisor:
                 log.error("cannot start the browser: %s", exc)
             else:
                 log.info("browser started (pid %d)", self.process.pid)
-                code = await self._wait(stop)
+                code = await self._wait(stop, started)
                 if code is None:
                     return
                 log.warning("browser exited with code %s", code)
@@ -111,17 +141,39 @@ class BrowserSupervisor:
                 await asyncio.wait_for(stop.wait(), delay)
             delay = min(MAX_DELAY, delay * 2)
 
-    async def _wait(self, stop: asyncio.Event) -> int | None:
-        """The browser's exit code, or None once it has been stopped because ``stop`` was set."""
+    async def _wait(self, stop: asyncio.Event, started: float) -> int | None:
+        """The browser's exit code (ended here if its page hung), or None once it has been stopped
+        because ``stop`` was set."""
         assert self.process is not None
         exited = asyncio.ensure_future(self.process.wait())
         stopping = asyncio.ensure_future(stop.wait())
-        await asyncio.wait({exited, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        hung = asyncio.ensure_future(self._silence(self.heard, started)) if self.heard else None
+        await asyncio.wait({exited, stopping, *([hung] if hung else [])}, return_when=asyncio.FIRST_COMPLETED)
         stopping.cancel()
+        if hung:
+            hung.cancel()
         if exited.done():
             return exited.result()
         await self.terminate()
-        return None
+        if stop.is_set():
+            return None
+        self.hangs += 1
+        return await exited
+
+    async def _silence(self, heard: Callable[[], float | None], started: float) -> None:
+        """Return once the page has been silent too long: not heard within ``first_word_within``
+        of the browser's start, or not for ``silent_after`` since it last spoke."""
+        while True:
+            last = heard()
+            if last is not None and last >= started:
+                deadline, since = last + self.silent_after, f"for {self.silent_after:.0f} s"
+            else:
+                deadline, since = started + self.first_word_within, "since the browser started"
+            if time.monotonic() >= deadline:
+                log.warning("the page has not been heard from %s: it hangs", since)
+                return
+            # Never longer than the silence allowed: a first word moves the deadline nearer.
+            await asyncio.sleep(min(deadline - time.monotonic(), self.silent_after))
 
     async def restart(self, command: Sequence[str]) -> None:
         """Run ``command`` from now on: the current browser is ended and ``run`` starts it."""
@@ -142,8 +194,19 @@ class BrowserSupervisor:
             await process.wait()
 
 
-async def run_kiosk(settings: Settings, console: Console, *, browser_args: Sequence[str] = ()) -> None:
-    """Serve, then show the page full screen and keep the browser alive until stopped.
+async def run_kiosk(
+    settings: Settings,
+    console: Console,
+    *,
+    browser_args: Sequence[str] = (),
+    window: bool = False,
+    silent_after: float = SILENT_AFTER,
+) -> None:
+    """Serve, then show the page full screen (``window``: in a window) and keep the browser alive,
+    and its page answering, until stopped.
+
+    Args:
+      silent_after: seconds the page may go unheard before its browser is restarted.
 
     Raises:
       StartupError: no browser, no display, or the server cannot start.
@@ -155,11 +218,17 @@ async def run_kiosk(settings: Settings, console: Console, *, browser_args: Seque
 
     def command(files: TlsFiles | None) -> list[str]:
         # The browser trusts this certificate's key and no other.
-        return kiosk_command(browser, url, profile, files.spki if files else None, browser_args)
+        return kiosk_command(browser, url, profile, files.spki if files else None, browser_args, window=window)
 
     server = Server(settings, console)
     await server.startup()
-    supervisor = BrowserSupervisor(command(server.files))
+    assert server.app is not None
+    supervisor = BrowserSupervisor(
+        command(server.files),
+        heard=server.app[EVENTS].kiosk_heard,
+        silent_after=silent_after,
+        first_word_within=max(FIRST_WORD_WITHIN, silent_after),
+    )
 
     async def reissued(files: TlsFiles) -> None:
         # The browser was told to trust the old certificate's key: start it anew with the new one.

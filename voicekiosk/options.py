@@ -252,5 +252,14 @@ OPTIONS: tuple[Option, ...] = (
     Option("live_delegation_instructions", _instructions, "GPT-Live: that backend's instructions (text or @file)."),
     Option("live_delegation_tools", _choices(*LIVE_TOOLS), "GPT-Live: hosted tools of that backend (web_search)."),
     Option("api_key_file", _existing_file, "File holding the OpenAI API key (instead of OPENAI_API_KEY)."),
+    Option(
+        "budget_per_day",
+        _float(0, 1_000_000),
+        "USD a day's calls may cost (estimated); then new calls are refused until the next day (none: no limit).",
+        "--budget-per-day",
+    ),
+    Option("max_call_minutes", _float(0.05, 1440), "Longest a call may last, in minutes: then it is ended politely."),
+    Option("keep_transcripts", _bool, "Keep what was said in the call record (for transcript_days)."),
+    Option("transcript_days", _int(1, 3650), "Days kept transcripts are kept."),
 )
 OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}

@@ -20,11 +20,12 @@ from voicekiosk.console import banner
 from voicekiosk.errors import StartupError
 from voicekiosk.notices import endpoints, startup_notes, warn_about
 from voicekiosk.redact import register_secret
+from voicekiosk.service.notify import StatusLine, Systemd
 from voicekiosk.settings import Settings
 from voicekiosk.tls.context import TlsFiles, load_certificate, prepare, server_context
 from voicekiosk.web.access import TOKEN_FILE, Access, read_token
 from voicekiosk.web.app import create_app
-from voicekiosk.web.appkeys import ACCESS
+from voicekiosk.web.appkeys import ACCESS, CALLS
 from voicekiosk.web.gate import BoundedSite
 from voicekiosk.web.limits import LIMITS, Limits, Tally
 from voicekiosk.web.setup_site import create_setup_app
@@ -49,6 +50,7 @@ class Server:
       follow_every: seconds between looks at this machine's addresses.
       token_every: seconds between looks at the access token file (``voicekiosk token --rotate``).
       limits: the connection and WebSocket caps and time-outs.
+      systemd: the service manager to tell (default: the one ``NOTIFY_SOCKET`` names, if any).
     """
 
     def __init__(
@@ -59,6 +61,7 @@ class Server:
         follow_every: float = FOLLOW_EVERY,
         token_every: float = TOKEN_EVERY,
         limits: Limits = LIMITS,
+        systemd: Systemd | None = None,
     ) -> None:
         self.settings = settings
         self.console = console
@@ -68,6 +71,8 @@ class Server:
         self.files: TlsFiles | None = None  # the certificate being served (None without TLS)
         self.on_reissue: list[Reissued] = []  # told when the certificate changed for new addresses
         self.limits = limits
+        self.systemd = systemd or Systemd.from_environ()
+        self.app: web.Application | None = None  # the talking page's app, once started
         self.connections = Tally(limits.per_client, limits.total, limits.loopback)  # every site's, counted together
         self._token: str | None = None
         self._lan: list[str] = []  # this machine's LAN addresses, as last seen
@@ -75,6 +80,7 @@ class Server:
         self._stack = contextlib.AsyncExitStack()
         self._follower: asyncio.Task[None] | None = None
         self._token_watch: asyncio.Task[None] | None = None
+        self._watchdog: asyncio.Task[None] | None = None
 
     async def serve(self) -> None:
         """Start, serve until told to stop, stop.
@@ -102,7 +108,7 @@ class Server:
         self._lan = net.lan_addresses()
         try:
             self._upstream = await self._stack.enter_async_context(demo_upstream(settings))
-            app = create_app(self._upstream, ca=self.files.ca if self.files else None, limits=self.limits)
+            self.app = app = create_app(self._upstream, ca=self.files.ca if self.files else None, limits=self.limits)
             self._token = app[ACCESS].token
             await self._listen(app, settings.port, context, log if settings.verbosity >= 2 else None)
             if self.files and self.files.ca and settings.has_setup_site:
@@ -119,11 +125,17 @@ class Server:
             self._follower = asyncio.create_task(self._follow(context))
         if self._token is not None:
             self._token_watch = asyncio.create_task(self._watch_token(app[ACCESS]))
+        serving = f"serving on port {settings.port} ({settings.engine})"
+        status = StatusLine(self.systemd, serving, lambda: len(app[CALLS]))
+        app[CALLS].observe(status)
+        status.update("READY=1")
+        self._watchdog = asyncio.create_task(self.systemd.keep_alive())
 
     async def shutdown(self) -> None:
         """Stop following, hang up open calls, close the sites (and the demo agent)."""
         log.info("stopping: hanging up open calls")
-        tasks = [task for task in (self._follower, self._token_watch) if task]
+        self.systemd.notify("STOPPING=1", "STATUS=stopping: hanging up open calls")
+        tasks = [task for task in (self._follower, self._token_watch, self._watchdog) if task]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

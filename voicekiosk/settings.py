@@ -22,6 +22,7 @@ from voicekiosk.brand.config import Brand, parse_brand
 from voicekiosk.combinations import check_combination, engine_for
 from voicekiosk.errors import ConfigError
 from voicekiosk.hours import Hours
+from voicekiosk.ledger.prices import Price, parse_prices
 from voicekiosk.options import OPTIONS, OPTIONS_BY_NAME, Option
 from voicekiosk.tools.declarations import TABLES, parse_tools
 from voicekiosk.tools.spec import ToolsConfig
@@ -82,6 +83,11 @@ class Settings:
     browser: str | None = None
     config_path: Path | None = None
     api_key_file: Path | None = None
+    budget_per_day: float | None = None  # USD; None: no limit
+    max_call_minutes: float = 15.0
+    keep_transcripts: bool = False
+    transcript_days: int = 30
+    prices: Mapping[str, Price] = field(default_factory=dict)  # the config file's [prices."model"] tables
     live_standby: int = 0
     live_delegation_model: str | None = None
     live_delegation_instructions: str | None = None
@@ -146,11 +152,17 @@ class Settings:
             if f.name == "hours":
                 rows += self._hours_rows()
                 continue
+            if f.name == "prices":
+                source = self.sources.get("prices", "default")
+                rows += [(f"prices.{model}", _price_row(price), source) for model, price in self.prices.items()]
+                continue
             value = getattr(self, f.name)
             if isinstance(value, tuple):
                 value = ", ".join(value)
             if f.name == "tools" and self.tools.runs_here and not self.runs_tools:
                 value = f"{value} (not run: tools need --sdp server)"
+            if f.name == "budget_per_day" and value is None:
+                value = "none (no limit)"
             if f.name == "live_delegation_model" and value is None and self.engine == "live" and self.delegation_model:
                 value = f"{self.delegation_model} (the default: tools run through it)"
             rows.append((f.name, "" if value is None else str(value), self.sources.get(f.name, "default")))
@@ -164,6 +176,12 @@ class Settings:
         rows = [(f"hours {days}", spans, source) for days, spans in self.hours.groups()]
         zone = ("hours timezone", self.hours.timezone or "this machine's local time", source)
         return [*(rows or [("hours", "closed", source)]), zone]
+
+
+def _price_row(price: Price) -> str:
+    """``text_in 4.0, audio_out 64.0 (USD per 1M tokens)`` for ``voicekiosk config``."""
+    named = [f"{key} {value}" for key, value in dataclasses.asdict(price).items() if isinstance(value, float)]
+    return ", ".join(named)
 
 
 def mask_secret(secret: str | None) -> str:
@@ -200,6 +218,8 @@ def read_config_file(path: Path) -> dict[str, Any]:
     typed: dict[str, Any] = {"tools": parse_tools(tables, path)} if tables else {}
     if "brand" in data:
         typed["brand"] = parse_brand(data.pop("brand"), path)
+    if "prices" in data:
+        typed["prices"] = parse_prices(data.pop("prices"), path)
     data = _flatten(data)
     unknown = sorted(k for k in data if k.replace("-", "_").replace(".", "_") not in OPTIONS_BY_NAME)
     if unknown:
@@ -253,7 +273,7 @@ def load_settings(
         values[option.name] = _parse(option, raw, source)
         sources[option.name] = source
 
-    for table in ("tools", "brand"):  # only a file declares these
+    for table in ("tools", "brand", "prices"):  # only a file declares these
         if table in file_values:
             values[table], sources[table] = file_values[table], f"file {config_path}"
     api_key = env.get("OPENAI_API_KEY", "").strip()

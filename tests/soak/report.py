@@ -131,7 +131,7 @@ def rows(figures: dict[str, Any]) -> list[Row]:
     out.append(("calls left open upstream at the end", str(left), "0", left == 0))
     rec = figures["call_record"]
     if rec["rows"] is None:
-        out.append(("rows in the call record", "no call record", "one per call", None))
+        out.append(("rows in the call record", "no call record", "one per call", False))
     else:
         out.append(
             (

@@ -17,6 +17,6 @@ def cli() -> None:
     """Put a talking OpenAI Realtime agent on any screen: phone, laptop or kiosk."""
 
 
-from voicekiosk.cli import certs, run, tools  # noqa: E402  (each registers its commands on ``cli``)
+from voicekiosk.cli import certs, ledger, run, service, tools  # noqa: E402  (each registers its commands on ``cli``)
 
-__all__ = ["certs", "cli", "run", "tools"]
+__all__ = ["certs", "cli", "ledger", "run", "service", "tools"]

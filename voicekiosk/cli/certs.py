@@ -1,4 +1,4 @@
-"""The local CA and the access token: ``cert`` (``export``, ``rotate``), ``trust``, ``token``."""
+"""The local CA and the tokens: ``cert`` (``export``, ``rotate``), ``trust``, ``token`` (``--admin``)."""
 
 from __future__ import annotations
 
@@ -115,14 +115,26 @@ def trust(system: bool, **flags: Any) -> None:
 @cli.command()
 @storage_options
 @click.option("--rotate", is_flag=True, help="Replace the token: every device must scan the new QR code.")
+@click.option(
+    "--admin",
+    is_flag=True,
+    help="The admin token instead (made on first use): /admin and /metrics from other devices.",
+)
 @reports_errors
-def token(rotate: bool, **flags: Any) -> None:
-    """Print the access token that lets devices other than this one talk."""
+def token(rotate: bool, admin: bool, **flags: Any) -> None:
+    """Print the access token that lets devices other than this one talk (or, with --admin, see
+    the status page and the metrics)."""
     from voicekiosk.web.access import load_token
 
     settings = build_settings(flags)
-    click.echo(load_token(settings.data_dir, rotate=rotate))
-    if rotate:
+    click.echo(load_token(settings.data_dir, rotate=rotate, admin=admin))
+    if admin:
+        click.echo(
+            "Open /admin?admin=<token> once in a browser, or scrape /metrics with "
+            "'Authorization: Bearer <token>'. A running server takes a new token at once.",
+            err=True,
+        )
+    elif rotate:
         click.echo(
             "A running voicekiosk server takes the new token within a few seconds and shows its new QR code; "
             "devices let in with the old one must scan it.",

@@ -25,8 +25,17 @@ def serve(**flags: Any) -> None:
 @cli.command()
 @settings_options
 @click.option("--browser-arg", "browser_args", multiple=True, help="Extra flag for the browser (repeatable).")
+@click.option("--window", is_flag=True, help="In a window instead of full screen: a try on a desktop.")
+@click.option(
+    "--hung-after",
+    type=click.FloatRange(min=12),
+    default=30,
+    show_default=True,
+    metavar="SECONDS",
+    help="Restart the browser when its page (which beats every 10 s) has been silent this long.",
+)
 @reports_errors
-def kiosk(browser_args: tuple[str, ...], **flags: Any) -> None:
+def kiosk(browser_args: tuple[str, ...], window: bool, hung_after: float, **flags: Any) -> None:
     """Serve, and show the page full screen in Chrome/Chromium on this machine (kept alive)."""
     import asyncio
 
@@ -34,7 +43,8 @@ def kiosk(browser_args: tuple[str, ...], **flags: Any) -> None:
     from voicekiosk.kiosk import run_kiosk
 
     settings = build_settings(flags)
-    asyncio.run(run_kiosk(settings, setup_logging(settings.verbosity), browser_args=browser_args))
+    console = setup_logging(settings.verbosity)
+    asyncio.run(run_kiosk(settings, console, browser_args=browser_args, window=window, silent_after=hung_after))
 
 
 @cli.command("config")

@@ -63,6 +63,11 @@ class McpServer:
     def label(self) -> str:
         return f"mcp {self.spec.name}"
 
+    @property
+    def connected(self) -> bool:
+        """A session is there to call right now (else it is reconnecting, or stopped)."""
+        return self._up.is_set()
+
     async def start(self) -> None:
         """Connect and list the tools (within ``START`` s, or the spec's timeout if longer); then
         stay connected.

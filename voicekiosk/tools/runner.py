@@ -10,7 +10,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from voicekiosk.redact import redact
 from voicekiosk.tools.base import Caller, CallTool, Tool, ToolError, declaration
@@ -29,6 +29,14 @@ class Outcome:
     ms: float
 
 
+class ToolObserver(Protocol):
+    """What keeps account of tool calls (the metrics). Must not raise or block."""
+
+    def tool_ran(self, name: str | None, outcome: Outcome) -> None:
+        """``name``: the tool that ran (None: the model asked for one there is not)."""
+        ...
+
+
 class ToolRunner:
     """The tools by name, and the way to call them."""
 
@@ -37,6 +45,11 @@ class ToolRunner:
 
         self.tools = {tool.name: tool for tool in tools}
         self._validators = {t.name: jsonschema.Draft202012Validator(dict(t.parameters)) for t in tools}
+        self._observers: list[ToolObserver] = []
+
+    def observe(self, observer: ToolObserver) -> None:
+        """Tell ``observer`` of every call from now on."""
+        self._observers.append(observer)
 
     def __bool__(self) -> bool:
         return bool(self.tools)
@@ -63,7 +76,10 @@ class ToolRunner:
         asyncio.get_running_loop().call_soon(
             log.info, "tool %s(%s): %s in %.0f ms", _safe(name), shown, "ok" if ok else "failed", ms
         )
-        return Outcome(output, ok, ms)
+        outcome = Outcome(output, ok, ms)
+        for observer in self._observers:
+            observer.tool_ran(name if name in self.tools else None, outcome)
+        return outcome
 
     async def _call(self, name: str, arguments: str, caller: Caller | None) -> str:
         tool = self.tools.get(name)

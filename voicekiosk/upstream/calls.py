@@ -10,15 +10,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
-from collections.abc import Coroutine, Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from collections.abc import Callable, Coroutine, Iterator, Mapping
+from typing import Any
 
 from voicekiosk import net
 from voicekiosk.errors import ApiError, UpstreamError
+from voicekiosk.ledger.prices import Minutes
 from voicekiosk.upstream.engine import Engine
-from voicekiosk.upstream.prices import START_CHARGE_S, Minutes, billed_seconds
+from voicekiosk.upstream.record import ENDINGS, TOLD_TO_PAGE, CallObserver, CallRecord, CallWatcher, EndReason
+from voicekiosk.upstream.strays import Strays
 from voicekiosk.upstream.tickets import ClaimTickets
 
 log = logging.getLogger("voicekiosk.server")
@@ -29,70 +29,7 @@ STALE_AFTER = 60.0  # seconds past the engine's ``max_session`` after which a ca
 # oldest, so made-up call ids cannot pin more lines than this per device.
 PAGE_CALLS_PER_DEVICE = 1
 SWEEP_EVERY = 60.0
-
-# Why a call ended, as the call record and the metrics name it; ``ENDINGS``: as a log line says it.
-EndReason = Literal["page", "idle", "agent", "budget", "limit", "orphan", "replaced", "stale", "upstream", "shutdown"]
-ENDINGS: dict[EndReason, str] = {
-    "page": "by its page",
-    "idle": "by its page (nobody spoke)",
-    "agent": "after the agent ended the conversation",
-    "budget": "as the day's budget is spent",
-    "limit": "at the longest a call may last",
-    "orphan": "as no page holds it",
-    "replaced": "as its device started another",
-    "stale": "as older than any session can be",
-    "upstream": "as OpenAI ended it",
-    "shutdown": "at shutdown",
-}
-
-
-class CallWatcher(Protocol):
-    """What follows the calls this server made (the sidebands of ``control.CallControl``)."""
-
-    def started(self, call_id: str) -> None: ...
-
-    def ending(self, call_id: str) -> None:
-        """It is being hung up: its sideband may carry the hang-up, and its drop is the end."""
-        ...
-
-    def ended(self, call_id: str) -> None: ...
-
-
-class CallObserver(Protocol):
-    """What keeps account of calls (the call record, the metrics): told of each call this server
-    knows, once when it starts and once when it ends, on the event loop. Must not raise or block."""
-
-    def call_started(self, record: CallRecord) -> None: ...
-
-    def call_ended(self, record: CallRecord, reason: EndReason) -> None:
-        """``record`` holds the call's final counts (OpenAI's, if the hang-up heard them)."""
-        ...
-
-
-@dataclass
-class CallRecord:
-    call_id: str
-    client: str
-    started: float = field(default_factory=time.monotonic)
-    owners: int = 0  # pages that claim it right now
-    by_page: bool = False  # registered by the page that started it (browser-SDP mode)
-    input_tokens: int = 0
-    output_tokens: int = 0
-    billed_seconds: float | None = None  # per-minute engines: the latest cumulative count
-    counted_here: bool = False  # its sideband hears OpenAI's usage: pages' reports are not needed
-    ending_asked: bool = False  # the agent ended the conversation: a hang-up is pending
-    instructing: bool = False  # a rule (the visitor's language) is being appended: one at a time
-
-    @property
-    def seconds(self) -> float:
-        return time.monotonic() - self.started
-
-    def count_billed(self, seconds: float) -> float:
-        """A page's report of the cumulative count (never summed: the largest wins), capped by the
-        call's age plus the start charge: a page cannot make a call look dearer than it can be."""
-        seconds = min(seconds, self.seconds + START_CHARGE_S)
-        self.billed_seconds = max(self.billed_seconds or 0.0, seconds)
-        return self.billed_seconds
+LET_GO_S = 5.0  # seconds a page has to hang up a call OpenAI ended (it learns so itself, or is told)
 
 
 class CallRegistry:
@@ -119,6 +56,9 @@ class CallRegistry:
         self._tasks: set[asyncio.Task[None]] = set()
         self._hangups: set[asyncio.Future[None]] = set()  # hang-ups under way: close() lets them finish
         self._observers: list[CallObserver] = []
+        self.strays = Strays(engine, total=2 * max_calls)  # calls a page holds that are unknown here
+        # Tells the page that holds a call (``EventHub.push``), once the app has one.
+        self.tell_page: Callable[[str, Mapping[str, Any]], bool] | None = None
 
     def observe(self, observer: CallObserver) -> None:
         """Tell ``observer`` of every call that starts or ends from now on."""
@@ -177,6 +117,19 @@ class CallRegistry:
             self._ended(record, reason)
         return record
 
+    def ended_upstream(self, call_id: str) -> None:
+        """OpenAI ended the call (its sideband read so): its page is told, and its own hang-up within
+        ``LET_GO_S`` ends it as OpenAI's; with no page, or after that, the server's (a no-op upstream)."""
+        record = self._calls.get(call_id)
+        if record is not None and not record.gone_upstream:
+            record.gone_upstream = True
+            self.hang_up_after(call_id, LET_GO_S if self._tell_end(call_id, "upstream") else 0.0, "upstream")
+
+    def _tell_end(self, call_id: str, reason: EndReason) -> bool:
+        """Tell the call's page it is ended (``TOLD_TO_PAGE``); True if a page holds it and was told."""
+        told = {"type": "end", "now": True, "why": reason}
+        return reason in TOLD_TO_PAGE and self.tell_page is not None and self.tell_page(call_id, told)
+
     def _ended(self, record: CallRecord, reason: EndReason) -> None:
         for observer in self._observers:
             observer.call_ended(record, reason)
@@ -213,40 +166,53 @@ class CallRegistry:
             if record.owners == 0:
                 self.hang_up_after(call_id, self.orphan_grace, "orphan", unless_owned=True)
 
-    def note_usage(self, call_id: str, usage: Mapping[str, Any]) -> None:
-        """What OpenAI counted for a call, heard on its sideband (the server's own view, which
-        pages' reports then do not add to): a Realtime response's tokens, or a Live session's
-        cumulative seconds."""
+    def note_usage(
+        self, call_id: str, usage: Mapping[str, Any], of: str = "model", *, response: str = "", final: bool = False
+    ) -> None:
+        """What OpenAI counted for a call, heard on its sideband (``CallRecord.count_openai``)."""
         record = self._calls.get(call_id)
         if record is None:
             return
-        record.counted_here = True
-        if (seconds := billed_seconds(usage.get("seconds"))) is not None:
-            record.billed_seconds = max(record.billed_seconds or 0.0, seconds)  # OpenAI's: not capped
-            log.info("usage %s: %s so far", call_id, self.minutes(record.billed_seconds))
+        added = record.count_openai(usage, of, response=response, final=final)
+        if added is None:
+            if (minutes := self.minutes(record)) is not None:
+                log.info("usage %s: %s so far", call_id, minutes)
             return
-        tokens_in, tokens_out = _count(usage.get("input_tokens")), _count(usage.get("output_tokens"))
-        record.input_tokens += tokens_in
-        record.output_tokens += tokens_out
         log.info(
-            "usage %s: %d tokens in, %d out (call so far: %d in, %d out)",
-            call_id, tokens_in, tokens_out, record.input_tokens, record.output_tokens,
+            "usage %s: %d tokens in, %d out%s (call so far: %d in, %d out)", call_id, added.input, added.output,
+            " transcribing" if of == "transcription" else "", record.input_tokens, record.output_tokens,
         )  # fmt: skip
 
-    def minutes(self, seconds: float | None, *, estimated: bool = False) -> Minutes | None:
-        """What ``seconds`` of a call cost, if the engine bills by the minute."""
-        return self._engine.minutes(seconds, estimated=estimated)
+    def note_tool(self, call_id: str, ok: bool) -> None:
+        """A tool ran for the call on its sideband (``ok``: it answered)."""
+        if (record := self._calls.get(call_id)) is not None:
+            record.tool_calls += 1
+            record.tool_errors += not ok
+
+    def note_error(self, call_id: str) -> None:
+        """OpenAI refused something of the call's (an event on its sideband)."""
+        if (record := self._calls.get(call_id)) is not None:
+            record.upstream_errors += 1
+
+    def minutes(self, record: CallRecord) -> Minutes | None:
+        """What a call has been billed so far, if the engine bills by the minute."""
+        return self._engine.minutes(record)
 
     async def hang_up(
         self, call_id: str, *, reason: EndReason, by: str = "", page_seconds: float | None = None
     ) -> None:
-        """Forget the call and tell OpenAI to end it; ``by``: who asked (a page's address, for the
-        log); ``page_seconds``: the page's last count.
+        """Forget the call and tell OpenAI to end it (an end the server decided, ``TOLD_TO_PAGE``, is
+        told to its page first); ``by``: who asked (a page's address, for the log); ``page_seconds``:
+        the page's last count.
 
         Raises:
           UpstreamError: OpenAI could not be told (logged here already).
         """
         record = self._calls.pop(call_id, None)  # its line is free at once
+        if record is not None and record.gone_upstream:
+            reason = "upstream"  # its page was told already: its hang-up only follows OpenAI's end
+        elif record is not None:
+            self._tell_end(call_id, reason)  # first: the page rests rather than calling again
         if record is not None and page_seconds is not None:
             record.count_billed(page_seconds)
         if record is not None and self._watcher is not None and not record.by_page:
@@ -256,6 +222,7 @@ class CallRegistry:
         except UpstreamError as exc:
             log.warning("hang-up %s %s failed: %s", call_id, _why(reason, by), exc.code)
             if record is not None:
+                record.upstream_errors += 1
                 self._unwatch(record)
                 self._ended(record, reason)
             raise
@@ -269,17 +236,18 @@ class CallRegistry:
 
     def _billed(self, record: CallRecord, final: float | None) -> Minutes | None:
         """What a per-minute call was billed: OpenAI's final count if the hang-up saw it (it wins
-        over any page's); else an upper bound, the larger of the call's age and the last count a
-        page reported."""
+        over any page's); else as ``prices.per_minute`` bounds it."""
         if final is not None:
-            record.billed_seconds = final
-            return self.minutes(final)
-        return self.minutes(max(record.billed_seconds or 0.0, record.seconds), estimated=True)
+            record.billed_seconds = record.final_seconds = final
+            record.counted_here = True
+        return self.minutes(record)
 
-    def hang_up_after(self, call_id: str, delay: float, reason: EndReason, *, unless_owned: bool = False) -> None:
+    def hang_up_after(
+        self, call_id: str, delay: float, reason: EndReason, *, unless_owned: bool = False
+    ) -> asyncio.Task[None]:
         """Hang ``call_id`` up in ``delay`` seconds if it still runs then (``unless_owned``: and no
-        page holds it)."""
-        self._spawn(self._hang_up_later(call_id, delay, reason, unless_owned))
+        page holds it); cancel the task returned to call it off."""
+        return self._spawn(self._hang_up_later(call_id, delay, reason, unless_owned))
 
     async def close(self) -> None:
         """Stop watching, and end every call: nobody should pay for a session no page can use.
@@ -289,12 +257,13 @@ class CallRegistry:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await asyncio.gather(*self._hangups, return_exceptions=True)
         calls = [self.hang_up(call_id, reason="shutdown") for call_id in list(self._calls)]
-        await asyncio.gather(*calls, return_exceptions=True)
+        await asyncio.gather(*calls, self.strays.close(), return_exceptions=True)
 
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     async def _hang_up_quietly(self, call_id: str, reason: EndReason) -> None:
         """Hang up (failures are logged by ``hang_up``). Shielded: once the call is forgotten here it
@@ -323,8 +292,3 @@ class CallRegistry:
 
 def _why(reason: EndReason, by: str) -> str:
     return f"by {by}" + (" (nobody spoke)" if reason == "idle" else "") if by else ENDINGS[reason]
-
-
-def _count(value: Any) -> int:
-    """A token count from OpenAI's usage: a non-negative int, else 0 (nothing else is trusted)."""
-    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**9 else 0

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import aiohttp
 
@@ -16,14 +15,16 @@ from voicekiosk.tools.base import Caller
 from voicekiosk.tools.runner import ToolRunner
 from voicekiosk.upstream.dialects import Dialect, RealtimeDialect
 from voicekiosk.upstream.http import websocket_client
-from voicekiosk.upstream.sideband import BACKOFF, Sideband
+from voicekiosk.upstream.sideband import BACKOFF, CallNotes, Sideband
 
 log = logging.getLogger("voicekiosk.tools")
 
 
 class CallControl:
-    """Sidebands by call id (the registry's ``CallWatcher``); ``callers`` makes the ``Caller`` a
-    call's tools act through (its page, its end); ``usage`` hears what OpenAI counted, by call."""
+    """Sidebands by call id (the registry's ``record.CallWatcher``); ``callers`` makes the ``Caller`` a
+    call's tools act through (its page, its end); ``notes`` (set once the registry exists) keeps
+    what OpenAI counted, the tools run and the events refused, by call. ``runner`` may hold no
+    tools: a sideband is opened on every call all the same, for the server's own view of usage."""
 
     def __init__(
         self,
@@ -33,13 +34,13 @@ class CallControl:
         backoff: Sequence[float] = BACKOFF,
         callers: Callable[[str], Caller] | None = None,
         dialect: Dialect | None = None,
-        usage: Callable[[str, dict[str, Any]], None] | None = None,
+        notes: CallNotes | None = None,
     ) -> None:
         self.settings = settings
         self.runner = runner
         self.callers = callers
         self.dialect = dialect or RealtimeDialect()
-        self.usage = usage
+        self.notes = notes
         self.sidebands: dict[str, Sideband] = {}
         self._backoff = backoff
         self._sockets: aiohttp.ClientSession | None = None
@@ -62,7 +63,7 @@ class CallControl:
             open_within,
             caller=caller,
             dialect=self.dialect,
-            usage=self.usage,
+            notes=self.notes,
         )
         self.sidebands[call_id] = sideband
         sideband.start()

@@ -32,14 +32,17 @@ LIVE_ENDS: dict[str, Kind] = {
 class Reading:
     """What a server event means to the sideband: a function ``call`` (its ``item``), the response
     that a batch of calls came in ``finished`` or ``failed`` (or is still in ``progress``), the
-    session ``ended``, or news of ``usage`` alone. ``batch``: the response (Realtime) or delegation
-    (Live) the event belongs to; ``usage``: what OpenAI counted
-    (Realtime: a response's tokens; Live: cumulative seconds)."""
+    session ``ended`` (``asked``: as a client asked, the page or this server), or news of ``usage``
+    alone. ``batch``: the response (Realtime) or delegation (Live) the event belongs to; ``usage``:
+    what OpenAI counted (Realtime: a response's tokens, or, ``of`` ``transcription``, a transcript's;
+    Live: cumulative seconds)."""
 
     kind: Kind
     batch: str = ""
     item: dict[str, Any] | None = None
     usage: dict[str, Any] | None = None
+    of: Literal["model", "transcription"] = "model"
+    asked: bool = False
 
 
 class Dialect(Protocol):
@@ -59,6 +62,12 @@ class Dialect(Protocol):
     def answer(self, outputs: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
         """The events that give the model a finished batch's outputs (``(call_id, output)``) and
         let it go on."""
+        ...
+
+    def tell(self, rule: str) -> list[dict[str, Any]] | None:
+        """The events that tell the model ``rule`` (the server's words) now, the last one having it
+        answer (to be sent once no response is under way); None: this engine takes rules through
+        ``Engine.instruct`` instead."""
         ...
 
 
@@ -86,6 +95,8 @@ class RealtimeDialect:
 
     def read(self, event: dict[str, Any]) -> Reading | None:
         kind = event.get("type")
+        if kind == "conversation.item.input_audio_transcription.completed":
+            return Reading("usage", usage=_dict(event.get("usage")), of="transcription")  # billed apart
         if kind == "response.output_item.done":
             return _call(event.get("item"), event.get("response_id"))
         if kind == "response.done":
@@ -101,6 +112,11 @@ class RealtimeDialect:
         items = [{"type": "conversation.item.create", "item": _output(*output)} for output in outputs]
         return [*items, {"type": "response.create"}]
 
+    def tell(self, rule: str) -> list[dict[str, Any]]:
+        """A system message (``openai-realtime.md``: items a client may add), then a response."""
+        message = {"type": "message", "role": "system", "content": [{"type": "input_text", "text": rule}]}
+        return [{"type": "conversation.item.create", "item": message}, {"type": "response.create"}]
+
 
 class LiveDialect:
     name = "live"
@@ -113,8 +129,9 @@ class LiveDialect:
 
     def read(self, event: dict[str, Any]) -> Reading | None:
         kind = event.get("type")
-        if kind == "session.closed":
-            return Reading("ended", usage=_dict(event.get("usage")))
+        if kind == "session.closed":  # §2.4: closed as asked (session.close, the REST hangup), or not
+            asked = event.get("reason") in ("close_requested", "remote_hangup")
+            return Reading("ended", usage=_dict(event.get("usage")), asked=asked)
         if kind == "session.usage.updated":
             return Reading("usage", usage=_dict(event.get("usage")))
         inner = event.get("event")
@@ -130,3 +147,7 @@ class LiveDialect:
     def answer(self, outputs: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
         items = [{"type": "response.item.create", "item": _output(*output)} for output in outputs]
         return [*items, {"type": "response.create"}]
+
+    def tell(self, rule: str) -> None:
+        """Standing rules are appended and confirmed: ``LiveEngine.instruct``."""
+        return None

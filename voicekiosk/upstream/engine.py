@@ -6,10 +6,14 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from voicekiosk.errors import UpstreamError
-from voicekiosk.upstream.prices import Minutes
+from voicekiosk.ledger.prices import Minutes
+
+if TYPE_CHECKING:
+    from voicekiosk.upstream.http import UpstreamClient
+    from voicekiosk.upstream.record import CallRecord
 
 log = logging.getLogger("voicekiosk.upstream")
 
@@ -40,6 +44,7 @@ class Engine(Protocol):
 
     name: str  # "realtime" | "live": for logs
     max_session: float  # seconds after which OpenAI has ended any session
+    upstream: UpstreamClient  # its REST requests go through it (the metrics observe it)
 
     async def create_call(self, offer_sdp: str) -> Call:
         """Post the page's offer, byte-exact, once (a create is billed: never retried).
@@ -67,9 +72,9 @@ class Engine(Protocol):
         """
         ...
 
-    def minutes(self, billed_seconds: float | None, *, estimated: bool = False) -> Minutes | None:
-        """What a call billed ``billed_seconds`` costs, if this engine bills by the minute; None
-        if it bills otherwise (Realtime: tokens)."""
+    def minutes(self, record: CallRecord) -> Minutes | None:
+        """What ``record``'s call has been billed so far (``CallRecord.minutes``), if this engine
+        bills by the minute; None if it bills otherwise (Realtime: tokens)."""
         ...
 
     async def aclose(self) -> None:

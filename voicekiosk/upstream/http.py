@@ -14,7 +14,7 @@ import re
 import ssl
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import certifi
@@ -72,6 +72,14 @@ def websocket_client(
     return aiohttp.ClientSession(connector=connector, trust_env=False, headers={"User-Agent": "voicekiosk"}, **options)
 
 
+class UpstreamObserver(Protocol):
+    """What keeps account of the requests sent upstream (the metrics). Must not raise or block."""
+
+    def upstream_answered(self, path: str, what: str, seconds: float, error: UpstreamError | None) -> None:
+        """``path`` (below the base URL) took ``seconds``; ``error``: how it failed, if it did."""
+        ...
+
+
 class UpstreamClient:
     """Sends requests to ``settings.openai_base_url`` with the real key, which never leaves here."""
 
@@ -88,6 +96,7 @@ class UpstreamClient:
             # Uncompressed: the size cap is on what is read, and a small gzip can unpack huge.
             headers={"User-Agent": "voicekiosk", "Accept-Encoding": "identity"},
         )
+        self._observers: list[UpstreamObserver] = []
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -104,6 +113,10 @@ class UpstreamClient:
             )
         return {"Authorization": f"Bearer {self.settings.api_key}"}
 
+    def observe(self, observer: UpstreamObserver) -> None:
+        """Tell ``observer`` of every request sent from now on (the metrics)."""
+        self._observers.append(observer)
+
     async def send(self, method: str, path: str, what: str, **kwargs: Any) -> tuple[Answer, float]:
         """``method path`` upstream; the answer (its body capped, see ``Answer.complete``) and the
         milliseconds it took.
@@ -112,9 +125,22 @@ class UpstreamClient:
           UpstreamError: no key, no answer in time, unreachable, or a refusal (``what`` names
             the request in messages: "mint", "call", ...).
         """
-        headers = {**self.auth_headers(), **kwargs.pop("headers", {})}
+        headers = {**self.auth_headers(), **kwargs.pop("headers", {})}  # no key: nothing is sent
         started = time.perf_counter()
-        request = self._client.build_request(method, path, headers=headers, **kwargs)
+        try:
+            answer, ms = await self._exchange(method, path, what, started, headers=headers, **kwargs)
+        except UpstreamError as exc:
+            self._tell(path, what, started, exc)
+            raise
+        self._tell(path, what, started, None)
+        return answer, ms
+
+    def _tell(self, path: str, what: str, started: float, error: UpstreamError | None) -> None:
+        for observer in self._observers:
+            observer.upstream_answered(path, what, time.perf_counter() - started, error)
+
+    async def _exchange(self, method: str, path: str, what: str, started: float, **kwargs: Any) -> tuple[Answer, float]:
+        request = self._client.build_request(method, path, **kwargs)
         try:
             response = await self._client.send(request, stream=True)
             try:
@@ -166,10 +192,17 @@ def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
     return False
 
 
+HANG_UPS = ("hang-up", "live hang-up")  # what ``send`` calls the hang-up requests (the metrics' endpoints)
+
+
 def status_error(response: Answer, what: str) -> UpstreamError:
     status = response.status_code
     upstream_code = _upstream_code(response)
-    log.warning(
+    # A hang-up of a call that has ended already (OpenAI dropped it, or its page hung up first) is
+    # the normal end of a drop, not a problem: it would fill the log and /admin's problems.
+    gone = status == 404 and what in HANG_UPS
+    log.log(
+        logging.INFO if gone else logging.WARNING,
         "OpenAI refused the %s: HTTP %s %s %s",
         what,
         status,

@@ -16,6 +16,7 @@ import aiohttp
 import httpx
 
 from voicekiosk.errors import UpstreamError
+from voicekiosk.ledger.prices import Minutes
 from voicekiosk.settings import Settings
 from voicekiosk.tools.prompt import with_languages, with_tools
 from voicekiosk.upstream.engine import CALL_ID, Call, Ended, end_unusable
@@ -31,7 +32,7 @@ from voicekiosk.upstream.http import (
     websocket_url,
 )
 from voicekiosk.upstream.live_commands import Stream, append_instructions, close_session, queued, socket_stream
-from voicekiosk.upstream.prices import Minutes, per_minute
+from voicekiosk.upstream.record import CallRecord
 from voicekiosk.upstream.sideband import Sideband
 
 log = logging.getLogger("voicekiosk.upstream")
@@ -97,9 +98,9 @@ class LiveEngine:
         self._sidebands = sidebands
         self._sockets: aiohttp.ClientSession | None = None
 
-    def minutes(self, billed_seconds: float | None, *, estimated: bool = False) -> Minutes:
-        """GPT-Live bills session time, at the model's rate (``prices``)."""
-        return per_minute(self.settings.model, billed_seconds, estimated=estimated)
+    def minutes(self, record: CallRecord) -> Minutes:
+        """GPT-Live bills session time, at the model's rate (the config's prices over the table's)."""
+        return record.minutes(self.settings.model, self.settings.prices)
 
     async def aclose(self) -> None:
         await self.upstream.aclose()

@@ -16,8 +16,8 @@ from typing import Any
 import aiohttp
 
 from voicekiosk.errors import UpstreamError
+from voicekiosk.ledger.prices import billed_seconds
 from voicekiosk.upstream.http import safe_code
-from voicekiosk.upstream.prices import billed_seconds
 
 log = logging.getLogger("voicekiosk.upstream")
 

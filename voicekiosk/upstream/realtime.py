@@ -16,6 +16,7 @@ from voicekiosk.settings import Settings
 from voicekiosk.tools.prompt import with_languages, with_tools
 from voicekiosk.upstream.engine import CALL_ID, Call, Ended, end_unusable
 from voicekiosk.upstream.http import JSON_BODY, UpstreamClient, json_object, malformed, too_large
+from voicekiosk.upstream.record import CallRecord
 
 log = logging.getLogger("voicekiosk.upstream")
 
@@ -104,7 +105,7 @@ class RealtimeBroker:
         message); the server has no channel of its own to a call without tools."""
         raise ApiError(409, "not_supported", "On the Realtime engine the page tells its session itself.")
 
-    def minutes(self, billed_seconds: float | None, *, estimated: bool = False) -> None:
+    def minutes(self, record: CallRecord) -> None:
         """Realtime bills tokens, not minutes."""
         return None
 

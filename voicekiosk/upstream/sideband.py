@@ -17,7 +17,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 from yarl import URL
@@ -37,6 +37,22 @@ GONE, REFUSED = (404,), (401, 403)  # answers that no retry changes
 SETTLE = 2.0  # seconds after a reopening for events to show a response went on while it was down
 
 
+class CallNotes(Protocol):
+    """What keeps a call's counts (the registry): OpenAI's usage, tools run, events refused."""
+
+    def note_usage(
+        self, call_id: str, usage: Mapping[str, Any], of: str = "model", *, response: str = "", final: bool = False
+    ) -> None: ...
+
+    def note_tool(self, call_id: str, ok: bool) -> None: ...
+
+    def note_error(self, call_id: str) -> None: ...
+
+    def ended_upstream(self, call_id: str) -> None:
+        """OpenAI ended the call (not a hang-up of ours)."""
+        ...
+
+
 class Sideband:
     """One call's control connection; ``start`` it, ``close`` it when the call ends."""
 
@@ -51,21 +67,24 @@ class Sideband:
         open_within: float = 10.0,
         caller: Caller | None = None,
         dialect: Dialect | None = None,
-        usage: Callable[[str, dict[str, Any]], None] | None = None,
+        notes: CallNotes | None = None,
     ) -> None:
         self.call_id = call_id
         self._url, self._headers, self._sockets, self._runner = url, headers, sockets, runner
         self._caller = caller
-        self._usage = usage
+        self._notes = notes
         self._dialect = dialect or RealtimeDialect()
         self._backoff, self._open_within = backoff, open_within
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._open = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
-        self.calls = ToolCalls(call_id, runner, self._dialect, caller, self._answer, self._spawn)
+        ran = (lambda ok: notes.note_tool(call_id, ok)) if notes is not None else None
+        self.calls = ToolCalls(call_id, runner, self._dialect, caller, self._answer, self._spawn, ran)
         self._taps: list[asyncio.Queue[dict[str, Any] | None]] = []
         self._ended = False  # the engine said the session is over: no reopening
+        self._asked = False  # ... as a client asked (the page's own hang-up): not OpenAI's end
         self.ending = False  # the call is being hung up: a drop is its end, not to be reopened
+        self.responding = False  # a response is under way (a new one would be refused meanwhile)
         self.opened = 0  # times a sideband was opened (1 + reopenings)
         self.closed = False
 
@@ -86,6 +105,11 @@ class Sideband:
     @property
     def is_open(self) -> bool:
         return self._open.is_set()
+
+    @property
+    def _what(self) -> str:
+        """What it is open for, as the log says it."""
+        return "tools run on this server" if self._runner else "the server hears its usage"
 
     async def send(self, event: Mapping[str, Any]) -> None:
         """Send one event now.
@@ -122,22 +146,29 @@ class Sideband:
                 await self._serve()  # close() cancels this task: only a drop or the end gets past
                 if self._ended or self.ending:
                     log.info("sideband of %s: the call has ended", self.call_id)
-                    return
+                    return self._over()
                 log.warning("sideband of %s dropped: reopening", self.call_id)
                 if time.monotonic() - opened_at >= STABLE:
                     failures = 0
                     continue
                 why = "dropped again"
-            elif status in GONE:
+            elif status in GONE:  # once it was open: the call is gone (at first: it never was here)
                 log.info("sideband of %s: the call has ended upstream", self.call_id)
-                return
+                return self._over() if self.opened else None
             else:
                 why = f"not opened ({status})"
             if status in REFUSED or failures >= len(self._backoff):
-                log.error("sideband of %s %s: the call goes on without tools", self.call_id, why)
+                without = "tools" if self._runner else "the server hearing its usage"
+                log.error("sideband of %s %s: the call goes on without %s", self.call_id, why, without)
                 return
             await asyncio.sleep(self._backoff[failures])
             failures += 1
+
+    def _over(self) -> None:
+        """The call is over: if OpenAI ended it (Live's ``session.closed``, or Realtime's call gone),
+        not a hang-up of ours, its keeper is told."""
+        if not (self.ending or self.closed or self._asked) and self._notes is not None:
+            self._notes.ended_upstream(self.call_id)
 
     async def _connect(self) -> int:
         """Open the socket (within ``open_within`` s): 101 when it is open, else the refusal's status
@@ -153,7 +184,7 @@ class Sideband:
             return 0
         self.opened += 1
         if self.opened == 1:
-            log.info("sideband of %s open: tools run on this server", self.call_id)
+            log.info("sideband of %s open: %s", self.call_id, self._what)
         self._open.set()
         return 101
 
@@ -180,20 +211,25 @@ class Sideband:
         for queue in self._taps:
             queue.put_nowait(event)
         reading = self._dialect.read(event)
-        if reading is not None and reading.usage is not None and self._usage is not None:
-            self._usage(self.call_id, reading.usage)  # the server's own count, not a page's
+        if reading is not None and reading.usage is not None and self._notes is not None:
+            final = reading.kind == "ended"  # Live's session.closed: the final count
+            self._notes.note_usage(self.call_id, reading.usage, reading.of, response=reading.batch, final=final)
         if reading is None:
             if event.get("type") == "error":
                 error = event.get("error")
                 code = error.get("code") if isinstance(error, dict) else None
                 log.warning("sideband of %s: OpenAI refused an event (%s)", self.call_id, _safe(code))
+                if self._notes is not None:
+                    self._notes.note_error(self.call_id)
         elif reading.kind == "call" and reading.item is not None:
             self.calls.call(reading.batch, reading.item)
         elif reading.kind == "ended":
-            self._ended = True
+            self._ended, self._asked = True, reading.asked
         elif reading.kind in ("finished", "failed"):
+            self.responding = False
             self.calls.ended(reading.batch, reading.kind == "failed")
         elif reading.kind == "progress":
+            self.responding = True
             self.calls.going_on(reading.batch)
 
     # -- answers ------------------------------------------------------------------------------

@@ -57,8 +57,11 @@ class ToolCalls:
         caller: Caller | None,
         send: Callable[[list[dict[str, Any]]], None],
         spawn: Callable[[Coroutine[Any, Any, None]], None],
+        ran: Callable[[bool], None] | None = None,
     ) -> None:
+        """``ran``: told of each run's end (whether the tool answered), for the call record."""
         self.call_id = call_id
+        self._ran = ran
         self._runner, self._dialect, self._caller = runner, dialect, caller
         self._send, self._spawn = send, spawn
         self._seen: set[str] = set()  # call_ids already run: an event seen twice runs once
@@ -146,6 +149,8 @@ class ToolCalls:
             batch.running -= 1
             if self.running == 0:
                 self._tell_done()
+        if self._ran is not None:
+            self._ran(outcome.ok)
         batch.outputs.append((call_id, outcome.output))
         self._flush()
 

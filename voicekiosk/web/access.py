@@ -29,13 +29,18 @@ from voicekiosk.settings import Settings
 log = logging.getLogger("voicekiosk.access")
 COOKIE = "voicekiosk_access"
 TOKEN_FILE = "access-token"
+ADMIN_TOKEN_FILE = "admin-token"  # /admin and /metrics from elsewhere (``admin_access.py``): made only when asked for
 PUBLIC_PREFIXES = ("/static/", "/brand/", "/healthz")  # /brand/: the venue's look, on the "token needed" page too
-# A request relayed by a proxy on this machine comes from loopback, whoever sent it.
-PROXY_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Real-IP")
+# A request relayed by a proxy on this machine comes from loopback, whoever sent it: one carrying
+# any of these headers, or any ``X-Forwarded-*`` (``-Proto``, ``-Port``: what nginx and Caddy add), is
+# never this machine's. A proxy that adds none cannot be told apart (README, "Behind a reverse proxy").
+PROXY_HEADERS = ("Forwarded", "X-Real-IP")
+PROXY_PREFIX = "x-forwarded-"
 
 
-def load_token(data_dir: Path, *, rotate: bool = False) -> str:
-    """The access token kept in the data directory, made on first use (or anew with ``rotate``).
+def load_token(data_dir: Path, *, rotate: bool = False, admin: bool = False) -> str:
+    """The access token (``admin``: the admin token) kept in the data directory, made on first use
+    (or anew with ``rotate``).
 
     Raises:
       StartupError: the data directory is not private, or the token file cannot be written, or
@@ -43,33 +48,47 @@ def load_token(data_dir: Path, *, rotate: bool = False) -> str:
         be locked out).
     """
     datadir.ensure_dir(data_dir)
-    path = data_dir / TOKEN_FILE
+    path = data_dir / (ADMIN_TOKEN_FILE if admin else TOKEN_FILE)
     with datadir.locked(data_dir):
         if rotate or not path.exists():
-            token = secrets.token_urlsafe(18)
+            token = secrets.token_urlsafe(24 if admin else 18)
             datadir.write_atomic(path, (token + "\n").encode("ascii"), 0o600)
         else:
-            token = read_token(path)
+            token = read_token(path, admin=admin)
     register_secret(token)
     return token
 
 
-def read_token(path: Path) -> str:
-    """The token in ``path``.
+def read_token(path: Path, *, admin: bool = False) -> str:
+    """The token in ``path`` (``admin``: the admin token's file).
 
     Raises:
       StartupError: it cannot be read, or is too short to be one of ours.
     """
+    what, rotate = ("admin token", "token --admin --rotate") if admin else ("access token", "token --rotate")
     try:
         token = path.read_text(encoding="ascii").strip()
     except (OSError, UnicodeDecodeError) as exc:
-        raise StartupError(f"Cannot read the access token {path}: {exc}") from None
+        raise StartupError(f"Cannot read the {what} {path}: {exc}") from None
     if len(token) < 16 or not token.isprintable() or " " in token:
         raise StartupError(
-            f"The access token {path} is damaged: restore it from a backup, or run `voicekiosk token --rotate` "
-            "(every device must then scan the new QR code)"
+            f"The {what} {path} is damaged: restore it from a backup, or run `voicekiosk {rotate}`"
+            + ("" if admin else " (every device must then scan the new QR code)")
         )
     return token
+
+
+def same_secret(candidate: str | None, token: str | None) -> bool:
+    """``candidate`` is ``token``, compared in constant time (no timing tells how much matched)."""
+    if not candidate or not token:
+        return False
+    return hmac.compare_digest(candidate.encode(), token.encode())
+
+
+def is_admin_path(path: str) -> bool:
+    """``/admin`` and ``/metrics``: guarded by the admin token (``admin_access.py``), never by the
+    access token alone."""
+    return path in ("/admin", "/metrics") or path.startswith("/admin/")
 
 
 class Access:
@@ -84,12 +103,10 @@ class Access:
         if self.settings.open or self.token is None or is_local(request):
             return True
         # The page carries the cookie; an automation (``/api/announce``) the header.
-        return self.matches(request.cookies.get(COOKIE)) or self.matches(_bearer(request))
+        return self.matches(request.cookies.get(COOKIE)) or self.matches(bearer(request))
 
     def matches(self, candidate: str | None) -> bool:
-        if not candidate or self.token is None:
-            return False
-        return hmac.compare_digest(candidate.encode(), self.token.encode())
+        return same_secret(candidate, self.token)
 
     def check_rate(self, client: str) -> None:
         """Count a new session for ``client``; over ``--rate`` a minute -> 429 with Retry-After."""
@@ -116,7 +133,8 @@ class Access:
             offered = request.query.get("token")
             if offered is not None:
                 self._redeem(request, offered)
-            if self.allowed(request) or request.path.startswith(PUBLIC_PREFIXES):
+            path = request.path
+            if self.allowed(request) or path.startswith(PUBLIC_PREFIXES) or is_admin_path(path):
                 return await handler(request)
             log.warning(
                 "Refused %s %s from %s: no valid access token",
@@ -157,10 +175,23 @@ class Access:
 
 def is_local(request: web.Request) -> bool:
     """From this machine itself: loopback, and not relayed by a proxy (see README, "Behind a reverse proxy")."""
-    return net.is_loopback(request.remote) and not any(name in request.headers for name in PROXY_HEADERS)
+    return net.is_loopback(request.remote) and not _relayed(request)
 
 
-def _bearer(request: web.Request) -> str | None:
+def from_this_machine(request: web.Request) -> bool:
+    """As ``is_local``, or from one of this machine's own addresses (a kiosk opened at ``--host``):
+    the connection's two ends are the same address."""
+    own = request.transport.get_extra_info("sockname") if request.transport else None
+    return is_local(request) or (isinstance(own, tuple) and request.remote == own[0] and not _relayed(request))
+
+
+def _relayed(request: web.Request) -> bool:
+    return any(name in request.headers for name in PROXY_HEADERS) or any(
+        name.lower().startswith(PROXY_PREFIX) for name in request.headers
+    )
+
+
+def bearer(request: web.Request) -> str | None:
     """The token of an ``Authorization: Bearer <token>`` header, if there is one."""
     scheme, _, value = request.headers.get("Authorization", "").partition(" ")
     return value.strip() if scheme.lower() == "bearer" else None

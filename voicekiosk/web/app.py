@@ -2,25 +2,32 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
 import httpx
 from aiohttp import web
 
 from voicekiosk.languages import table_dir
+from voicekiosk.ledger.book import open_book
+from voicekiosk.ledger.budget import Budget
 from voicekiosk.redact import register_secret
 from voicekiosk.settings import Settings
 from voicekiosk.tls.profile import CaInfo
 from voicekiosk.tools.mcp_remote import remote_mcp_declarations
+from voicekiosk.tools.runner import ToolRunner
 from voicekiosk.tools.toolbox import mcp_servers, open_toolbox
 from voicekiosk.upstream.calls import ORPHAN_GRACE, CallRegistry
 from voicekiosk.upstream.control import CallControl
 from voicekiosk.upstream.engines import open_engine, sideband_dialect
 from voicekiosk.upstream.sideband import BACKOFF
 from voicekiosk.web.access import Access, load_token
+from voicekiosk.web.admin import add_watch
+from voicekiosk.web.admin_access import AdminAccess
 from voicekiosk.web.appkeys import (
     ACCESS,
+    ADMIN,
+    BUDGET,
     CA,
     CALLS,
     CLOCK,
@@ -28,6 +35,7 @@ from voicekiosk.web.appkeys import (
     ENGINE,
     EVENTS,
     HOSTS,
+    LEDGER,
     MCP,
     MINTER,
     SETTINGS,
@@ -56,6 +64,7 @@ def create_app(
     limits: Limits = LIMITS,
     sideband_backoff: Sequence[float] = BACKOFF,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    budget_timing: Mapping[str, float] | None = None,
 ) -> web.Application:
     """Build the voicekiosk web app.
 
@@ -67,12 +76,14 @@ def create_app(
       limits: the WebSocket caps (the connection caps are the server's).
       sideband_backoff: seconds before each reopening of a call's sideband, then it gives up.
       clock: now, aware (tests: a venue's morning); the opening hours go by it.
+      budget_timing: ``Budget``'s ``every`` and ``grace`` (tests: quicker).
 
     Raises:
       ConfigError: a tool's secret is missing from the environment.
     """
     register_secret(settings.api_key)
     access = Access(settings, None if settings.open else load_token(settings.data_dir))
+    admin = AdminAccess(settings.data_dir)
     hosts = KnownHosts(settings)
     app = web.Application(
         client_max_size=MAX_SDP_BYTES,
@@ -81,12 +92,14 @@ def create_app(
             errors_middleware,
             hosts_middleware(hosts),
             access.middleware(),
+            admin.middleware(),
             origin_middleware,
             websocket_limit(limits),
         ],
     )
     app[SETTINGS] = settings
     app[ACCESS] = access
+    app[ADMIN] = admin
     app[HOSTS] = hosts
     app[CA] = ca
     app[CLOCK] = clock
@@ -97,15 +110,10 @@ def create_app(
         app[TOOLS] = runner = toolbox.runner(mcp.tools if mcp is not None else ())
         callers = PageCallers()  # each call's tools act on its page through the hub (attached below)
         control = None
-        if runner and settings.runs_tools:
+        if settings.runs_tools:  # a sideband on every call this server makes: tools, and OpenAI's count
             dialect = sideband_dialect(settings)
             control = CallControl(
-                settings,
-                runner,
-                backoff=sideband_backoff,
-                dialect=dialect,
-                callers=callers,
-                usage=lambda call_id, usage: app[CALLS].note_usage(call_id, usage),  # CALLS: made below
+                settings, runner or ToolRunner(()), backoff=sideband_backoff, dialect=dialect, callers=callers
             )
         app[CONTROL] = control
         await toolbox.start()
@@ -123,10 +131,21 @@ def create_app(
             watcher=control,
         )
         app[CALLS].start()
-        app[EVENTS] = EventHub(app[CALLS], browser_sdp=settings.sdp == "browser")
+        if control is not None:
+            control.notes = app[CALLS]
+        app[LEDGER] = open_book(settings, clock)  # the venue's day by the app's clock, as its hours
+        app[LEDGER].attach(app[CALLS])
+        app[LEDGER].start()
+        app[BUDGET] = Budget(settings, app[LEDGER], app[CALLS], app[ENGINE], control, **(budget_timing or {}))
+        app[BUDGET].start()
+        keep = app[LEDGER].transcript if settings.keep_transcripts else None
+        app[EVENTS] = EventHub(app[CALLS], browser_sdp=settings.sdp == "browser", keep=keep)
         callers.attach(app[EVENTS], app[CALLS])
+        app[CALLS].tell_page = app[EVENTS].push  # the ends the server decides are told to the page first
         yield
-        await app[CALLS].close()
+        await app[BUDGET].close()
+        await app[CALLS].close()  # every call ended: each row written
+        await app[LEDGER].aclose()
         if control is not None:
             await control.aclose()
         await app[ENGINE].aclose()
@@ -138,6 +157,7 @@ def create_app(
     app.on_shutdown.append(close_sockets)
     app.cleanup_ctx.append(mcp_ctx)
     app.cleanup_ctx.append(upstream_ctx)
+    add_watch(app, ca)  # /admin and /metrics
     setup_templates(app)
     app.router.add_routes(routes)
     app.router.add_routes(trigger_routes)

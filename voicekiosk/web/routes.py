@@ -13,12 +13,13 @@ from markupsafe import Markup
 from voicekiosk import __version__, net
 from voicekiosk.errors import ApiError, UpstreamError
 from voicekiosk.languages import invitations, page_languages, table, translate
+from voicekiosk.ledger.prices import billed_seconds
 from voicekiosk.redact import redact
 from voicekiosk.settings import Settings
 from voicekiosk.tools.prompt import chosen_language
-from voicekiosk.upstream.prices import billed_seconds
 from voicekiosk.upstream.realtime import transcription
-from voicekiosk.web.appkeys import ACCESS, CA, CALLS, ENGINE, EVENTS, HOSTS, MINTER, SETTINGS, STATIC
+from voicekiosk.upstream.record import EndReason
+from voicekiosk.web.appkeys import ACCESS, BUDGET, CA, CALLS, ENGINE, EVENTS, HOSTS, MINTER, SETTINGS, STATIC
 from voicekiosk.web.hosts import host_of
 from voicekiosk.web.middleware import content_security_policy
 from voicekiosk.web.opening import hours_state, refuse_if_closed
@@ -196,7 +197,8 @@ async def hang_up(request: web.Request) -> web.Response:
         raise ApiError(404, "unknown_call", "No such call on this server (it may have ended already).")
     # The page's last count of billed seconds, if it has one (its final usage came just now).
     seconds = billed_seconds(_float(request.query.get("seconds")))
-    await request.app[CALLS].hang_up(call_id, reason="page", by=client_of(request), page_seconds=seconds)
+    reason: EndReason = "idle" if request.query.get("reason") == "idle" else "page"  # nobody spoke
+    await request.app[CALLS].hang_up(call_id, reason=reason, by=client_of(request), page_seconds=seconds)
     return web.json_response({"call_id": call_id, "status": "ended"})
 
 
@@ -237,9 +239,10 @@ def _float(raw: str | None) -> float | None:
 
 
 def admit_session(request: web.Request) -> None:
-    """Refuse a new session outside the opening hours (403) or over the per-client rate (429); lines
-    are held by ``CallRegistry.line``."""
+    """Refuse a new session outside the opening hours (403), once the day's budget is spent (402) or
+    over the per-client rate (429); lines are held by ``CallRegistry.line``."""
     refuse_if_closed(request)
+    request.app[BUDGET].refuse_if_spent()
     request.app[ACCESS].check_rate(client_of(request))
 
 

@@ -18,7 +18,7 @@ from aiohttp import web
 from voicekiosk.errors import ApiError
 from voicekiosk.logsafe import CONTROL_CHARS
 from voicekiosk.web.access import is_local
-from voicekiosk.web.appkeys import ACCESS, CALLS, EVENTS
+from voicekiosk.web.appkeys import ACCESS, BUDGET, CALLS, EVENTS
 from voicekiosk.web.opening import refuse_if_closed
 
 log = logging.getLogger("voicekiosk.server")
@@ -68,6 +68,7 @@ def _send(request: web.Request, event: dict[str, str], what: str) -> web.Respons
         raise ApiError(403, "local_only", "With --open, triggers are accepted from this machine only.")
     if what == "start" or (what == "announce" and not len(request.app[CALLS])):
         refuse_if_closed(request)  # a closed kiosk is not woken: it would only be refused its call
+        request.app[BUDGET].refuse_if_spent()  # nor one whose day's budget is spent
     hub = request.app[EVENTS]
     if not hub.pages:
         raise ApiError(409, "no_page", "No kiosk page is connected to this server.")
