@@ -8,7 +8,7 @@ ARGS   ?=
 SYSTEM_PACKAGES := chromium espeak-ng sox iproute2 openssl libnss3-tools systemd
 
 .DEFAULT_GOAL := help
-.PHONY: help run kiosk dev demo test check lint fmt bench system-deps clean
+.PHONY: help run kiosk dev demo test check lint fmt bench soak system-deps clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -63,6 +63,9 @@ fmt: $(STAMP)  ## fix what ruff can
 
 bench: $(STAMP) system-deps  ## measure broker throughput, latency, start-up, memory, page connect time and CPU
 	@$(call ISOLATED,$(BIN)/python -m tests.bench $(ARGS))
+
+soak: $(STAMP) system-deps  ## a kiosk page for 10 minutes of drops, refusals and a server restart (ARGS="--minutes 2")
+	@$(call ISOLATED,$(BIN)/python -m tests.soak $(ARGS))
 
 clean:  ## remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache tests/artifacts dist build

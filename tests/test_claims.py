@@ -10,7 +10,9 @@ import pytest
 
 from tests.helpers import OFFER, SDP, call_id, post_call, wait_for
 from voicekiosk.upstream.tickets import MAX_TICKETS, ClaimTickets
+from voicekiosk.web import events
 from voicekiosk.web.appkeys import CALLS
+from voicekiosk.web.events import MAX_CLAIMS
 
 
 async def mint(client) -> dict:
@@ -135,3 +137,29 @@ async def test_one_device_with_real_tickets_cannot_pin_more_than_one_line(make_c
         assert (await client.post("/api/token")).status == 200
     for ws in sockets:
         await ws.close()
+
+
+async def test_a_page_claims_a_call_after_every_reconnect_within_a_bound_per_minute(make_client, log_info, monkeypatch):
+    """A kiosk page keeps its socket for weeks and claims a new call after every drop: the bound is
+    ``MAX_CLAIMS`` a minute, not over the socket's life (a 5th call once went unclaimed, hung up as
+    an orphan 20 s in)."""
+    client = await make_client(max_calls=MAX_CLAIMS + 3, rate=1000, orphan_grace=30)
+    calls = client.server.app[CALLS]
+    page = await client.ws_connect("/api/events")
+
+    async def claim(n: int) -> str:
+        response = await post_call(client)
+        assert response.status == 201, await response.text()
+        made = call_id(response)
+        await page.send_json({"type": "call", "call_id": made})
+        await handled(page, log_info, f"claimed {n}")
+        return made
+
+    ids = [await claim(n) for n in range(MAX_CLAIMS + 1)]
+    # Each claim let the last one go (it waits out its grace); one more within the minute is refused.
+    assert [calls.get(i).owners for i in ids] == [0] * (MAX_CLAIMS - 1) + [1, 0]
+    monkeypatch.setattr(events, "CLAIM_WINDOW", 0.2)  # a minute later, as far as the bound can tell
+    await wait_for(lambda: calls.get(ids[0]).seconds > 0.3, timeout=5, what="the window passed")
+    late = await claim(MAX_CLAIMS + 1)
+    assert calls.get(late).owners == 1 and calls.get(ids[-2]).owners == 0
+    await page.close()

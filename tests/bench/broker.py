@@ -28,8 +28,9 @@ ENGINES: tuple[EngineName, ...] = ("realtime", "live")
 
 
 @contextmanager
-def process(args: list[str], env: dict[str, str] | None = None, *, ready: str | None = None):
-    """A child process, stopped (SIGTERM, then SIGKILL) whatever happens."""
+def process(args: list[str], env: dict[str, str] | None = None, *, ready: str | None = None, keep: int = 200):
+    """A child process, stopped (SIGTERM, then SIGKILL) whatever happens; its last ``keep`` lines
+    of output are its ``tail``."""
     proc = subprocess.Popen(
         args, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
@@ -41,7 +42,7 @@ def process(args: list[str], env: dict[str, str] | None = None, *, ready: str | 
             proc.ready_words = line.split()  # type: ignore[attr-defined]  # what the ready line said
         # Read what it prints as a terminal would: a pipe nobody reads fills up (64 KiB), and then
         # the child blocks on its next log line (a served call per line: the tools bench's 316th).
-        proc.tail = collections.deque(maxlen=200)  # type: ignore[attr-defined]  # its last lines
+        proc.tail = collections.deque(maxlen=keep)  # type: ignore[attr-defined]  # its last lines
         threading.Thread(target=_drain, args=(proc,), daemon=True).start()
         yield proc
     finally:

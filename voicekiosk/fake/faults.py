@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
-from typing import Literal
+import time
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal, get_args
 
 from aiohttp import web
 
@@ -25,6 +26,52 @@ class Fault:
     retry_after: int | None = None
     times: int | None = None  # None: until cleared
     size: int = 2 * 1024 * 1024  # "oversized": the answer's length in bytes, sent chunked
+    seconds: float | None = None  # None: until cleared; else it lapses this long after it was made
+    made: float = field(init=False, default_factory=time.monotonic, repr=False, compare=False)
+
+    @property
+    def lapsed(self) -> bool:
+        return self.seconds is not None and time.monotonic() - self.made >= self.seconds
+
+
+# What ``POST /_fake/faults`` may say of a fault, and the JSON types each takes.
+_NUMBER = (int, float)
+_FIELDS: dict[str, tuple[type, ...]] = {
+    "endpoint": (str,),
+    "kind": (str,),
+    "status": (int,),
+    "code": (str,),
+    "retry_after": (int,),
+    "times": (int,),
+    "size": (int,),
+    "seconds": _NUMBER,
+}
+assert set(_FIELDS) == {f.name for f in fields(Fault) if f.init}
+
+
+def fault_from_json(value: Any) -> Fault:
+    """A fault as ``POST /_fake/faults`` describes it, checked strictly.
+
+    Raises:
+      ValueError: what is wrong with it (an unknown field, a wrong type, an unknown endpoint or kind).
+    """
+    if not isinstance(value, dict):
+        raise ValueError("Each fault must be a JSON object.")
+    if unknown := sorted(set(value) - set(_FIELDS)):
+        raise ValueError(f"Unknown fault field(s): {', '.join(unknown)}.")
+    for name, given in value.items():
+        if given is None and name in ("retry_after", "times", "seconds"):
+            continue  # these may be null: no Retry-After, until cleared
+        if isinstance(given, bool) or not isinstance(given, _FIELDS[name]):
+            raise ValueError(f"Invalid type for '{name}'.")
+    if value.get("endpoint", "*") not in (*ENDPOINTS, "*"):
+        raise ValueError(f"Unknown endpoint; expected one of: {', '.join(ENDPOINTS)} or '*'.")
+    if value.get("kind", "status") not in get_args(FaultKind):
+        raise ValueError(f"Unknown kind; expected one of: {', '.join(get_args(FaultKind))}.")
+    for name in ("times", "seconds", "size"):
+        if value.get(name) is not None and value[name] <= 0:
+            raise ValueError(f"'{name}' must be positive.")
+    return Fault(**value)
 
 
 async def injected(faults: list[Fault], endpoint: str, request: web.Request, api_key: str) -> web.Response | None:
@@ -69,7 +116,9 @@ def spoiled(faults: list[Fault], endpoint: str, answer: web.Response) -> web.Res
 
 
 def _take(faults: list[Fault], endpoint: str, *, spoiler: bool) -> Fault | None:
-    """The first fault for ``endpoint`` of the kind asked for, with one of its ``times`` used up."""
+    """The first fault for ``endpoint`` of the kind asked for, with one of its ``times`` used up
+    (lapsed ones are dropped first)."""
+    faults[:] = [fault for fault in faults if not fault.lapsed]
     for fault in faults:
         if fault.endpoint not in (endpoint, "*") or (fault.kind in SPOILERS) != spoiler:
             continue

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+from collections import Counter
 from typing import Any, Protocol
 
 from aiohttp import WSMsgType, web
@@ -24,6 +25,7 @@ class Host(Protocol):
     live: Answerer
     live_rules: LiveRules
     faults: list[Fault]
+    made: Counter[str]  # calls answered, by engine
 
     async def admit(self, endpoint: str, request: web.Request, body: Any) -> web.Response | None: ...
 
@@ -59,6 +61,7 @@ class LiveRoutes:
             return refused(refusal)
         session_id = rules.id_prefix + secrets.token_hex(12)
         sdp = await self.host.live.answer(session_id, offer, session)
+        self.host.made["live"] += 1
         answer = {"session": {"id": session_id}, "transport": {"type": "webrtc", "sdp": sdp}}
         return spoiled(self.host.faults, "live_sessions", web.json_response(answer, status=rules.created_status))
 

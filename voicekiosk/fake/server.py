@@ -22,6 +22,7 @@ from aiohttp import web
 
 from voicekiosk.fake.answerers import Answerer, CannedAnswerer
 from voicekiosk.fake.checks import beta_disabled, check_expires, error, form_fields, json_body, refused, session_refusal
+from voicekiosk.fake.controls import ControlRoutes
 from voicekiosk.fake.faults import Fault, FaultKind, injected, spoiled
 from voicekiosk.fake.live_api import LiveRoutes
 from voicekiosk.fake.live_rules import LiveRules
@@ -55,6 +56,7 @@ class FakeOpenAI:
     keys: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
     record_limit: int = 1000
     counts: Counter[str] = field(default_factory=Counter)  # requests per endpoint, never trimmed
+    made: Counter[str] = field(default_factory=Counter)  # calls answered, by engine ("realtime", "live")
 
     def __post_init__(self) -> None:
         rules = getattr(self.live, "rules", None)
@@ -85,11 +87,7 @@ class FakeOpenAI:
         app.router.add_post("/v1/realtime/sessions", self._beta)
         app.router.add_post("/v1/realtime", self._beta)
         app.router.add_get("/v1/realtime", self._sideband)
-        app.router.add_post("/_fake/faults", self._set_faults)
-        app.router.add_get("/_fake/stats", self._stats)
-        app.router.add_post("/_fake/say", self._say)
-        app.router.add_post("/_fake/reset", self._reset)
-        app.router.add_post("/_fake/drop", self._drop)
+        ControlRoutes(self).add_to(app)
         LiveRoutes(self).add_to(app)
 
         async def close_answerer(app: web.Application) -> None:
@@ -202,6 +200,7 @@ class FakeOpenAI:
             return error(400, "invalid_offer", "The SDP offer could not be parsed.")
         call_id = "rtc_" + secrets.token_hex(12)
         sdp = await self.answerer.answer(call_id, offer, session)
+        self.made["realtime"] += 1
         answer = web.Response(
             status=201, text=sdp, content_type="application/sdp", headers={"Location": f"/v1/realtime/calls/{call_id}"}
         )
@@ -230,58 +229,6 @@ class FakeOpenAI:
     async def _beta(self, request: web.Request) -> web.Response:
         self._record("beta", request, None)
         return beta_disabled()
-
-    async def _set_faults(self, request: web.Request) -> web.Response:
-        """``{"latency_ms": 150, "faults": [{"endpoint": "calls", "status": 429}, ...]}``."""
-        body = await json_body(request)
-        if not isinstance(body, dict):
-            return error(400, "invalid_json", "Expected a JSON object.")
-        if "latency_ms" in body:
-            self.latency = float(body["latency_ms"]) / 1000
-        if "faults" in body:
-            self.faults = [Fault(**f) for f in body["faults"]]
-        return web.json_response({"latency_ms": self.latency * 1000, "faults": len(self.faults)})
-
-    async def _stats(self, request: web.Request) -> web.Response:
-        return web.json_response({"connections": self.connections, "requests": dict(self.counts)})
-
-    async def _say(self, request: web.Request) -> web.Response:
-        """``{"seconds": 12, "engine": "realtime" (default) | "live"}``: that engine's newest call
-        talks that long (benchmarks)."""
-        body = await json_body(request)
-        if not isinstance(body, dict) or set(body) - {"seconds", "engine"}:
-            body = {"engine": None}
-        answerer = {"realtime": self.answerer, "live": self.live}.get(str(body.get("engine", "realtime")))
-        say, seconds = getattr(answerer, "say", None), body.get("seconds", 10)
-        if say is None or type(seconds) not in (int, float) or not 0 < seconds <= 600:
-            message = "Expected {'seconds': 1-600, 'engine'?: 'realtime' | 'live'} and a talking answerer."
-            return error(400, "invalid_value", message)
-        call_id = say(float(seconds))
-        if call_id is None:
-            return error(404, "call_id_not_found", "No open call.")
-        return web.json_response({"call_id": call_id, "seconds": seconds})
-
-    async def _reset(self, request: web.Request) -> web.Response:
-        """Hang up every call and clear every fault."""
-        self.faults.clear()
-        ended = 0
-        for answerer in (self.answerer, self.live):
-            hang_up_all = getattr(answerer, "hang_up_all", None)
-            ended += await hang_up_all() if hang_up_all else 0
-        return web.json_response({"ended": ended})
-
-    async def _drop(self, request: web.Request) -> web.Response:
-        """``{"call_id": "rtc_…" (default: the newest call), "mode": "close" | "error" | "blackhole"}``."""
-        drop = getattr(self.answerer, "drop", None)
-        if drop is None:
-            return error(404, "not_supported", "This answerer has no media to drop.")
-        body = await json_body(request)
-        if not isinstance(body, dict) or body.get("mode", "close") not in ("close", "error", "blackhole"):
-            return error(400, "invalid_value", "Expected {'call_id'?, 'mode': 'close' | 'error' | 'blackhole'}.")
-        dropped = await drop(body.get("call_id"), body.get("mode", "close"))
-        if dropped is None:
-            return error(404, "call_id_not_found", "No session found for the provided call_id")
-        return web.json_response({"call_id": dropped, "mode": body.get("mode", "close")})
 
 
 def _token(request: web.Request) -> str:

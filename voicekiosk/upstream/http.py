@@ -192,10 +192,17 @@ def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
     return False
 
 
+HANG_UPS = ("hang-up", "live hang-up")  # what ``send`` calls the hang-up requests (the metrics' endpoints)
+
+
 def status_error(response: Answer, what: str) -> UpstreamError:
     status = response.status_code
     upstream_code = _upstream_code(response)
-    log.warning(
+    # A hang-up of a call that has ended already (OpenAI dropped it, or its page hung up first) is
+    # the normal end of a drop, not a problem: it would fill the log and /admin's problems.
+    gone = status == 404 and what in HANG_UPS
+    log.log(
+        logging.INFO if gone else logging.WARNING,
         "OpenAI refused the %s: HTTP %s %s %s",
         what,
         status,

@@ -11,6 +11,7 @@ import json
 import logging
 import re
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -28,7 +29,12 @@ log = logging.getLogger("voicekiosk.session")
 MAX_MESSAGE = 16 * 1024
 MAX_TEXT = 2000
 RATE_PER_SECOND = 40  # a page sends a few events a second; more is a bug or abuse
-MAX_CLAIMS = 4  # calls one page may claim over its life on one socket (one at a time)
+# Calls one page's socket may claim (one at a time) in any CLAIM_WINDOW seconds. Per minute, not
+# per socket: a kiosk page keeps its socket for weeks and claims a call after every drop, session
+# rotation and wake; a cap over the socket's life (it was 4) left its 5th call unclaimed, hung up
+# as an orphan 20 s in (``make soak`` found it).
+MAX_CLAIMS = 10
+CLAIM_WINDOW = 60.0
 HIDDEN_GRACE = 120.0  # seconds more for a kiosk page that said it is hidden (its timers: once a minute)
 PAGE_STATE = re.compile(r"[a-z][a-z-]{0,23}")  # what a page says it is doing: "listening", "agent-speaking"
 RESPONSE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")  # the response a page's usage report is of (resp_…)
@@ -192,7 +198,7 @@ class EventHub:
 
 class _Claims:
     """The call one page's socket holds: one at a time (a new claim lets the last one go, to be
-    hung up after the grace unless another page has it), ``MAX_CLAIMS`` over the socket's life.
+    hung up after the grace unless another page has it), ``MAX_CLAIMS`` in any ``CLAIM_WINDOW``.
     ``holders``: the hub's call id -> page, kept for ``EventHub.push``."""
 
     def __init__(self, calls: CallRegistry, client: str, page: PagePush, holders: dict[str, PagePush]) -> None:
@@ -201,13 +207,15 @@ class _Claims:
         self.page = page
         self.holders = holders
         self.held: str | None = None
-        self.count = 0
+        self.times: deque[float] = deque(maxlen=MAX_CLAIMS)  # when the last claims were made
 
     def claim(self, call_id: str, ticket: object) -> None:
-        if call_id == self.held or self.count >= MAX_CLAIMS:
+        now = time.monotonic()
+        full = len(self.times) == MAX_CLAIMS and now - self.times[0] < CLAIM_WINDOW
+        if call_id == self.held or full:
             return
         if self.calls.claim(call_id, self.client, ticket=ticket):
-            self.count += 1
+            self.times.append(now)
             self.release()
             self.held = call_id
             self.holders[call_id] = self.page
@@ -215,7 +223,7 @@ class _Claims:
             # A call this server does not know (made before a restart, or never registered): it
             # would run outside the budget, the limit and /admin. The page hangs it up and starts
             # one this server counts; its hang-up here finds nothing, so this server's goes upstream.
-            self.count += 1
+            self.times.append(now)  # a stray's claim counts toward the bound too
             self.page.push({"type": "end", "now": True, "why": "unknown", "call_id": call_id})
             self.calls.strays.hang_up(call_id, self.client)
 
