@@ -138,6 +138,7 @@ async def test_a_session_the_page_closed_is_priced_at_the_final_count_its_sideba
     record = client.server.app[CALLS].get(session_id)
     await page.close()
     await wait_for(lambda: record.final_seconds is not None, timeout=5, what="session.closed heard")
+
     # No page holds it: the server ends it at once, as OpenAI's end (its hang-up upstream a no-op).
     def hung_up() -> list[str]:
         return [m for r in log_info.records if (m := r.getMessage()).startswith(f"hang-up {session_id}")]
