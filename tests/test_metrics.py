@@ -198,3 +198,31 @@ async def test_tokens_are_counted_by_model_direction_kind_and_source(settings):
     assert counts[("transcription", "output", "text", "server")] == said.text_out > 0
     assert sum(counts.values()) == heard.total + page.total + said.total
     assert {kind for _, _, kind, _ in counts} == {"text", "audio", "image", "cached", "other"}  # a bounded set
+
+
+def test_certificate_expiry_is_read_without_cryptography_as_cryptography_reads_it(tmp_path):
+    """The running server keeps ``cryptography`` out (9 MB resident): its own DER reading of
+    ``notAfter`` must agree with it, for a stranger's certificates and for ours."""
+    import subprocess
+    import sys
+
+    import trustme
+    from cryptography import x509
+
+    from voicekiosk.tls.store import CertStore
+    from voicekiosk.watch.certs import not_valid_after
+
+    authority = trustme.CA()
+    ours = CertStore(tmp_path)
+    ours.ca()
+    pems = [authority.cert_pem.bytes(), authority.issue_cert("kiosk.local").cert_chain_pems[0].bytes()]
+    pems.append(ours.ca_path.read_bytes())
+    for pem in pems:
+        assert not_valid_after(pem) == x509.load_pem_x509_certificate(pem).not_valid_after_utc
+    assert not_valid_after(b"not a certificate") is None
+    assert not_valid_after(pems[0].replace(b"MII", b"MIA", 1)) is None  # a broken length: no crash
+
+    loaded = "import sys, voicekiosk.server; print('cryptography' in sys.modules)"
+    assert (
+        subprocess.run([sys.executable, "-c", loaded], capture_output=True, text=True, check=True).stdout == "False\n"
+    )

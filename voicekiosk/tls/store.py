@@ -20,7 +20,7 @@ from cryptography.x509.oid import NameOID
 
 from voicekiosk import datadir, net
 from voicekiosk.errors import StartupError
-from voicekiosk.tls import constraints
+from voicekiosk.tls import CA_CERT, SERVER_CERT, constraints
 from voicekiosk.tls.certificates import (
     canonical_identity,
     is_ca,
@@ -76,9 +76,9 @@ class CertStore:
     def __init__(self, data_dir: Path, *, clock: Clock = utcnow) -> None:
         self.data_dir = Path(data_dir)
         self.now = clock
-        self.ca_path = self.data_dir / "ca.pem"
+        self.ca_path = self.data_dir / CA_CERT
         self.ca_key_path = self.data_dir / "ca-key.pem"
-        self.cert_path = self.data_dir / "server.pem"
+        self.cert_path = self.data_dir / SERVER_CERT
         self.key_path = self.data_dir / "server-key.pem"
         self.meta_path = self.data_dir / "server.json"
         self._ca: Authority | None = None

@@ -7,15 +7,14 @@ Only certificates are read here, never a key.
 
 from __future__ import annotations
 
-from datetime import datetime
+import ssl
+from datetime import UTC, datetime
 from pathlib import Path
-
-from cryptography import x509
 
 from voicekiosk import datadir
 from voicekiosk.settings import Settings
+from voicekiosk.tls import SERVER_CERT
 from voicekiosk.tls.profile import CaInfo
-from voicekiosk.tls.store import CertStore
 
 
 class Certificates:
@@ -26,7 +25,7 @@ class Certificates:
         if ca is not None:
             self.files["ca"] = ca.path
         if settings.tls:
-            self.files["server"] = settings.cert or CertStore(settings.data_dir).cert_path
+            self.files["server"] = settings.cert or settings.data_dir / SERVER_CERT
         self._seen: dict[Path, tuple[tuple[int, int, int] | None, datetime | None]] = {}
 
     def expiry(self) -> dict[str, datetime | None]:
@@ -39,8 +38,41 @@ class Certificates:
         if seen is not None and seen[0] == stamp:
             return seen[1]
         try:
-            not_after: datetime | None = x509.load_pem_x509_certificate(path.read_bytes()).not_valid_after_utc
-        except (OSError, ValueError):
+            not_after = not_valid_after(path.read_bytes())
+        except OSError:
             not_after = None
         self._seen[path] = (stamp, not_after)
         return not_after
+
+
+def not_valid_after(pem: bytes) -> datetime | None:
+    """A PEM certificate's ``notAfter`` (UTC), read with the standard library: ``cryptography``
+    (about 9 MB) stays out of the running server (``tls/__init__.py``). None if it is not one."""
+    try:
+        [(_, certificate)] = _items(ssl.PEM_cert_to_DER_cert(pem.decode("ascii")))
+        fields = _items(_items(certificate)[0][1])  # tbsCertificate's fields
+        if fields[0][0] == 0xA0:  # [0] version, when present
+            fields = fields[1:]
+        tag, when = _items(fields[3][1])[1]  # serial, signature, issuer, validity: (notBefore, notAfter)
+        layout = {0x17: "%y%m%d%H%M%SZ", 0x18: "%Y%m%d%H%M%SZ"}[tag]  # UTCTime, GeneralizedTime
+        return datetime.strptime(when.decode("ascii"), layout).replace(tzinfo=UTC)
+    except (ValueError, IndexError, KeyError, UnicodeError):
+        return None
+
+
+def _items(der: bytes) -> list[tuple[int, bytes]]:
+    """The DER elements one after another in ``der``: (tag, contents)."""
+    items, at = [], 0
+    while at < len(der):
+        tag, length = der[at], der[at + 1]
+        at += 2
+        if length & 0x80:
+            size = length & 0x7F
+            if not 0 < size <= 4:
+                raise ValueError("a DER length this server never makes")
+            length, at = int.from_bytes(der[at : at + size], "big"), at + size
+        if at + length > len(der):
+            raise ValueError("a truncated DER element")
+        items.append((tag, der[at : at + length]))
+        at += length
+    return items
