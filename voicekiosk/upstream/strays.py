@@ -29,6 +29,8 @@ class Strays:
         self._total = total
         self._done: deque[tuple[float, str]] = deque()  # (when, device) of each hang-up in the window
         self._tasks: set[asyncio.Task[None]] = set()
+        self._refused = 0  # refused since the terminal was last told
+        self._told_at = -WINDOW_S  # when it was (monotonic): once per window, whatever a device sends
 
     def hang_up(self, call_id: str, client: str) -> bool:
         """Hang up ``call_id`` upstream (in the background); False when it is not an id OpenAI could
@@ -38,7 +40,13 @@ class Strays:
             self._done.popleft()
         mine = sum(1 for _, who in self._done if who == device)
         if not CALL_ID.fullmatch(call_id) or mine >= PER_DEVICE or len(self._done) >= self._total:
-            log.warning("call %s of %s is unknown here and not hung up: too many of late", call_id, client)
+            self._refused += 1
+            if now - self._told_at >= WINDOW_S:  # counted, not listed: made-up ids cannot flood the terminal
+                log.warning(
+                    "%d call(s) claimed but unknown here not hung up from here (too many of late), the last %s of %s",
+                    self._refused, call_id, client,
+                )  # fmt: skip
+                self._refused, self._told_at = 0, now
             return False
         self._done.append((now, device))
         task = asyncio.get_running_loop().create_task(self._hang_up(call_id, client))
