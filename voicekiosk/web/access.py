@@ -151,26 +151,28 @@ class Access:
 
     def _redeem(self, request: web.Request, offered: str) -> NoReturn:
         """Swap a valid ``?token=`` for the cookie, and redirect to the same page without it."""
-        # Only ever our own path: "//evil.example/?token=" must not redirect off-site.
-        path = "/" + request.path.lstrip("/")
-        kept = "&".join(part for part in request.query_string.split("&") if part and not part.startswith("token="))
-        clean = URL.build(path=path, query_string=kept)
         if not self.matches(offered) and not self.allowed(request):
             log.warning("Refused a wrong access token from %s", request.remote, extra=refused_by(request.remote))
             raise _denied(request)
-        response = web.HTTPFound(str(clean))
-        if self.token is not None:
-            response.set_cookie(
-                COOKIE,
-                self.token,
-                max_age=400 * 24 * 3600,
-                path="/",
-                secure=request.secure,
-                httponly=True,
-                samesite="Strict",
-            )
+        response = without_param(request, "token", COOKIE, self.token, max_age=400 * 24 * 3600, path="/")
         log.info("Access granted to %s", request.remote)
         raise response
+
+
+def without_param(
+    request: web.Request, param: str, cookie: str, value: str | None, *, max_age: int, path: str
+) -> web.HTTPFound:
+    """A redirect to the same page without ``?param=``, setting ``cookie`` to ``value`` (none when
+    None): HttpOnly, SameSite=Strict, Secure over HTTPS, for ``path`` only."""
+    # Only ever our own path: "//evil.example/?token=" must not redirect off-site.
+    own = "/" + request.path.lstrip("/")
+    kept = "&".join(part for part in request.query_string.split("&") if part and not part.startswith(f"{param}="))
+    response = web.HTTPFound(str(URL.build(path=own, query_string=kept)))
+    if value is not None:
+        response.set_cookie(
+            cookie, value, max_age=max_age, path=path, secure=request.secure, httponly=True, samesite="Strict"
+        )
+    return response
 
 
 def is_local(request: web.Request) -> bool:

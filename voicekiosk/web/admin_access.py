@@ -18,13 +18,20 @@ from typing import NoReturn
 import aiohttp_jinja2
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
-from yarl import URL
 
 from voicekiosk import datadir
 from voicekiosk.errors import ApiError, StartupError
 from voicekiosk.logsafe import refused_by
 from voicekiosk.redact import register_secret
-from voicekiosk.web.access import ADMIN_TOKEN_FILE, bearer, is_admin_path, is_local, read_token, same_secret
+from voicekiosk.web.access import (
+    ADMIN_TOKEN_FILE,
+    bearer,
+    is_admin_path,
+    is_local,
+    read_token,
+    same_secret,
+    without_param,
+)
 
 log = logging.getLogger("voicekiosk.access")
 ADMIN_COOKIE = "voicekiosk_admin"
@@ -92,21 +99,12 @@ class AdminAccess:
 
     def _redeem(self, request: web.Request, offered: str) -> NoReturn:
         """Swap a valid ``?admin=`` for the cookie, and redirect to the same page without it."""
-        path = "/" + request.path.lstrip("/")
-        kept = "&".join(part for part in request.query_string.split("&") if part and not part.startswith("admin="))
         token = self.token()
         if not same_secret(offered, token):
             log.warning("Refused a wrong admin token from %s", request.remote, extra=refused_by(request.remote))
             raise _refusal(request)
-        response = web.HTTPFound(str(URL.build(path=path, query_string=kept)))
-        response.set_cookie(
-            ADMIN_COOKIE,
-            token or "",
-            max_age=COOKIE_DAYS * 24 * 3600,
-            path="/admin",
-            secure=request.secure,
-            httponly=True,
-            samesite="Strict",
+        response = without_param(
+            request, "admin", ADMIN_COOKIE, token or "", max_age=COOKIE_DAYS * 24 * 3600, path="/admin"
         )
         log.info("Admin access granted to %s", request.remote)
         raise response
